@@ -1,0 +1,7 @@
+"""cosmos-env: learned video world models as Gymnasium environments."""
+
+from cosmos_env.tasks import TaskConfig, UnknownTaskError, known_tasks, load_task
+
+__version__ = "0.1.0"
+
+__all__ = ["TaskConfig", "UnknownTaskError", "known_tasks", "load_task", "__version__"]

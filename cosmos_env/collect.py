@@ -1,0 +1,261 @@
+"""Collect episodes from the MuJoCo reference into a dataset (see :mod:`cosmos_env.data`).
+
+The work is split into shards of about ``shard_steps`` steps (whole episodes, so a shard
+may run over). Shard ``i`` depends only on (task, behaviour, seed, shard_steps, i), so
+shards are collected in parallel processes in any order, and a killed collection
+resumes by collecting the shards that are not on disk yet. ``index.json`` is written
+last: a dataset without it is unfinished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing as mp
+import os
+import queue
+import time
+import json
+import uuid
+from concurrent.futures import ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from cosmos_env.behaviour import BehaviourConfig, make_behaviour
+from cosmos_env.data import FORMAT, SHARD_FORMAT, VERSION, DatasetError, open_shard, shard_path
+from cosmos_env.reference import MujocoReference
+from cosmos_env.tasks import TaskConfig, load_task
+from worldmodels.io import atomic_save_safetensors, atomic_write_json
+
+Behaviour = BehaviourConfig | Callable[[np.ndarray], np.ndarray]
+
+# settings that fix what every shard contains; a resumed collection must match them
+_PLAN_KEYS = ("task", "behaviour", "seed", "shard_steps")
+
+
+@dataclass(frozen=True)
+class CollectSummary:
+    root: Path
+    episodes: int
+    steps: int
+    seconds: float
+    """Wall time of this run (collected shards only; resumed shards cost nothing)."""
+    collected_steps: int
+    """Steps collected by this run."""
+    bytes_on_disk: int
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.collected_steps / max(self.seconds, 1e-9)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.root}: {self.episodes} episodes, {self.steps} steps, "
+            f"{self.bytes_on_disk / 2**20:.1f} MiB on disk; this run collected "
+            f"{self.collected_steps} steps in {self.seconds:.1f} s "
+            f"({self.steps_per_second:.0f} steps/s)"
+        )
+
+
+@dataclass(frozen=True)
+class _ShardJob:
+    root: Path
+    index: int
+    task: TaskConfig
+    behaviour: Behaviour
+    seed: int
+    shard_steps: int
+    dataset_id: str
+
+
+def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda steps: None) -> int:
+    """Collect one shard of whole episodes and write it atomically. Returns its steps."""
+    rng = np.random.default_rng([job.seed, job.index])
+    ref = MujocoReference(job.task)
+    policy = make_behaviour(job.behaviour, ref.action_space)
+    no_action = np.zeros(ref.action_space.shape, np.float32)
+    rows: dict[str, list] = {}
+
+    def add_row(obs: np.ndarray, action: np.ndarray, reward: float, terminated: bool, truncated: bool) -> None:
+        frame = ref.render()
+        values = dict(rgb=frame.rgb, depth=frame.depth.astype(np.float16), segmentation=frame.segmentation,
+                      obs=obs.astype(np.float32), qpos=ref.qpos, qvel=ref.qvel, action=action,
+                      reward=np.float32(reward), terminated=terminated, truncated=truncated)  # fmt: skip
+        for key, value in values.items():
+            rows.setdefault(key, []).append(value)
+
+    offsets, seeds, steps = [0], [], 0
+    while steps < job.shard_steps:
+        episode_seed = int(rng.integers(2**31))
+        obs, _ = ref.reset(seed=episode_seed)
+        policy.reset(np.random.default_rng(episode_seed))
+        n, done = 0, False
+        while not done:
+            action = np.asarray(policy(obs), np.float32).reshape(ref.action_space.shape)
+            if not np.all(np.isfinite(action)):
+                raise ValueError(f"behaviour policy returned a non-finite action {action}")
+            # the row of `obs` is rendered before the step changes the state
+            frame_row = len(rows.get("rgb", []))
+            add_row(obs, action, 0.0, False, False)
+            obs, reward, terminated, truncated, _ = ref.step(action)
+            rows["reward"][frame_row] = np.float32(reward)
+            rows["terminated"][frame_row], rows["truncated"][frame_row] = terminated, truncated
+            n, done = n + 1, terminated or truncated
+        add_row(obs, no_action, 0.0, False, False)  # the final observation
+        steps += n
+        offsets.append(offsets[-1] + n + 1)
+        seeds.append(episode_seed)
+        on_episode(n)
+    ref.close()
+
+    arrays = {key: np.stack(values) for key, values in rows.items()}
+    arrays["episode_offsets"] = np.array(offsets, np.int64)
+    arrays["episode_seeds"] = np.array(seeds, np.int64)
+    metadata = {"format": SHARD_FORMAT, "version": str(VERSION), "dataset_id": job.dataset_id,
+                "shard": str(job.index)}  # fmt: skip
+    atomic_save_safetensors(shard_path(job.root, job.index), arrays, metadata)
+    return steps
+
+
+_progress_queue: "mp.Queue[int] | None" = None
+
+
+def _init_worker(progress: "mp.Queue[int]") -> None:
+    global _progress_queue
+    _progress_queue = progress
+
+
+def _collect_shard_in_worker(job: _ShardJob) -> int:
+    return collect_shard(job, on_episode=_progress_queue.put)
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("cosmos-env", "gymnasium", "mujoco", "numpy", "torch"):
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _behaviour_record(behaviour: Behaviour) -> dict | str:
+    if isinstance(behaviour, BehaviourConfig):
+        return dataclasses.asdict(behaviour)
+    return f"callable:{getattr(behaviour, '__module__', '?')}.{getattr(behaviour, '__qualname__', type(behaviour).__name__)}"
+
+
+def _prepare_root(root: Path, plan: dict) -> str:
+    """Create meta.json, or check that an existing one describes the same collection."""
+    meta_path = root / "meta.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT:
+            raise DatasetError(f"{root} holds something else ({meta_path} format={meta.get('format')!r})")
+        for key in _PLAN_KEYS:
+            if meta.get(key) != plan[key]:
+                raise DatasetError(
+                    f"{root} holds a dataset collected with another {key}: "
+                    f"{meta.get(key)!r} on disk, {plan[key]!r} requested; choose another out directory"
+                )
+        return meta["dataset_id"]
+    if root.exists() and any(root.iterdir()):
+        raise DatasetError(f"{root} exists and is not a cosmos-env dataset; choose an empty directory")
+    dataset_id = uuid.uuid4().hex
+    atomic_write_json(meta_path, {
+        "format": FORMAT, "version": VERSION, "dataset_id": dataset_id, **plan,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": _package_versions(),
+    })  # fmt: skip
+    return dataset_id
+
+
+def collect(
+    task: TaskConfig | str,
+    steps: int,
+    out: str | Path,
+    behaviour: Behaviour = BehaviourConfig(),
+    seed: int = 0,
+    shard_steps: int = 1000,
+    workers: int = 0,
+    progress: bool = True,
+) -> CollectSummary:
+    """Record at least ``steps`` steps of ``task`` into the dataset directory ``out``.
+
+    ``workers``: processes (0 = one per CPU core, 1 = this process). Running the same
+    call again resumes an interrupted collection; a larger ``steps`` extends a finished
+    one. A callable ``behaviour`` must be picklable when ``workers != 1``.
+    """
+    task = load_task(task) if isinstance(task, str) else task
+    if steps < 1 or shard_steps < 1:
+        raise ValueError(f"steps and shard_steps must be positive, got {steps}, {shard_steps}")
+    root = Path(out)
+    plan = {"task": dataclasses.asdict(task), "behaviour": _behaviour_record(behaviour),
+            "seed": seed, "shard_steps": shard_steps}  # fmt: skip
+    plan["task"]["camera_pose"] = list(task.camera_pose) if task.camera_pose else None
+    dataset_id = _prepare_root(root, plan)
+    (root / "shards").mkdir(parents=True, exist_ok=True)
+
+    num_shards = math.ceil(steps / shard_steps)
+    done: dict[int, int] = {}
+    for i in range(num_shards):
+        path = shard_path(root, i)
+        if path.is_file():
+            try:
+                shard = open_shard(path, dataset_id)
+            except DatasetError:
+                path.unlink()  # written by a newer format or damaged: collect it again
+                continue
+            done[i] = len(shard["episode_offsets"]) - 1
+    for stale in (root / "shards").glob(".*.tmp"):
+        stale.unlink()
+    jobs = [_ShardJob(root, i, task, behaviour, seed, shard_steps, dataset_id)
+            for i in range(num_shards) if i not in done]  # fmt: skip
+
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=len(jobs) * shard_steps, unit="step", desc=f"collect {task.name}",
+               disable=not progress or not jobs)  # fmt: skip
+    start = time.perf_counter()
+    collected = 0
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            collected += collect_shard(job, on_episode=bar.update)
+    else:
+        ctx = mp.get_context("spawn")  # EGL contexts do not survive fork
+        progress_queue = ctx.Queue()
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx,
+                                 initializer=_init_worker, initargs=(progress_queue,)) as pool:  # fmt: skip
+            pending = {pool.submit(_collect_shard_in_worker, job) for job in jobs}
+            while pending:
+                finished, pending = wait(pending, timeout=0.2)
+                collected += sum(f.result() for f in finished)
+                while True:
+                    try:
+                        bar.update(progress_queue.get_nowait())
+                    except queue.Empty:
+                        break
+    seconds = time.perf_counter() - start
+    bar.close()
+    return _write_index(root, dataset_id, num_shards, seconds, collected)
+
+
+def _write_index(root: Path, dataset_id: str, num_shards: int, seconds: float, collected: int) -> CollectSummary:
+    shards, episodes, total_steps, size = [], 0, 0, 0
+    for i in range(num_shards):
+        path = shard_path(root, i)
+        offsets = [int(x) for x in open_shard(path, dataset_id)["episode_offsets"]]
+        n_episodes, n_rows = len(offsets) - 1, offsets[-1]
+        shards.append({"file": str(path.relative_to(root)), "episodes": n_episodes,
+                       "steps": n_rows - n_episodes, "episode_offsets": offsets})  # fmt: skip
+        episodes += n_episodes
+        total_steps += n_rows - n_episodes
+        size += path.stat().st_size
+    atomic_write_json(root / "index.json", {"format": FORMAT, "version": VERSION, "shards": shards})
+    size += (root / "index.json").stat().st_size + (root / "meta.json").stat().st_size
+    return CollectSummary(root, episodes, total_steps, seconds, collected, size)

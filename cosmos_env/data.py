@@ -1,0 +1,202 @@
+"""Episode datasets on disk: format, reading, and training windows.
+
+A dataset is a directory::
+
+    meta.json                  task, camera, behaviour policy, seed, package versions
+    index.json                 the shards and their episode/row counts
+    shards/shard-000000.safetensors
+
+Each shard holds whole episodes (never half of one). Rows are *observations*: an
+episode of T steps has T + 1 rows, row t being the state before action t.
+
+=================  ===============  =========================================
+tensor             shape, dtype     meaning
+=================  ===============  =========================================
+rgb                (R, H, W, 3) u8  camera image
+depth              (R, H, W) f16    metres from the camera
+segmentation       (R, H, W) u8     geom/body id + 1, 0 = background
+obs                (R, D) f32       the task's observation vector
+qpos, qvel         (R, nq|nv) f64   generalised positions and velocities
+action             (R, A) f32       action taken at this row (0 on the last row)
+reward             (R,) f32         reward for that action (0 on the last row)
+terminated         (R,) bool        the action ended the episode (MDP terminal)
+truncated          (R,) bool        the time limit ended the episode
+episode_offsets    (E + 1,) i64     first row of each episode; the last is R
+episode_seeds      (E,) i64         the reset seed of each episode
+=================  ===============  =========================================
+
+Shards are written atomically (temp file + rename) and read through ``np.memmap``, so a
+dataset of millions of steps need not fit in memory. Why not Minari or LeRobot: Minari
+stores HDF5 episodes without a memory-mapped window reader or image fields beside the
+proprio ones, and LeRobot pulls a large dependency tree and a video-decoding path we do
+not need at 64x64; this format is one safetensors file per shard and fits on a page.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from worldmodels.io import SafetensorsError, memmap_safetensors
+
+FORMAT = "cosmos-env-dataset"
+SHARD_FORMAT = "cosmos-env-shard"
+VERSION = 1
+
+FRAME_FIELDS = ("rgb", "depth", "segmentation", "obs", "qpos", "qvel")
+"""Per-row fields: one value per observation."""
+STEP_FIELDS = ("action", "reward", "terminated", "truncated")
+"""Per-transition fields: the action at a row and its outcome."""
+
+
+class DatasetError(ValueError):
+    """A dataset or shard is missing, incomplete, corrupt or from another dataset."""
+
+
+def shard_path(root: Path, index: int) -> Path:
+    return root / "shards" / f"shard-{index:06d}.safetensors"
+
+
+def open_shard(path: Path, dataset_id: str) -> dict[str, np.ndarray]:
+    """Memory-map a shard, checking it is a complete shard of this dataset."""
+    try:
+        arrays, metadata = memmap_safetensors(path)
+    except SafetensorsError as e:
+        raise DatasetError(f"corrupt shard {path}: {e}") from None
+    if metadata.get("format") != SHARD_FORMAT:
+        raise DatasetError(f"{path} is not a cosmos-env shard (format={metadata.get('format')!r})")
+    if metadata.get("dataset_id") != dataset_id:
+        raise DatasetError(
+            f"{path} belongs to another dataset ({metadata.get('dataset_id')}, expected {dataset_id})"
+        )
+    missing = set(FRAME_FIELDS + STEP_FIELDS + ("episode_offsets",)) - set(arrays)
+    if missing:
+        raise DatasetError(f"corrupt shard {path}: missing tensors {sorted(missing)}")
+    return arrays
+
+
+@dataclass(frozen=True)
+class Episode:
+    shard: int
+    start: int
+    """First row in the shard."""
+    rows: int
+    """Observations; the episode has ``rows - 1`` steps."""
+
+
+class EpisodeDataset:
+    """Random access to the whole episodes of a dataset directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        meta_path, index_path = self.root / "meta.json", self.root / "index.json"
+        if not meta_path.is_file():
+            raise DatasetError(f"{self.root} is not a cosmos-env dataset (no meta.json)")
+        self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("format") != FORMAT or self.meta.get("version") != VERSION:
+            raise DatasetError(
+                f"{meta_path}: format {self.meta.get('format')!r} v{self.meta.get('version')} "
+                f"is not {FORMAT!r} v{VERSION}"
+            )
+        if not index_path.is_file():
+            raise DatasetError(
+                f"{self.root} is incomplete (no index.json): run the same collect command "
+                "again to finish it"
+            )
+        index = json.loads(index_path.read_text())
+        self.shard_files = [self.root / s["file"] for s in index["shards"]]
+        self.episodes: list[Episode] = []
+        for i, shard in enumerate(index["shards"]):
+            offsets = shard["episode_offsets"]
+            self.episodes += [Episode(i, a, b - a) for a, b in zip(offsets[:-1], offsets[1:])]
+        self._shards: dict[int, dict[str, np.ndarray]] = {}
+
+    @property
+    def num_steps(self) -> int:
+        return sum(e.rows - 1 for e in self.episodes)
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    def shard(self, i: int) -> dict[str, np.ndarray]:
+        if i not in self._shards:
+            self._shards[i] = open_shard(self.shard_files[i], self.meta["dataset_id"])
+        return self._shards[i]
+
+    def rows(self, episode: int, start: int, stop: int, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Rows ``[start, stop)`` of one episode, copied out of the memory map."""
+        e = self.episodes[episode]
+        if not 0 <= start <= stop <= e.rows:
+            raise IndexError(f"rows [{start}, {stop}) outside episode {episode} of {e.rows} rows")
+        shard = self.shard(e.shard)
+        return {f: np.array(shard[f][e.start + start : e.start + stop]) for f in fields}
+
+    def episode(self, i: int, fields: tuple[str, ...] = FRAME_FIELDS + STEP_FIELDS) -> dict[str, np.ndarray]:
+        return self.rows(i, 0, self.episodes[i].rows, fields)
+
+    def __getstate__(self) -> dict:
+        # memory maps are reopened in each worker process rather than pickled whole
+        return {**self.__dict__, "_shards": {}}
+
+
+class WindowDataset(Dataset):
+    """Training windows of ``context + horizon`` consecutive observations of one episode.
+
+    A sample holds per-row fields with ``L = context + horizon`` rows (``rgb``, ``obs``,
+    ...), per-step fields with ``L - 1`` rows (``action[t]`` leads from row t to t+1), and
+    ``valid`` (L,) bool. Windows never cross an episode boundary. With ``pad_start``
+    windows may begin up to ``context - 1`` rows before an episode's first row; those
+    rows repeat the first observation with zero action and reward and are not ``valid``,
+    so a model learns to start from a single frame.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | EpisodeDataset,
+        context: int,
+        horizon: int = 1,
+        fields: tuple[str, ...] = ("rgb", "obs", "action", "reward", "terminated"),
+        pad_start: bool = False,
+    ) -> None:
+        if context < 1 or horizon < 0 or context + horizon < 2:
+            raise ValueError(f"need context >= 1 and context + horizon >= 2, got {context}, {horizon}")
+        unknown = set(fields) - set(FRAME_FIELDS + STEP_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}; known: {FRAME_FIELDS + STEP_FIELDS}")
+        self.episodes = root if isinstance(root, EpisodeDataset) else EpisodeDataset(root)
+        self.context, self.length = context, context + horizon
+        self.frame_fields = tuple(f for f in fields if f in FRAME_FIELDS)
+        self.step_fields = tuple(f for f in fields if f in STEP_FIELDS)
+        first = -(context - 1) if pad_start else 0
+        starts = [
+            (i, s)
+            for i, e in enumerate(self.episodes.episodes)
+            for s in range(first, e.rows - self.length + 1)
+        ]
+        self.windows = np.array(starts, dtype=np.int64).reshape(-1, 2)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        episode, start = (int(x) for x in self.windows[i])
+        pad = max(0, -start)
+        data = self.episodes.rows(episode, start + pad, start + self.length, self.frame_fields + self.step_fields)
+        out = {}
+        for f in self.frame_fields:
+            x = data[f]
+            out[f] = np.concatenate([np.repeat(x[:1], pad, axis=0), x]) if pad else x
+        for f in self.step_fields:
+            x = data[f][:-1]  # the last row's action leads out of the window
+            if pad:
+                x = np.concatenate([np.zeros((pad,) + x.shape[1:], x.dtype), x])
+            out[f] = x
+        if "depth" in out:
+            out["depth"] = out["depth"].astype(np.float32)
+        valid = np.arange(self.length) >= pad
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in {**out, "valid": valid}.items()}

@@ -1,0 +1,1 @@
+"""Imitation (behaviour cloning, inverse dynamics) and RL glue for cosmos-env."""

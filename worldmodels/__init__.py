@@ -1,0 +1,1 @@
+"""The models behind cosmos-env: tokenizer, predict, transfer, reason. No gymnasium here."""

@@ -1,0 +1,99 @@
+"""Atomic file writes and zero-copy safetensors reads.
+
+A file is written beside its destination under a temporary name, flushed to disk and
+renamed over the destination: a reader (or a resumed job) sees the old file or the new
+one, never half of one. safetensors files are read through ``np.memmap`` from their
+documented header (8-byte little-endian length, then JSON), so nothing is unpickled and
+a large file need not fit in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.numpy
+
+_DTYPES = {
+    "BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "I16": np.int16, "I32": np.int32,
+    "I64": np.int64, "F16": np.float16, "F32": np.float32, "F64": np.float64,
+}  # fmt: skip
+
+
+class SafetensorsError(ValueError):
+    """A safetensors file is missing, truncated or not what it claims to be."""
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def atomic_save_safetensors(
+    path: str | Path, arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None
+) -> Path:
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    return atomic_write_bytes(path, safetensors.numpy.save(arrays, metadata=metadata))
+
+
+def read_safetensors_header(path: str | Path) -> tuple[dict[str, Any], dict[str, str], int]:
+    """Returns (tensor entries, ``__metadata__``, byte offset of the data section)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            prefix = f.read(8)
+            if len(prefix) < 8:
+                raise SafetensorsError(f"{path}: truncated (no header)")
+            n = int.from_bytes(prefix, "little")
+            if n <= 0 or 8 + n > size:
+                raise SafetensorsError(f"{path}: corrupt header length {n} (file is {size} bytes)")
+            header = json.loads(f.read(n))
+    except FileNotFoundError:
+        raise SafetensorsError(f"{path}: file not found") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SafetensorsError(f"{path}: corrupt header ({e})") from None
+    if not isinstance(header, dict):
+        raise SafetensorsError(f"{path}: corrupt header (not a JSON object)")
+    metadata = header.pop("__metadata__", None) or {}
+    data_start = 8 + n
+    for name, entry in header.items():
+        begin, end = entry["data_offsets"]
+        if entry["dtype"] not in _DTYPES:
+            raise SafetensorsError(f"{path}: tensor {name!r} has unsupported dtype {entry['dtype']}")
+        expected = int(np.prod(entry["shape"], dtype=np.int64)) * np.dtype(_DTYPES[entry["dtype"]]).itemsize
+        if end - begin != expected or data_start + end > size:
+            raise SafetensorsError(f"{path}: truncated or corrupt data for tensor {name!r}")
+    return header, metadata, data_start
+
+
+def memmap_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Open every tensor of a safetensors file as a read-only ``np.memmap``."""
+    header, metadata, data_start = read_safetensors_header(path)
+    arrays = {}
+    for name, entry in header.items():
+        shape = tuple(entry["shape"])
+        dtype = _DTYPES[entry["dtype"]]
+        begin = entry["data_offsets"][0]
+        if int(np.prod(shape)) == 0:
+            arrays[name] = np.zeros(shape, dtype)
+        else:
+            arrays[name] = np.memmap(path, dtype=dtype, mode="r", offset=data_start + begin, shape=shape)
+    return arrays, metadata
