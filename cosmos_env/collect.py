@@ -1,7 +1,7 @@
 """Collect episodes from the MuJoCo reference into a dataset (see :mod:`cosmos_env.data`).
 
 The work is split into shards of about ``shard_steps`` steps (whole episodes, so a shard
-may run over). Shard ``i`` depends only on (task, behaviour, seed, shard_steps, i), so
+may run over). Shard ``i`` depends only on (task, behaviour, seed, i, its target steps), so
 shards are collected in parallel processes in any order, and a killed collection
 resumes by collecting the shards that are not on disk yet. ``index.json`` is written
 last: a dataset without it is unfinished.
@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from cosmos_env.behaviour import BehaviourConfig, make_behaviour
 from cosmos_env.data import FORMAT, SHARD_FORMAT, VERSION, DatasetError, open_shard, shard_path
-from cosmos_env.reference import MujocoReference
+from cosmos_env.reference import Frame, MujocoReference
 from cosmos_env.tasks import TaskConfig, load_task
 from worldmodels.io import atomic_save_safetensors, atomic_write_json
 
@@ -70,7 +70,8 @@ class _ShardJob:
     task: TaskConfig
     behaviour: Behaviour
     seed: int
-    shard_steps: int
+    target_steps: int
+    """min(shard_steps, what is left of the requested steps): the last shard is smaller."""
     dataset_id: str
 
 
@@ -82,16 +83,16 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
     no_action = np.zeros(ref.action_space.shape, np.float32)
     rows: dict[str, list] = {}
 
-    def add_row(obs: np.ndarray, action: np.ndarray, reward: float, terminated: bool, truncated: bool) -> None:
-        frame = ref.render()
+    def add_row(frame: Frame, obs: np.ndarray, qpos: np.ndarray, qvel: np.ndarray,
+                action: np.ndarray, reward: float, terminated: bool, truncated: bool) -> None:  # fmt: skip
         values = dict(rgb=frame.rgb, depth=frame.depth.astype(np.float16), segmentation=frame.segmentation,
-                      obs=obs.astype(np.float32), qpos=ref.qpos, qvel=ref.qvel, action=action,
+                      obs=obs.astype(np.float32), qpos=qpos, qvel=qvel, action=action,
                       reward=np.float32(reward), terminated=terminated, truncated=truncated)  # fmt: skip
         for key, value in values.items():
             rows.setdefault(key, []).append(value)
 
     offsets, seeds, steps = [0], [], 0
-    while steps < job.shard_steps:
+    while steps < job.target_steps:
         episode_seed = int(rng.integers(2**31))
         obs, _ = ref.reset(seed=episode_seed)
         policy.reset(np.random.default_rng(episode_seed))
@@ -100,14 +101,11 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
             action = np.asarray(policy(obs), np.float32).reshape(ref.action_space.shape)
             if not np.all(np.isfinite(action)):
                 raise ValueError(f"behaviour policy returned a non-finite action {action}")
-            # the row of `obs` is rendered before the step changes the state
-            frame_row = len(rows.get("rgb", []))
-            add_row(obs, action, 0.0, False, False)
+            before = (ref.render(), obs, ref.qpos, ref.qvel)  # the row describes the state before the step
             obs, reward, terminated, truncated, _ = ref.step(action)
-            rows["reward"][frame_row] = np.float32(reward)
-            rows["terminated"][frame_row], rows["truncated"][frame_row] = terminated, truncated
+            add_row(*before, action, reward, terminated, truncated)
             n, done = n + 1, terminated or truncated
-        add_row(obs, no_action, 0.0, False, False)  # the final observation
+        add_row(ref.render(), obs, ref.qpos, ref.qvel, no_action, 0.0, False, False)  # final observation
         steps += n
         offsets.append(offsets[-1] + n + 1)
         seeds.append(episode_seed)
@@ -118,7 +116,7 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
     arrays["episode_offsets"] = np.array(offsets, np.int64)
     arrays["episode_seeds"] = np.array(seeds, np.int64)
     metadata = {"format": SHARD_FORMAT, "version": str(VERSION), "dataset_id": job.dataset_id,
-                "shard": str(job.index)}  # fmt: skip
+                "shard": str(job.index), "target_steps": str(job.target_steps)}  # fmt: skip
     atomic_save_safetensors(shard_path(job.root, job.index), arrays, metadata)
     return steps
 
@@ -203,23 +201,16 @@ def collect(
     (root / "shards").mkdir(parents=True, exist_ok=True)
 
     num_shards = math.ceil(steps / shard_steps)
-    done: dict[int, int] = {}
+    jobs = []
     for i in range(num_shards):
-        path = shard_path(root, i)
-        if path.is_file():
-            try:
-                shard = open_shard(path, dataset_id)
-            except DatasetError:
-                path.unlink()  # written by a newer format or damaged: collect it again
-                continue
-            done[i] = len(shard["episode_offsets"]) - 1
+        job = _ShardJob(root, i, task, behaviour, seed, min(shard_steps, steps - i * shard_steps), dataset_id)
+        if not _shard_done(job):
+            jobs.append(job)
     for stale in (root / "shards").glob(".*.tmp"):
         stale.unlink()
-    jobs = [_ShardJob(root, i, task, behaviour, seed, shard_steps, dataset_id)
-            for i in range(num_shards) if i not in done]  # fmt: skip
 
     workers = workers or os.cpu_count() or 1
-    bar = tqdm(total=len(jobs) * shard_steps, unit="step", desc=f"collect {task.name}",
+    bar = tqdm(total=sum(job.target_steps for job in jobs), unit="step", desc=f"collect {task.name}",
                disable=not progress or not jobs)  # fmt: skip
     start = time.perf_counter()
     collected = 0
@@ -245,11 +236,23 @@ def collect(
     return _write_index(root, dataset_id, num_shards, seconds, collected)
 
 
+def _shard_done(job: _ShardJob) -> bool:
+    """Whether the shard is on disk, complete and collected for the same target."""
+    path = shard_path(job.root, job.index)
+    if not path.is_file():
+        return False
+    try:
+        _, metadata = open_shard(path, job.dataset_id)
+    except DatasetError:
+        return False  # damaged: collect it again
+    return metadata.get("target_steps") == str(job.target_steps)
+
+
 def _write_index(root: Path, dataset_id: str, num_shards: int, seconds: float, collected: int) -> CollectSummary:
     shards, episodes, total_steps, size = [], 0, 0, 0
     for i in range(num_shards):
         path = shard_path(root, i)
-        offsets = [int(x) for x in open_shard(path, dataset_id)["episode_offsets"]]
+        offsets = [int(x) for x in open_shard(path, dataset_id)[0]["episode_offsets"]]
         n_episodes, n_rows = len(offsets) - 1, offsets[-1]
         shards.append({"file": str(path.relative_to(root)), "episodes": n_episodes,
                        "steps": n_rows - n_episodes, "episode_offsets": offsets})  # fmt: skip

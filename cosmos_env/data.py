@@ -62,8 +62,10 @@ def shard_path(root: Path, index: int) -> Path:
     return root / "shards" / f"shard-{index:06d}.safetensors"
 
 
-def open_shard(path: Path, dataset_id: str) -> dict[str, np.ndarray]:
-    """Memory-map a shard, checking it is a complete shard of this dataset."""
+def open_shard(path: Path, dataset_id: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Memory-map a shard, checking it is a complete shard of this dataset.
+
+    Returns its arrays and its metadata."""
     try:
         arrays, metadata = memmap_safetensors(path)
     except SafetensorsError as e:
@@ -77,7 +79,7 @@ def open_shard(path: Path, dataset_id: str) -> dict[str, np.ndarray]:
     missing = set(FRAME_FIELDS + STEP_FIELDS + ("episode_offsets",)) - set(arrays)
     if missing:
         raise DatasetError(f"corrupt shard {path}: missing tensors {sorted(missing)}")
-    return arrays
+    return arrays, metadata
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class EpisodeDataset:
 
     def shard(self, i: int) -> dict[str, np.ndarray]:
         if i not in self._shards:
-            self._shards[i] = open_shard(self.shard_files[i], self.meta["dataset_id"])
+            self._shards[i] = open_shard(self.shard_files[i], self.meta["dataset_id"])[0]
         return self._shards[i]
 
     def rows(self, episode: int, start: int, stop: int, fields: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 
 from cosmos_env.tasks import TaskConfig, load_task  # noqa: E402
 
-_FULL_PHYSICS = mujoco.mjtState.mjSTATE_FULLPHYSICS
+# everything the next step depends on; FULLPHYSICS alone lets a restored run drift by 1e-11
+_STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,10 @@ class MujocoReference:
         return self._get_obs()
 
     def get_state(self) -> np.ndarray:
-        """The full physics state (time, qpos, qvel, actuator and warm-start state)."""
-        state = np.empty(mujoco.mj_stateSize(self.model, _FULL_PHYSICS))
-        mujoco.mj_getState(self.model, self.data, state, _FULL_PHYSICS)
+        """The full integration state: time, qpos, qvel, actuator and warm-start state,
+        controls and applied forces (what makes a restored run bit-identical)."""
+        state = np.empty(mujoco.mj_stateSize(self.model, _STATE_SPEC))
+        mujoco.mj_getState(self.model, self.data, state, _STATE_SPEC)
         return state
 
     def set_state(self, state: np.ndarray) -> np.ndarray:
@@ -145,12 +147,12 @@ class MujocoReference:
         The episode's step counter (the ``TimeLimit``) is not part of the physics state.
         """
         state = np.asarray(state, dtype=np.float64)
-        expected = mujoco.mj_stateSize(self.model, _FULL_PHYSICS)
+        expected = mujoco.mj_stateSize(self.model, _STATE_SPEC)
         if state.shape != (expected,):
             raise ValueError(
                 f"{self.task.gym_id} state must have shape ({expected},), got {state.shape}"
             )
-        mujoco.mj_setState(self.model, self.data, state, _FULL_PHYSICS)
+        mujoco.mj_setState(self.model, self.data, state, _STATE_SPEC)
         mujoco.mj_forward(self.model, self.data)
         return self.observation()
 

@@ -1,0 +1,122 @@
+"""``cosmos-env <command> [hydra overrides]``.
+
+Each command has a YAML file under ``cosmos_env/conf/`` and a dataclass here that types
+it; Hydra composes the YAML with the overrides (``task=walker2d steps=500``), OmegaConf
+checks it against the dataclass, and the command gets a plain dataclass.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from cosmos_env.behaviour import BehaviourConfig
+from cosmos_env.data import DatasetError
+from cosmos_env.tasks import TaskConfig, UnknownTaskError, known_tasks
+
+
+@dataclass
+class CollectCommand:
+    """Record episodes from the MuJoCo reference into a dataset directory."""
+
+    task: TaskConfig
+    out: str
+    steps: int = 10000
+    seed: int = 0
+    shard_steps: int = 1000
+    workers: int = 0
+    progress: bool = True
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+
+
+@dataclass
+class DemoCommand:
+    """The main job: roll a task and write a video, a PNG strip and a summary."""
+
+    task: TaskConfig
+    out: str = "outputs/demo"
+    steps: int = 150
+    seed: int = 0
+    fps: int = 30
+
+
+def run_collect(cfg: CollectCommand) -> None:
+    from cosmos_env.collect import collect
+
+    summary = collect(cfg.task, cfg.steps, cfg.out, behaviour=cfg.behaviour, seed=cfg.seed,
+                      shard_steps=cfg.shard_steps, workers=cfg.workers, progress=cfg.progress)  # fmt: skip
+    print(summary)
+
+
+def run_demo_command(cfg: DemoCommand) -> None:
+    from cosmos_env.demo import run_demo
+
+    summary = run_demo(cfg.task, cfg.out, steps=cfg.steps, seed=cfg.seed, fps=cfg.fps)
+    print(f"wrote {cfg.out}/: " + ", ".join(summary["files"]) + ", summary.json")
+    print({k: v for k, v in summary.items() if k != "files"})
+
+
+COMMANDS: dict[str, tuple[type, Callable]] = {
+    "collect": (CollectCommand, run_collect),
+    "demo": (DemoCommand, run_demo_command),
+}
+
+
+def compose(command: str, overrides: list[str]) -> object:
+    """The typed config of ``command`` with Hydra ``overrides`` applied."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.errors import MissingConfigException
+
+    schema, _ = COMMANDS[command]
+    with initialize_config_module(config_module="cosmos_env.conf", version_base="1.3"):
+        try:
+            cfg = hydra_compose(config_name=command, overrides=overrides)
+        except MissingConfigException as e:
+            if any(o.split("=")[0].lstrip("+~") == "task" for o in overrides):
+                task = next(o.split("=", 1)[1] for o in overrides if o.split("=")[0].lstrip("+~") == "task")
+                raise UnknownTaskError(f"unknown task {task!r}; known tasks: {', '.join(known_tasks())}") from None
+            raise
+    typed = OmegaConf.structured(schema)
+    _clear_readonly(typed)  # frozen dataclasses give read-only nodes, which merge cannot fill
+    return OmegaConf.to_object(OmegaConf.merge(typed, cfg))
+
+
+def _clear_readonly(node: DictConfig) -> None:
+    OmegaConf.set_readonly(node, False)
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            _clear_readonly(child)
+
+
+def usage() -> str:
+    lines = ["usage: cosmos-env <command> [key=value ...]", "", "commands:"]
+    lines += [f"  {name:10s} {schema.__doc__.strip().splitlines()[0]}" for name, (schema, _) in COMMANDS.items()]
+    lines += ["", f"tasks: {', '.join(known_tasks())}", "config: cosmos_env/conf/<command>.yaml"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    command, overrides = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"cosmos-env: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    try:
+        cfg = compose(command, overrides)
+        COMMANDS[command][1](cfg)
+    except (UnknownTaskError, DatasetError) as e:
+        print(f"cosmos-env {command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cosmos_env.behaviour import BehaviourConfig
+from cosmos_env.collect import collect
+from cosmos_env.data import DatasetError, EpisodeDataset
+
+FIELDS = ("rgb", "depth", "segmentation", "obs", "qpos", "action", "reward", "terminated")
+
+
+def assert_same_data(a, b):
+    a, b = EpisodeDataset(a), EpisodeDataset(b)
+    assert len(a) == len(b) and a.num_steps == b.num_steps
+    for i in range(len(a)):
+        ea, eb = a.episode(i, FIELDS), b.episode(i, FIELDS)
+        for f in FIELDS:
+            np.testing.assert_array_equal(ea[f], eb[f], err_msg=f"episode {i} field {f}")
+
+
+def test_killed_collection_resumes_to_the_same_dataset(tmp_path):
+    args = ["task=hopper", "steps=600", "shard_steps=100", "workers=1", "progress=false"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "cosmos_env", "collect", *args, f"out={killed}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while not (killed / "shards" / "shard-000001.safetensors").exists():
+        assert proc.poll() is None and time.time() < deadline, "collection ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "index.json").exists()
+    visible = [p.name for p in (killed / "shards").iterdir() if not p.name.startswith(".")]
+    assert 2 <= len(visible) < 6
+    with pytest.raises(DatasetError, match="incomplete"):
+        EpisodeDataset(killed)
+
+    summary = collect("hopper", 600, killed, shard_steps=100, workers=1, progress=False)
+    assert summary.collected_steps < summary.steps  # the shards on disk were kept
+    fresh = tmp_path / "fresh"
+    collect("hopper", 600, fresh, shard_steps=100, workers=1, progress=False)
+    assert_same_data(killed, fresh)
+
+
+def test_parallel_collection_matches_serial(tmp_path):
+    collect("hopper", 200, tmp_path / "serial", shard_steps=100, workers=1, progress=False)
+    collect("hopper", 200, tmp_path / "parallel", shard_steps=100, workers=2, progress=False)
+    assert_same_data(tmp_path / "serial", tmp_path / "parallel")
+
+
+def test_extend_a_finished_dataset(tmp_path):
+    first = collect("inverted_pendulum", 100, tmp_path / "d", shard_steps=50, workers=1, progress=False)
+    more = collect("inverted_pendulum", 200, tmp_path / "d", shard_steps=50, workers=1, progress=False)
+    assert more.steps > first.steps and 0 < more.collected_steps < more.steps
+    assert len(EpisodeDataset(tmp_path / "d").shard_files) == 4
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    collect("inverted_pendulum", 50, tmp_path / "d", workers=1, progress=False)
+    with pytest.raises(DatasetError, match="another seed"):
+        collect("inverted_pendulum", 50, tmp_path / "d", workers=1, progress=False, seed=1)
+    with pytest.raises(DatasetError, match="another task"):
+        collect("hopper", 50, tmp_path / "d", workers=1, progress=False)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetError, match="not a cosmos-env dataset"):
+        collect("hopper", 50, tmp_path / "junk", workers=1, progress=False)
+
+
+def constant_policy(obs):
+    return np.full(3, 0.5, np.float32)
+
+
+@pytest.mark.parametrize("behaviour", [BehaviourConfig("random"), BehaviourConfig("repeat", repeat=5), constant_policy])
+def test_behaviour_policies(tmp_path, behaviour):
+    collect("hopper", 60, tmp_path / "d", behaviour=behaviour, workers=1, progress=False)
+    ds = EpisodeDataset(tmp_path / "d")
+    actions = ds.episode(0)["action"][:-1]
+    assert np.all(np.abs(actions) <= 1)
+    if behaviour is constant_policy:
+        assert np.all(actions == 0.5) and ds.meta["behaviour"].startswith("callable:")
+    elif behaviour.name == "repeat":
+        assert np.all(actions[:5] == actions[0]) and not np.all(actions[5] == actions[0])
+
+
+def test_non_finite_behaviour_action_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="non-finite action"):
+        collect("hopper", 10, tmp_path / "d", behaviour=lambda obs: np.full(3, np.nan), workers=1, progress=False)
