@@ -48,7 +48,12 @@ def run_collect(cfg: CollectCommand) -> None:
 
     summary = collect(cfg.task, cfg.steps, cfg.out, behaviour=cfg.behaviour, seed=cfg.seed,
                       shard_steps=cfg.shard_steps, workers=cfg.workers, progress=cfg.progress)  # fmt: skip
+    from cosmos_env import viz
+    from cosmos_env.data import EpisodeDataset
+
+    preview = viz.save_png(f"{cfg.out}/preview.png", viz.dataset_preview(EpisodeDataset(cfg.out)))
     print(summary)
+    print(f"preview: {preview} (rows: rgb, depth, segmentation; columns: time)")
 
 
 def run_demo_command(cfg: DemoCommand) -> None:

@@ -16,19 +16,17 @@ world model could learn from).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
+import gymnasium as gym
+import mujoco
+import numpy as np
 
-from dataclasses import dataclass  # noqa: E402
-
-import gymnasium as gym  # noqa: E402
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-
-from cosmos_env.tasks import TaskConfig, load_task  # noqa: E402
+from cosmos_env.tasks import TaskConfig, load_task
 
 # everything the next step depends on; FULLPHYSICS alone lets a restored run drift by 1e-11
 _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
+_GEOM = int(mujoco.mjtObj.mjOBJ_GEOM)
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,14 @@ class MujocoReference:
         self.model.vis.quality.offsamples = 0
         self.model.light_castshadow[:] = 0
         self.model.mat_reflectance[:] = 0
-        self._renderer = mujoco.Renderer(self.model, self.task.height, self.task.width)
+        try:
+            self._renderer = mujoco.Renderer(self.model, self.task.height, self.task.width)
+        except mujoco.FatalError as e:
+            raise RuntimeError(
+                f"MuJoCo could not create an OpenGL context (MUJOCO_GL={os.environ.get('MUJOCO_GL')}): {e}. "
+                "Headless machines need MUJOCO_GL=egl (or osmesa) set before mujoco is first imported: "
+                "import cosmos_env before mujoco, or export MUJOCO_GL=egl."
+            ) from None
         self._camera = self._make_camera(mujoco_env)
         if self.model.ngeom >= 255:
             raise ValueError(f"{self.task.gym_id}: {self.model.ngeom} geoms do not fit uint8 ids")
@@ -116,7 +121,7 @@ class MujocoReference:
         renderer.enable_segmentation_rendering()
         seg = renderer.render()  # (H, W, 2): object id, object type
         renderer.disable_segmentation_rendering()
-        is_geom = seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM
+        is_geom = seg[..., 1] == _GEOM  # a plain int: comparing with the enum is per-element Python
         ids = np.where(is_geom, self._segmentation_ids[np.where(is_geom, seg[..., 0], 0)], 0)
         return Frame(rgb=rgb, depth=depth, segmentation=ids.astype(np.uint8))
 

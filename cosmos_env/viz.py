@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from cosmos_env.data import EpisodeDataset
 
 # Control points of a perceptually ordered dark-to-bright colormap (close to "magma").
 _DEPTH_COLORS = np.array(
@@ -86,3 +89,15 @@ def save_video(path: str | Path, frames: Sequence[np.ndarray], fps: int = 30, sc
         for frame in frames:
             w.append_data(np.asarray(frame).repeat(scale, axis=0).repeat(scale, axis=1))
     return path
+
+
+def dataset_preview(episodes: "EpisodeDataset", num_episodes: int = 3, frames: int = 8) -> np.ndarray:
+    """rgb / depth / segmentation rows for a few episodes, ``frames`` evenly spaced in each."""
+    rows = []
+    picks = np.linspace(0, len(episodes) - 1, min(num_episodes, len(episodes))).astype(int)
+    for i in picks:
+        ep = episodes.episode(int(i), ("rgb", "depth", "segmentation"))
+        t = np.linspace(0, len(ep["rgb"]) - 1, frames).astype(int)
+        depth = ep["depth"][t].astype(np.float32)
+        rows += [list(ep["rgb"][t]), list(colorize_depth(depth)), list(colorize_segmentation(ep["segmentation"][t]))]
+    return grid(rows, scale=2)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install cosmos-env and everything it needs on a fresh machine (idempotent; ~1-2 min).
+#   bash scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+# Headless MuJoCo rendering needs an EGL (or OSMesa) library from the system.
+if ! ldconfig -p 2>/dev/null | grep -qE 'libEGL\.so|libOSMesa\.so'; then
+  echo "setup: installing EGL for headless MuJoCo rendering"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libegl1 libgl1 libosmesa6 >/dev/null
+fi
+
+# torch first, pinned: our CPU machines serve this version from a local wheel, and a
+# plain `torch` requirement resolved later would pull a multi-GB CUDA build instead.
+$PY -m pip install -q "torch==2.13.0"
+$PY -m pip install -q -e ".[dev]"
+# natten is optional (the neighborhood-attention kernels on CUDA); it builds from source
+# against the installed torch, hence --no-build-isolation. Everything works without it.
+$PY -m pip install -q --no-build-isolation "natten==0.21.7" \
+  || echo "setup: natten did not install; attention uses the torch path"
+command -v pyenv >/dev/null && pyenv rehash || true  # expose the cosmos-env script
+echo "setup: done ($($PY -c 'import cosmos_env, torch, mujoco; print("cosmos-env", cosmos_env.__version__, "torch", torch.__version__, "mujoco", mujoco.__version__)'))"
