@@ -1,0 +1,127 @@
+"""Space-time neighborhood attention over latent frames plus per-frame global tokens.
+
+Tokens come in two kinds, laid out heads-last as NATTEN wants them:
+
+* grid tokens ``(B, T, H, W, heads, dim)``: a latent frame's 8x8 positions;
+* global tokens ``(B, T, G, heads, dim)``: a frame's proprio token(s).
+
+Who sees whom (causal in time: nothing sees a later frame):
+
+* a grid token at (t, i, j) sees grid tokens (t', i', j') with t' <= t inside the
+  ``kernel`` x ``kernel`` spatial neighbourhood of (i, j), and all global tokens of
+  frames <= t;
+* a global token of frame t sees every token of frames <= t.
+
+The spatial neighbourhood follows NATTEN: a window of ``kernel`` positions centred on the
+query and shifted inwards at the borders (so every query sees exactly ``kernel`` x
+``kernel`` positions). Two backends compute the same thing:
+
+* ``torch`` (any device): one ``scaled_dot_product_attention`` over all tokens with a
+  boolean mask from :func:`space_time_mask`;
+* ``natten`` (CUDA, natten installed): grid->grid by ``na3d`` (fused kernels), grid->global
+  and global->all by small dense attentions, merged exactly through their log-sum-exp.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+
+import torch
+import torch.nn.functional as F
+
+HAS_NATTEN = importlib.util.find_spec("natten") is not None
+
+
+def window_starts(n: int, kernel: int) -> torch.Tensor:
+    """First position of each query's window along an axis of ``n`` (NATTEN borders)."""
+    return (torch.arange(n) - kernel // 2).clamp(0, n - kernel)
+
+
+@functools.lru_cache(maxsize=32)
+def space_time_mask(t: int, h: int, w: int, g: int, kernel: int) -> torch.Tensor:
+    """Boolean (N, N) mask, True = may attend, over tokens ordered frame by frame as
+    [h*w grid tokens, g global tokens]; N = t * (h*w + g)."""
+    if kernel > h or kernel > w:
+        raise ValueError(f"kernel {kernel} is larger than the {h}x{w} token grid")
+    per = h * w + g
+    frame = torch.arange(t).repeat_interleave(per)                          # (N,)
+    is_grid = (torch.arange(per) < h * w).repeat(t)                         # (N,)
+    pos = torch.arange(per).clamp_max(h * w - 1).repeat(t)
+    row, col = pos // w, pos % w
+    row_start, col_start = window_starts(h, kernel)[row], window_starts(w, kernel)[col]
+    in_row = (row[None, :] >= row_start[:, None]) & (row[None, :] < row_start[:, None] + kernel)
+    in_col = (col[None, :] >= col_start[:, None]) & (col[None, :] < col_start[:, None] + kernel)
+    causal = frame[None, :] <= frame[:, None]
+    grid_to_grid = is_grid[:, None] & is_grid[None, :] & in_row & in_col
+    involves_global = ~is_grid[:, None] | ~is_grid[None, :]
+    return causal & (grid_to_grid | involves_global)
+
+
+def _flatten(grid: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
+    """(B, T, H, W, n, d) + (B, T, G, n, d) -> (B, n, N, d) in mask order."""
+    b, t, h, w, n, d = grid.shape
+    tokens = torch.cat([grid.reshape(b, t, h * w, n, d), glob], dim=2)     # (B, T, HW+G, n, d)
+    return tokens.reshape(b, -1, n, d).transpose(1, 2)                     # (B, n, N, d)
+
+
+def _torch_attention(q, k, v, gq, gk, gv, kernel):
+    b, t, h, w, n, d = q.shape
+    g = gq.shape[2]
+    mask = space_time_mask(t, h, w, g, kernel).to(q.device)
+    out = F.scaled_dot_product_attention(_flatten(q, gq), _flatten(k, gk), _flatten(v, gv), attn_mask=mask)
+    out = out.transpose(1, 2).reshape(b, t, h * w + g, n, d)               # (B, T, HW+G, n, d)
+    return out[:, :, : h * w].reshape(b, t, h, w, n, d), out[:, :, h * w :]
+
+
+def _dense_with_lse(q, k, v, mask):
+    """q (B, n, Nq, d), k/v (B, n, Nk, d), mask (Nq, Nk) -> out, log-sum-exp (B, n, Nq)."""
+    logits = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+    logits = logits.masked_fill(~mask, float("-inf")).float()
+    lse = torch.logsumexp(logits, dim=-1)
+    return (torch.softmax(logits, -1).to(v.dtype) @ v), lse
+
+
+def _natten_attention(q, k, v, gq, gk, gv, kernel):
+    import natten
+
+    b, t, h, w, n, d = q.shape
+    g = gq.shape[2]
+    grid_out, grid_lse = natten.na3d(q, k, v, kernel_size=(t, kernel, kernel),
+                                     is_causal=(True, False, False), return_lse=True)  # fmt: skip
+    frame_of_query = torch.arange(t, device=q.device).repeat_interleave(h * w)
+    frame_of_global = torch.arange(t, device=q.device).repeat_interleave(g)
+    to_global = frame_of_global[None, :] <= frame_of_query[:, None]         # (T*HW, T*G)
+    flat = lambda x: x.reshape(b, -1, n, d).transpose(1, 2)  # noqa: E731  (B, n, N, d)
+    extra_out, extra_lse = _dense_with_lse(flat(q), flat(gk), flat(gv), to_global)
+    extra_out = extra_out.transpose(1, 2).reshape(b, t, h, w, n, d)
+    extra_lse = extra_lse.transpose(1, 2).reshape(b, t, h, w, n)
+    # softmax over the union of both key sets, from each part's output and log-sum-exp
+    lse = torch.logaddexp(grid_lse.float(), extra_lse)
+    grid_out = (grid_out.float() * torch.exp(grid_lse.float() - lse)[..., None]
+                + extra_out.float() * torch.exp(extra_lse - lse)[..., None]).to(q.dtype)  # fmt: skip
+    mask = space_time_mask(t, h, w, g, kernel).to(q.device)
+    is_global = ~(torch.arange(h * w + g, device=q.device) < h * w).repeat(t)
+    global_out = F.scaled_dot_product_attention(
+        flat(gq), _flatten(k, gk), _flatten(v, gv), attn_mask=mask[is_global]
+    )
+    return grid_out, global_out.transpose(1, 2).reshape(b, t, g, n, d)
+
+
+def space_time_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+    gq: torch.Tensor, gk: torch.Tensor, gv: torch.Tensor,
+    kernel: int = 3, backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Attention of grid (B, T, H, W, n, d) and global (B, T, G, n, d) tokens; returns the
+    outputs for both, same shapes. ``backend``: ``auto`` (natten on CUDA when installed,
+    else torch), ``torch`` or ``natten``."""
+    if backend == "auto":
+        backend = "natten" if HAS_NATTEN and q.is_cuda else "torch"
+    if backend == "natten":
+        if not HAS_NATTEN:
+            raise RuntimeError("backend='natten' but natten is not installed")
+        return _natten_attention(q, k, v, gq, gk, gv, kernel)
+    if backend != "torch":
+        raise ValueError(f"unknown attention backend {backend!r}; use auto, torch or natten")
+    return _torch_attention(q, k, v, gq, gk, gv, kernel)

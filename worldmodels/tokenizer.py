@@ -1,0 +1,172 @@
+"""A causal video tokenizer: frames <-> small latent grids.
+
+Each frame is encoded by 2-D convolutions (64x64 -> 8x8 with three stride-2 stages),
+then mixed along time by a causal 3-D convolution (a latent frame sees its own and
+earlier input frames, never later ones). The decoder mirrors it and has three heads:
+RGB, inverse depth and segmentation logits, so an imagined latent renders all three.
+Latents are continuous; with ``fsq_levels`` they are finite-scalar quantised (FSQ,
+Mentzer et al. 2023) to discrete codes, with a straight-through gradient.
+
+Shapes: frames ``(B, T, 3, H, W)`` in [0, 1]; latents ``(B, T, C, H/8, W/8)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    resolution: int = 64
+    channels: tuple[int, ...] = (32, 64, 128)
+    """Width of each encoder stage; one stride-2 downsample per stage (3 stages: 8x)."""
+    latent_channels: int = 8
+    num_segments: int = 16
+    """Segmentation classes decoded (ids >= this are folded into the last class)."""
+    fsq_levels: tuple[int, ...] | None = None
+    """Levels per latent channel for FSQ codes, e.g. (8, 8, 8, 5, 5, 5); None = continuous."""
+
+    def __post_init__(self) -> None:
+        if self.fsq_levels is not None and len(self.fsq_levels) != self.latent_channels:
+            raise ValueError(
+                f"fsq_levels has {len(self.fsq_levels)} entries but latent_channels is {self.latent_channels}"
+            )
+        if self.resolution % 2 ** len(self.channels):
+            raise ValueError(f"resolution {self.resolution} is not divisible by {2 ** len(self.channels)}")
+
+    @property
+    def latent_resolution(self) -> int:
+        return self.resolution // 2 ** len(self.channels)
+
+
+TOKENIZER_SIZES = {
+    "tiny": TokenizerConfig(channels=(8, 16, 16), latent_channels=4),
+    "small": TokenizerConfig(channels=(32, 64, 128), latent_channels=8),
+    "base": TokenizerConfig(channels=(64, 128, 256), latent_channels=16),
+}
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(8, channels), channels)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            _norm(channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
+            _norm(channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class CausalTimeMix(nn.Module):
+    """Residual 3-D convolution over (time, h, w), padded only on the past side of time."""
+
+    def __init__(self, channels: int, time_kernel: int = 2) -> None:
+        super().__init__()
+        self.time_kernel = time_kernel
+        self.norm = _norm(channels)
+        self.conv = nn.Conv3d(channels, channels, (time_kernel, 3, 3), padding=(0, 1, 1))
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: torch.Tensor, batch: int) -> torch.Tensor:
+        bt, c, h, w = x.shape                                             # (B*T, C, h, w)
+        y = F.silu(self.norm(x)).view(batch, bt // batch, c, h, w).transpose(1, 2)  # (B, C, T, h, w)
+        y = F.pad(y, (0, 0, 0, 0, self.time_kernel - 1, 0), mode="replicate")     # past-side pad
+        y = self.conv(y).transpose(1, 2).reshape(bt, c, h, w)             # (B*T, C, h, w)
+        return x + y
+
+
+class FSQ(nn.Module):
+    """Finite scalar quantisation: bound each channel, round to ``levels[c]`` values."""
+
+    def __init__(self, levels: tuple[int, ...]) -> None:
+        super().__init__()
+        self.register_buffer("levels", torch.tensor(levels, dtype=torch.float32), persistent=False)
+        basis = torch.cumprod(torch.tensor([1, *levels[:-1]], dtype=torch.long), 0)
+        self.register_buffer("basis", basis, persistent=False)
+
+    def _view(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return t.view(1, 1, -1, 1, 1).to(z.dtype)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, h, w) -> quantised values in [-1, 1], straight-through gradient."""
+        half = self._view((self.levels - 1) / 2, z)
+        offset = self._view((self.levels % 2 == 0).float() * 0.5, z)  # even levels sit between integers
+        bounded = torch.tanh(z) * (half + offset - 1e-3) - offset
+        quantised = bounded + (bounded.round() - bounded).detach()
+        return (quantised + offset) / (half + offset)
+
+    def codes(self, quantised: torch.Tensor) -> torch.Tensor:
+        """Quantised values -> one integer code per latent position, (B, T, h, w)."""
+        digits = ((quantised + 1) / 2 * (self._view(self.levels, quantised) - 1)).round().long()
+        return (digits * self.basis.view(1, 1, -1, 1, 1)).sum(2)
+
+
+class Tokenizer(nn.Module):
+    def __init__(self, config: TokenizerConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config.channels
+        enc: list[nn.Module] = [nn.Conv2d(3, c[0], 3, padding=1)]
+        for i, width in enumerate(c):
+            enc += [ResBlock(width), nn.Conv2d(width, c[min(i + 1, len(c) - 1)], 4, stride=2, padding=1)]
+        self.encoder = nn.Sequential(*enc)
+        self.encoder_time = CausalTimeMix(c[-1])
+        self.to_latent = nn.Sequential(_norm(c[-1]), nn.SiLU(), nn.Conv2d(c[-1], config.latent_channels, 1))
+        self.quantiser = FSQ(config.fsq_levels) if config.fsq_levels else None
+
+        self.from_latent = nn.Conv2d(config.latent_channels, c[-1], 3, padding=1)
+        self.decoder_time = CausalTimeMix(c[-1])
+        dec: list[nn.Module] = []
+        for i in reversed(range(len(c))):
+            dec += [ResBlock(c[min(i + 1, len(c) - 1)]),
+                    nn.ConvTranspose2d(c[min(i + 1, len(c) - 1)], c[i], 4, stride=2, padding=1)]  # fmt: skip
+        dec += [ResBlock(c[0]), _norm(c[0]), nn.SiLU()]
+        self.decoder = nn.Sequential(*dec)
+        self.rgb_head = nn.Conv2d(c[0], 3, 3, padding=1)
+        self.depth_head = nn.Conv2d(c[0], 1, 3, padding=1)
+        self.segmentation_head = nn.Conv2d(c[0], config.num_segments, 3, padding=1)
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) in [0, 1] -> latents (B, T, C, h, w)."""
+        b, t = frames.shape[:2]
+        x = self.encoder(frames.flatten(0, 1) * 2 - 1)                    # (B*T, c, h, w)
+        x = self.to_latent(self.encoder_time(x, b))                       # (B*T, C, h, w)
+        z = x.view(b, t, *x.shape[1:])                                    # (B, T, C, h, w)
+        return self.quantiser(z) if self.quantiser is not None else z
+
+    def decode(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Latents (B, T, C, h, w) -> ``rgb`` (B, T, 3, H, W) in [0, 1], ``inverse_depth``
+        (B, T, H, W) in [0, 1] (1 / metres, clipped), ``segmentation`` logits (B, T, S, H, W)."""
+        b, t = latents.shape[:2]
+        x = self.decoder_time(self.from_latent(latents.flatten(0, 1)), b)  # (B*T, c, h, w)
+        x = self.decoder(x)                                               # (B*T, c0, H, W)
+        unflat = lambda y: y.view(b, t, *y.shape[1:])  # noqa: E731
+        return {
+            "rgb": unflat(torch.sigmoid(self.rgb_head(x))),
+            "inverse_depth": unflat(torch.sigmoid(self.depth_head(x)).squeeze(1)),
+            "segmentation": unflat(self.segmentation_head(x)),
+        }
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        latents = self.encode(frames)
+        return latents, self.decode(latents)
+
+
+def depth_to_inverse(depth: torch.Tensor) -> torch.Tensor:
+    """Metres -> the decoder's target: 1 / depth, clipped to [0, 1] (nearer than 1 m is 1)."""
+    return (1.0 / depth.clamp_min(1e-3)).clamp(0, 1)
+
+
+def inverse_to_depth(inverse_depth: torch.Tensor, far: float = 100.0) -> torch.Tensor:
+    """The decoder's inverse depth -> metres, at most ``far``."""
+    return 1.0 / inverse_depth.clamp_min(1.0 / far)
