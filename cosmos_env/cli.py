@@ -16,6 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from cosmos_env.behaviour import BehaviourConfig
 from cosmos_env.data import DatasetError
 from cosmos_env.tasks import TaskConfig, UnknownTaskError, known_tasks
+from worldmodels.checkpoint import CheckpointError
+from worldmodels.train import TrainConfig
 
 
 @dataclass
@@ -43,6 +45,36 @@ class DemoCommand:
     fps: int = 30
 
 
+@dataclass
+class TrainCommand:
+    """Train a model stage (tokenizer, predict) on a dataset; resumes after a kill."""
+
+    task: TaskConfig
+    train: TrainConfig
+    stage: str = "tokenizer"
+    data: str = "data/hopper"
+    out: str = "runs/hopper/tokenizer"
+    size: str = "small"
+    tokenizer: str = "runs/hopper/tokenizer/model"
+    context: int = 4
+    val_fraction: float = 0.05
+
+
+def run_train(cfg: TrainCommand) -> None:
+    from cosmos_env.training import PredictStage, TokenizerStage
+    from worldmodels.train import train
+
+    if cfg.stage == "tokenizer":
+        stage = TokenizerStage(cfg.data, size=cfg.size, val_fraction=cfg.val_fraction)
+    elif cfg.stage == "predict":
+        stage = PredictStage(cfg.data, cfg.tokenizer, cfg.out, size=cfg.size, context=cfg.context,
+                             val_fraction=cfg.val_fraction)  # fmt: skip
+    else:
+        raise ValueError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict")
+    final = train(stage, cfg.train)
+    print(f"trained {cfg.stage}: {final}")
+
+
 def run_collect(cfg: CollectCommand) -> None:
     from cosmos_env.collect import collect
 
@@ -67,6 +99,7 @@ def run_demo_command(cfg: DemoCommand) -> None:
 COMMANDS: dict[str, tuple[type, Callable]] = {
     "collect": (CollectCommand, run_collect),
     "demo": (DemoCommand, run_demo_command),
+    "train": (TrainCommand, run_train),
 }
 
 
@@ -117,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = compose(command, overrides)
         COMMANDS[command][1](cfg)
-    except (UnknownTaskError, DatasetError) as e:
+    except (UnknownTaskError, DatasetError, CheckpointError) as e:
         print(f"cosmos-env {command}: {e}", file=sys.stderr)
         return 2
     return 0

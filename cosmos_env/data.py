@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -155,6 +156,10 @@ class WindowDataset(Dataset):
     windows may begin up to ``context - 1`` rows before an episode's first row; those
     rows repeat the first observation with zero action and reward and are not ``valid``,
     so a model learns to start from a single frame.
+
+    ``episodes`` restricts the windows to those episodes (e.g. a held-out split);
+    ``extra_frames`` adds per-row fields computed elsewhere (e.g. latents), one array per
+    episode with the episode's rows along the first axis.
     """
 
     def __init__(
@@ -164,6 +169,8 @@ class WindowDataset(Dataset):
         horizon: int = 1,
         fields: tuple[str, ...] = ("rgb", "obs", "action", "reward", "terminated"),
         pad_start: bool = False,
+        episodes: Sequence[int] | None = None,
+        extra_frames: dict[str, Sequence[np.ndarray]] | None = None,
     ) -> None:
         if context < 1 or horizon < 0 or context + horizon < 2:
             raise ValueError(f"need context >= 1 and context + horizon >= 2, got {context}, {horizon}")
@@ -175,11 +182,9 @@ class WindowDataset(Dataset):
         self.frame_fields = tuple(f for f in fields if f in FRAME_FIELDS)
         self.step_fields = tuple(f for f in fields if f in STEP_FIELDS)
         first = -(context - 1) if pad_start else 0
-        starts = [
-            (i, s)
-            for i, e in enumerate(self.episodes.episodes)
-            for s in range(first, e.rows - self.length + 1)
-        ]
+        self.extra_frames = extra_frames or {}
+        chosen = range(len(self.episodes)) if episodes is None else episodes
+        starts = [(i, s) for i in chosen for s in range(first, self.episodes.episodes[i].rows - self.length + 1)]
         self.windows = np.array(starts, dtype=np.int64).reshape(-1, 2)
 
     def __len__(self) -> int:
@@ -189,8 +194,10 @@ class WindowDataset(Dataset):
         episode, start = (int(x) for x in self.windows[i])
         pad = max(0, -start)
         data = self.episodes.rows(episode, start + pad, start + self.length, self.frame_fields + self.step_fields)
+        for name, per_episode in self.extra_frames.items():
+            data[name] = np.asarray(per_episode[episode][start + pad : start + self.length])
         out = {}
-        for f in self.frame_fields:
+        for f in self.frame_fields + tuple(self.extra_frames):
             x = data[f]
             out[f] = np.concatenate([np.repeat(x[:1], pad, axis=0), x]) if pad else x
         for f in self.step_fields:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
 from worldmodels.metrics import ssim
-from worldmodels.tokenizer import Tokenizer, depth_to_inverse
+from worldmodels.predict import PredictModel
+from worldmodels.tokenizer import depth_to_inverse
 
 
 def image_gradient_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -17,18 +20,18 @@ def image_gradient_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def tokenizer_loss(
-    model: Tokenizer, rgb: torch.Tensor, depth: torch.Tensor, segmentation: torch.Tensor,
+    net: Callable, num_segments: int, rgb: torch.Tensor, depth: torch.Tensor, segmentation: torch.Tensor,
     ssim_weight: float = 0.2, gradient_weight: float = 1.0, depth_weight: float = 1.0,
     segmentation_weight: float = 0.1,
 ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     """rgb (B, T, H, W, 3) uint8, depth (B, T, H, W) metres, segmentation (B, T, H, W) ids."""
     frames = rgb.permute(0, 1, 4, 2, 3).float() / 255                   # (B, T, 3, H, W)
-    _, out = model(frames)
+    _, out = net(frames)
     l1 = F.l1_loss(out["rgb"], frames)
     grad = image_gradient_l1(out["rgb"], frames)
     structure = 1 - ssim(out["rgb"], frames).mean()
     depth_l1 = F.l1_loss(out["inverse_depth"], depth_to_inverse(depth.float()))
-    seg_target = segmentation.long().clamp_max(model.config.num_segments - 1)  # (B, T, H, W)
+    seg_target = segmentation.long().clamp_max(num_segments - 1)  # (B, T, H, W)
     seg_ce = F.cross_entropy(out["segmentation"].flatten(0, 1), seg_target.flatten(0, 1))
     loss = (l1 + gradient_weight * grad + ssim_weight * structure
             + depth_weight * depth_l1 + segmentation_weight * seg_ce)  # fmt: skip
@@ -38,3 +41,35 @@ def tokenizer_loss(
                "depth_l1": depth_l1.item(), "segmentation_ce": seg_ce.item(),
                "psnr": (10 * torch.log10(1 / mse.clamp_min(1e-10))).item()}  # fmt: skip
     return loss, metrics
+
+
+def predict_loss(
+    net: Callable, model: PredictModel, latents: torch.Tensor, obs: torch.Tensor,
+    actions: torch.Tensor, valid: torch.Tensor, context_fraction: float = 0.5,
+    context_noise: float = 0.1, obs_weight: float = 1.0,
+) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    """Flow-matching loss with a noise level per frame (diffusion forcing).
+
+    latents (B, L, C, h, w) and obs (B, L, D) raw; actions (B, L-1, A); valid (B, L).
+    Each frame is noised to tau ~ U(0, 1), or with probability ``context_fraction`` to
+    tau ~ U(0, context_noise) as a context frame is at sampling time. The loss is the
+    x0 error of frames that follow a valid frame (frame 0 has no past to predict from).
+    """
+    z0, o0 = model.normalize_latents(latents.float()), model.normalize_obs(obs.float())
+    b, length = z0.shape[:2]
+    is_context = torch.rand(b, length, device=z0.device) < context_fraction
+    tau = torch.where(is_context, torch.rand(b, length, device=z0.device) * context_noise,
+                      torch.rand(b, length, device=z0.device))  # fmt: skip
+    zt = (1 - tau[..., None, None, None]) * z0 + tau[..., None, None, None] * torch.randn_like(z0)
+    ot = (1 - tau[..., None]) * o0 + tau[..., None] * torch.randn_like(o0)
+    z_hat, o_hat = net(zt, ot, actions.float(), tau)
+    weight = torch.zeros(b, length, device=z0.device)
+    weight[:, 1:] = (valid[:, 1:] & valid[:, :-1]).float()
+    latent_err = (z_hat.float() - z0).pow(2).flatten(2).mean(-1)         # (B, L)
+    obs_err = (o_hat.float() - o0).pow(2).mean(-1)                        # (B, L)
+    norm = weight.sum().clamp_min(1)
+    latent_loss, obs_loss = (latent_err * weight).sum() / norm, (obs_err * weight).sum() / norm
+    hard = weight * (~is_context)  # frames predicted from (nearly) pure noise
+    metrics = {"latent_mse": latent_loss.item(), "obs_mse": obs_loss.item(),
+               "latent_mse_noisy": ((latent_err * hard).sum() / hard.sum().clamp_min(1)).item()}  # fmt: skip
+    return latent_loss + obs_weight * obs_loss, metrics

@@ -136,6 +136,11 @@ class Tokenizer(nn.Module):
         self.depth_head = nn.Conv2d(c[0], 1, 3, padding=1)
         self.segmentation_head = nn.Conv2d(c[0], config.num_segments, 3, padding=1)
 
+    @property
+    def temporal_receptive_field(self) -> int:
+        """Input frames a latent frame depends on (itself and the ones before)."""
+        return self.encoder_time.time_kernel
+
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) in [0, 1] -> latents (B, T, C, h, w)."""
         b, t = frames.shape[:2]

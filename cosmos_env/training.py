@@ -1,0 +1,124 @@
+"""Training stages over episode datasets, for :func:`worldmodels.train.train`.
+
+``cosmos-env train stage=tokenizer task=hopper`` then ``stage=predict``: the tokenizer
+learns frames <-> latents; Predict learns latent dynamics on the frozen tokenizer's
+latents (encoded once and cached in the run directory). Held-out episodes (the last
+``val_fraction`` of the dataset) are the validation split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cosmos_env.data import EpisodeDataset, WindowDataset
+from worldmodels.checkpoint import config_to_dict, from_pretrained
+from worldmodels.io import atomic_save_safetensors, memmap_safetensors
+from worldmodels.losses import predict_loss, tokenizer_loss
+from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
+from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer, TokenizerConfig
+
+
+def split_episodes(episodes: EpisodeDataset, val_fraction: float) -> tuple[list[int], list[int]]:
+    """The last ``val_fraction`` of episodes (at least one) are held out."""
+    n = len(episodes)
+    n_val = max(1, round(n * val_fraction)) if n > 1 and val_fraction > 0 else 0
+    return list(range(n - n_val)), list(range(n - n_val, n))
+
+
+class TokenizerStage:
+    name = "tokenizer"
+
+    def __init__(self, data: str | Path, size: str = "small", frames: int = 4, val_fraction: float = 0.05,
+                 config: TokenizerConfig | None = None) -> None:  # fmt: skip
+        episodes = EpisodeDataset(data)
+        config = config or TOKENIZER_SIZES[size]
+        task = episodes.meta["task"]
+        config = dataclasses.replace(config, resolution=task["height"])
+        if task["height"] != task["width"]:
+            raise ValueError(f"the tokenizer needs square frames, the dataset has {task['height']}x{task['width']}")
+        self.model = Tokenizer(config)
+        train_eps, val_eps = split_episodes(episodes, val_fraction)
+        fields = ("rgb", "depth", "segmentation")
+        self.train_data = WindowDataset(episodes, context=frames, horizon=0, fields=fields, episodes=train_eps)
+        self.val_data = WindowDataset(episodes, context=frames, horizon=0, fields=fields, episodes=val_eps)
+        self.extra = {"data": str(data), "dataset_id": episodes.meta["dataset_id"], "task": task}
+
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        return tokenizer_loss(net, self.model.config.num_segments, batch["rgb"], batch["depth"], batch["segmentation"])
+
+
+@torch.no_grad()
+def encode_episodes(tokenizer: Tokenizer, episodes: EpisodeDataset, chunk: int = 256,
+                    progress: bool = True) -> list[np.ndarray]:  # fmt: skip
+    """Latents (rows, C, h, w) float32 of every episode, encoded causally in chunks that
+    overlap by the tokenizer's temporal receptive field (so chunking changes nothing)."""
+    overlap = tokenizer.temporal_receptive_field - 1
+    device = next(tokenizer.parameters()).device
+    out = []
+    for i in tqdm(range(len(episodes)), desc="encode latents", unit="episode", disable=not progress):
+        rgb = episodes.episode(i, ("rgb",))["rgb"]
+        pieces = []
+        for start in range(0, len(rgb), chunk):
+            lo = max(0, start - overlap)
+            frames = torch.from_numpy(rgb[lo : start + chunk]).to(device).permute(0, 3, 1, 2)[None].float() / 255
+            pieces.append(tokenizer.encode(frames)[0, start - lo :].cpu().numpy())
+        out.append(np.concatenate(pieces))
+    return out
+
+
+def cached_latents(tokenizer_dir: str | Path, episodes: EpisodeDataset, cache: Path) -> list[np.ndarray]:
+    """Per-episode latents, from ``cache`` if it was made from the same data and tokenizer."""
+    key = {"dataset_id": episodes.meta["dataset_id"], "tokenizer": str(Path(tokenizer_dir).resolve()),
+           "tokenizer_mtime": str((Path(tokenizer_dir) / "model.safetensors").stat().st_mtime_ns)}  # fmt: skip
+    if cache.is_file():
+        arrays, meta = memmap_safetensors(cache)
+        if all(meta.get(k) == v for k, v in key.items()):
+            offsets = arrays["offsets"]
+            return [np.asarray(arrays["latents"][a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+    tokenizer = from_pretrained(tokenizer_dir, expected_class="Tokenizer")
+    latents = encode_episodes(tokenizer, episodes)
+    offsets = np.cumsum([0] + [len(z) for z in latents])
+    atomic_save_safetensors(cache, {"latents": np.concatenate(latents), "offsets": offsets}, key)
+    return latents
+
+
+class PredictStage:
+    name = "predict"
+
+    def __init__(self, data: str | Path, tokenizer: str | Path, out: str | Path, size: str = "small",
+                 context: int = 4, val_fraction: float = 0.05, config: PredictConfig | None = None) -> None:  # fmt: skip
+        episodes = EpisodeDataset(data)
+        tok_config = from_pretrained(tokenizer, expected_class="Tokenizer").config
+        latents = cached_latents(tokenizer, episodes, Path(out) / "latents.safetensors")
+        obs_dim = int(np.asarray(episodes.shard(0)["obs"]).shape[1])
+        action_dim = int(np.asarray(episodes.shard(0)["action"]).shape[1])
+        config = config or PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[size])
+        config = dataclasses.replace(config, obs_dim=obs_dim, action_dim=action_dim, max_frames=max(config.max_frames, context + 1),
+                                     latent_channels=tok_config.latent_channels, latent_size=tok_config.latent_resolution)  # fmt: skip
+        self.model = PredictModel(config)
+        train_eps, val_eps = split_episodes(episodes, val_fraction)
+        self._fit_normalizers(latents, episodes, train_eps)
+        common = dict(context=context, horizon=1, fields=("obs", "action"), pad_start=True, extra_frames={"latents": latents})
+        self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
+        self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
+        self.extra: dict[str, Any] = {"data": str(data), "dataset_id": episodes.meta["dataset_id"],
+                                      "task": episodes.meta["task"], "context": context,
+                                      "tokenizer": str(tokenizer), "tokenizer_config": config_to_dict(tok_config)}  # fmt: skip
+
+    def _fit_normalizers(self, latents: list[np.ndarray], episodes: EpisodeDataset, train_eps: list[int]) -> None:
+        z = torch.from_numpy(np.concatenate([latents[i] for i in train_eps]))      # (N, C, h, w)
+        obs = torch.from_numpy(np.concatenate([episodes.episode(i, ("obs",))["obs"] for i in train_eps]))
+        m = self.model
+        m.latent_mean.copy_(z.mean((0, 2, 3)))
+        m.latent_std.copy_(z.std((0, 2, 3)).clamp_min(1e-3))
+        m.obs_mean.copy_(obs.mean(0))
+        m.obs_std.copy_(obs.std(0).clamp_min(1e-3))
+
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        return predict_loss(net, self.model, batch["latents"], batch["obs"], batch["action"], batch["valid"])

@@ -1,0 +1,164 @@
+"""``save_pretrained`` / ``from_pretrained``: safetensors weights + a JSON config.
+
+A model directory holds ``config.json`` (format, version, model class, its config
+dataclass as JSON, free-form ``extra``) and ``model.safetensors``. Nothing is unpickled.
+Directories are written beside their destination and swapped in, so a reader never
+sees a half-written model. Mismatches name the field: an unknown or missing config
+field, a missing or unexpected tensor, a tensor of the wrong shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import typing
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+from torch import nn
+
+from worldmodels.io import atomic_write_bytes, atomic_write_json
+
+FORMAT = "cosmos-env-model"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A model directory is missing, from another format, or does not fit the model."""
+
+
+def _registry() -> dict[str, tuple[type[nn.Module], type]]:
+    from worldmodels.predict import PredictConfig, PredictModel
+    from worldmodels.tokenizer import Tokenizer, TokenizerConfig
+
+    return {"Tokenizer": (Tokenizer, TokenizerConfig), "PredictModel": (PredictModel, PredictConfig)}
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def config_from_dict(cls: type, data: dict[str, Any], source: str = "config") -> Any:
+    """Rebuild a config dataclass, naming any unknown or missing field."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise CheckpointError(f"{source}: unknown {cls.__name__} field(s) {unknown}")
+    missing = sorted(name for name, f in fields.items() if name not in data
+                     and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)  # fmt: skip
+    if missing:
+        raise CheckpointError(f"{source}: missing {cls.__name__} field(s) {missing}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in data.items():
+        if isinstance(value, list) and "tuple" in str(hints[name]):
+            value = tuple(value)  # JSON has no tuples
+        values[name] = value
+    return cls(**values)
+
+
+def write_directory(directory: Path, write: typing.Callable[[Path], None]) -> Path:
+    """Write into a sibling temp directory, then swap it in for ``directory``."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.with_name(f".{directory.name}.{os.getpid()}.tmp")
+    old = directory.with_name(f".{directory.name}.{os.getpid()}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        write(tmp)
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def save_pretrained(model: nn.Module, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Save ``model`` (a registered class with a ``config`` dataclass) to ``directory``."""
+    name = type(model).__name__
+    if name not in _registry():
+        raise CheckpointError(f"cannot save {name}: not one of {sorted(_registry())}")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    config = {"format": FORMAT, "version": VERSION, "class": name,
+              "config": config_to_dict(model.config), "extra": extra or {}}  # fmt: skip
+
+    def write(tmp: Path) -> None:
+        atomic_write_bytes(tmp / "model.safetensors", safetensors.torch.save(state))
+        atomic_write_json(tmp / "config.json", config)
+
+    return write_directory(Path(directory), write)
+
+
+def resolve(path_or_id: str | Path) -> Path:
+    """A local model directory, or a hub id downloaded where a hub is reachable."""
+    path = Path(path_or_id)
+    if path.is_dir():
+        return path
+    text = str(path_or_id)
+    if path.exists() or text.count("/") != 1 or text.startswith((".", "/")):
+        raise CheckpointError(f"{text}: no model directory here")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise CheckpointError(
+            f"{text}: not a local directory, and huggingface_hub is not installed to fetch it as a hub id"
+        ) from None
+    try:
+        return Path(snapshot_download(text, allow_patterns=["config.json", "model.safetensors"]))
+    except Exception as e:  # offline, unknown repo, no permission: all end here
+        raise CheckpointError(f"{text}: not a local directory and could not be fetched from the hub ({e})") from None
+
+
+def read_config(directory: str | Path) -> dict[str, Any]:
+    path = resolve(directory) / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path.parent}: no config.json (not a saved model)")
+    config = json.loads(path.read_text())
+    if config.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}")
+    if config.get("version") != VERSION:
+        raise CheckpointError(f"{path}: format version {config.get('version')} (this code reads {VERSION})")
+    return config
+
+
+def load_state(model: nn.Module, path: Path, state: dict[str, torch.Tensor] | None = None) -> None:
+    """Load a safetensors file into ``model``, naming missing, unexpected or misshapen tensors."""
+    if state is None:
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing")
+        try:
+            state = safetensors.torch.load_file(path)
+        except Exception as e:
+            raise CheckpointError(f"{path}: unreadable ({e})") from None
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: tensors do not match the model: missing {missing}, unexpected {unexpected}")
+    for key, value in state.items():
+        if value.shape != own[key].shape:
+            raise CheckpointError(
+                f"{path}: tensor {key!r} has shape {tuple(value.shape)}, the model expects {tuple(own[key].shape)}"
+            )
+    model.load_state_dict(state)
+
+
+def from_pretrained(directory: str | Path, expected_class: str | None = None, device: str | torch.device = "cpu") -> nn.Module:
+    """Load a model saved by :func:`save_pretrained` (a directory or a hub id)."""
+    root = resolve(directory)
+    config = read_config(root)
+    name = config.get("class")
+    if expected_class is not None and name != expected_class:
+        raise CheckpointError(f"{root}: holds a {name}, expected a {expected_class}")
+    if name not in _registry():
+        raise CheckpointError(f"{root}: unknown model class {name!r}")
+    model_cls, config_cls = _registry()[name]
+    model = model_cls(config_from_dict(config_cls, config["config"], source=str(root / "config.json")))
+    load_state(model, root / "model.safetensors")
+    return model.to(device).eval()

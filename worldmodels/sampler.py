@@ -1,0 +1,49 @@
+"""Few-step sampling of the next frame from Predict (Euler on the rectified-flow ODE).
+
+The flow runs from noise (tau = 1) to data (tau = 0); the model returns a clean-frame
+estimate x0, so one step is ``x <- x0 + (tau_next / tau) (x - x0)`` and a single step
+returns x0 itself: the distilled one-step path. More steps trade speed for sharpness.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from worldmodels.predict import PredictModel
+
+
+@torch.no_grad()
+def sample_next(
+    model: PredictModel,
+    latents: torch.Tensor,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    steps: int = 1,
+    context_noise: float = 0.0,
+    task: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Imagine the frame after a context window (raw, unnormalised values).
+
+    latents (B, K, C, h, w) and obs (B, K, D): the last K frames; actions (B, K, A): the
+    actions between them, the last one being the action taken now.
+    Returns the next latent frame (B, C, h, w) and observation (B, D).
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    b, k = latents.shape[:2]
+    ctx_z, ctx_o = model.normalize_latents(latents), model.normalize_obs(obs)
+    if context_noise > 0:
+        ctx_z = (1 - context_noise) * ctx_z + context_noise * torch.randn(ctx_z.shape, generator=generator, device=ctx_z.device)
+        ctx_o = (1 - context_noise) * ctx_o + context_noise * torch.randn(ctx_o.shape, generator=generator, device=ctx_o.device)
+    z = torch.randn((b, 1, *latents.shape[2:]), generator=generator, device=latents.device, dtype=latents.dtype)
+    o = torch.randn((b, 1, obs.shape[-1]), generator=generator, device=obs.device, dtype=obs.dtype)
+    taus = torch.linspace(1, 0, steps + 1, device=latents.device).tolist()
+    for tau, tau_next in zip(taus[:-1], taus[1:]):
+        levels = torch.full((b, k + 1), context_noise, device=latents.device)
+        levels[:, -1] = tau
+        z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task)
+        z0, o0 = z0[:, -1:], o0[:, -1:]
+        z = z0 + (tau_next / tau) * (z - z0)
+        o = o0 + (tau_next / tau) * (o - o0)
+    return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])

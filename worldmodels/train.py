@@ -1,0 +1,298 @@
+"""One training loop for every stage (tokenizer, predict, and later transfer, reason).
+
+A :class:`Stage` brings a model, its datasets and its loss; :func:`train` brings AdamW
+with warm-up, gradient clipping, EMA weights, bf16 autocast on CUDA, periodic validation,
+tensorboard scalars and ``metrics.jsonl``, a progress bar, checkpoints every
+``ckpt_every`` steps, and DistributedDataParallel under ``torchrun``.
+
+Resuming is exact: batch ``s`` is a pure function of (seed, s) (a seeded permutation per
+epoch, sliced by step and rank) and so is the step's noise (the RNG is seeded by (seed,
+step, rank)), so a run killed after checkpoint s and restarted reaches the same weights
+as one that never stopped.
+
+Run directory::
+
+    checkpoints/step-000400/   model (EMA) + config, raw.safetensors (online weights),
+                               optimizer.safetensors, state.json
+    latest.json                the newest complete checkpoint, written last
+    model/                     the final EMA model (from_pretrained loads it)
+    metrics.jsonl, tb/
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+import safetensors.torch
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm.auto import tqdm
+
+from worldmodels.checkpoint import (
+    CheckpointError, config_to_dict, load_state, read_config, save_pretrained, write_directory,
+)  # fmt: skip
+from worldmodels.io import atomic_write_bytes, atomic_write_json
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    out: str
+    """Run directory: checkpoints, logs, the final model."""
+    steps: int = 2000
+    batch_size: int = 32
+    """Per process; the global batch is batch_size x world size."""
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup: int = 100
+    ema: float = 0.999
+    grad_clip: float = 1.0
+    val_every: int = 250
+    val_batches: int = 4
+    ckpt_every: int = 250
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    seed: int = 0
+    num_workers: int = 0
+    progress: bool = True
+
+
+class Stage(Protocol):
+    name: str
+    model: nn.Module
+    train_data: Dataset
+    val_data: Dataset
+    extra: dict[str, Any]
+    """Saved in the model's config.json (what it was trained on, normalisers, ...)."""
+
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """``net`` is the model's forward (DDP-wrapped under torchrun)."""
+        ...
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Yields the batches of steps ``start, start + 1, ...``: batch s of rank r is
+    positions [s*G + r*B, s*G + (r+1)*B) of an endless sequence of seeded permutations
+    (G = B x world size), so the data position is a function of the step alone."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int, rank: int = 0, world: int = 1) -> None:
+        if n == 0:
+            raise ValueError("the training dataset is empty")
+        self.n, self.batch, self.seed, self.start = n, batch_size, seed, start_step
+        self.rank, self.world = rank, world
+        self._epoch, self._perm = -1, None
+
+    def _at(self, position: int) -> int:
+        epoch, offset = divmod(position, self.n)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
+        return int(self._perm[offset])
+
+    def batch_at(self, step: int) -> list[int]:
+        first = step * self.batch * self.world + self.rank * self.batch
+        return [self._at(p) for p in range(first, first + self.batch)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start
+        while True:
+            yield self.batch_at(step)
+            step += 1
+
+    def __len__(self) -> int:
+        return 2**62  # endless; the loop counts steps
+
+
+def _save_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> None:
+    state = optimizer.state_dict()
+    tensors = {f"{pid}.{key}": value.detach().cpu().contiguous() if torch.is_tensor(value) else torch.tensor(value)
+               for pid, entry in state["state"].items() for key, value in entry.items()}  # fmt: skip
+    meta = {"param_groups": json.dumps(state["param_groups"])}
+    atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=meta))
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> None:
+    with safetensors.safe_open(str(path), framework="pt") as f:
+        groups = json.loads(f.metadata()["param_groups"])
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key in f.keys():
+            pid, name = key.split(".", 1)
+            state.setdefault(int(pid), {})[name] = f.get_tensor(key)
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+class _Distributed:
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        cuda = torch.cuda.is_available()
+        self.device = torch.device(f"cuda:{local}" if cuda else "cpu")
+        if self.world > 1 and not dist.is_initialized():
+            if cuda:
+                torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if cuda else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mean(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], device=self.device)
+        dist.all_reduce(t)
+        return t.item() / self.world
+
+
+def _checkpoint(out: Path, step: int, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer,
+                stage: Stage, cfg: TrainConfig, world: int) -> None:  # fmt: skip
+    name = f"checkpoints/step-{step:08d}"
+
+    def write(tmp: Path) -> None:
+        save_pretrained(ema, tmp, extra={**stage.extra, "stage": stage.name, "step": step})
+        atomic_write_bytes(tmp / "raw.safetensors", safetensors.torch.save(
+            {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))  # fmt: skip
+        _save_optimizer(optimizer, tmp / "optimizer.safetensors")
+        atomic_write_json(tmp / "state.json", {"step": step, "world_size": world, "train": asdict(cfg)})
+
+    write_directory(out / name, write)
+    atomic_write_json(out / "latest.json", {"step": step, "dir": name})
+    kept = sorted((out / "checkpoints").glob("step-*"))
+    for old in kept[: -cfg.keep_checkpoints]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _resume(out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    latest = out / "latest.json"
+    if not latest.is_file():
+        return 0
+    ckpt = out / json.loads(latest.read_text())["dir"]
+    saved = read_config(ckpt)["config"]
+    ours = config_to_dict(model.config)
+    changed = sorted(k for k in set(saved) | set(ours) if saved.get(k) != ours.get(k))
+    if changed:
+        raise CheckpointError(
+            f"{ckpt}: the run was started with another model config ({', '.join(f'{k}: {saved.get(k)!r} -> {ours.get(k)!r}' for k in changed)}); "
+            "use a new out directory"
+        )
+    load_state(model, ckpt / "raw.safetensors", safetensors.torch.load_file(ckpt / "raw.safetensors"))
+    load_state(ema, ckpt / "model.safetensors")
+    _load_optimizer(optimizer, ckpt / "optimizer.safetensors")
+    return json.loads((ckpt / "state.json").read_text())["step"]
+
+
+def train(stage: Stage, cfg: TrainConfig) -> Path:
+    """Train ``stage.model`` to ``cfg.steps`` (resuming from ``cfg.out`` if it has a
+    checkpoint); returns the directory of the final EMA model."""
+    ddp = _Distributed()
+    out = Path(cfg.out)
+    model = stage.model.to(ddp.device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    decay_params = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    other_params = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay_params, "weight_decay": cfg.weight_decay},
+                                   {"params": other_params, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))  # fmt: skip
+    start = _resume(out, model, ema, optimizer)
+    net = nn.parallel.DistributedDataParallel(model) if ddp.world > 1 else model
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ddp.device.type == "cuda")
+
+    sampler = StepBatchSampler(len(stage.train_data), cfg.batch_size, cfg.seed, start, ddp.rank, ddp.world)
+    loader = DataLoader(stage.train_data, batch_sampler=sampler, num_workers=cfg.num_workers,
+                        persistent_workers=cfg.num_workers > 0)  # fmt: skip
+    writer = None
+    if ddp.main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        out.mkdir(parents=True, exist_ok=True)
+        writer = SummaryWriter(str(out / "tb"), purge_step=start)
+    log = open(out / "metrics.jsonl", "a") if ddp.main else None
+    bar = tqdm(total=cfg.steps, initial=start, desc=f"train {stage.name}", unit="step",
+               disable=not (cfg.progress and ddp.main))  # fmt: skip
+
+    def record(step: int, metrics: dict[str, float], prefix: str) -> None:
+        if writer is not None:
+            for k, v in metrics.items():
+                writer.add_scalar(f"{prefix}/{k}", v, step)
+            log.write(json.dumps({"step": step, "split": prefix, **metrics}) + "\n")
+            log.flush()
+
+    step, tic = start, time.perf_counter()
+    batches = iter(loader)
+    while step < cfg.steps:
+        batch = {k: v.to(ddp.device, non_blocking=True) for k, v in next(batches).items()}
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+        torch.manual_seed(cfg.seed * 1_000_003 + step * 101 + ddp.rank)
+        model.train()
+        with autocast:
+            loss, metrics = stage.loss(net, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"step {step}: loss is {loss.item()}; lower lr or check the data")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        update_ema(ema, model, cfg.ema if step >= cfg.warmup else 0.0)
+        step += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            metrics = {k: ddp.mean(v) for k, v in {**metrics, "loss": loss.item()}.items()}
+            metrics.update(grad_norm=float(grad_norm), lr=optimizer.param_groups[0]["lr"],
+                           steps_per_s=cfg.log_every / (time.perf_counter() - tic))  # fmt: skip
+            tic = time.perf_counter()
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+            record(step, metrics, "train")
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            record(step, validate(stage, ema, cfg, ddp.device), "val")
+        if ddp.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            _checkpoint(out, step, model, ema, optimizer, stage, cfg, ddp.world)
+    bar.close()
+    final = out / "model"
+    if ddp.main:
+        save_pretrained(ema, final, extra={**stage.extra, "stage": stage.name, "step": step})
+        writer.close()
+        log.close()
+    if ddp.world > 1:
+        dist.barrier()
+    return final
+
+
+@torch.no_grad()
+def validate(stage: Stage, model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+    """Mean loss metrics of the EMA model over the first ``val_batches`` validation
+    batches, with fixed noise so that values are comparable across steps."""
+    model.eval()
+    n = min(len(stage.val_data), cfg.val_batches * cfg.batch_size)
+    if n == 0:
+        return {}
+    rng_state = torch.get_rng_state()
+    torch.manual_seed(cfg.seed)
+    totals: dict[str, float] = {}
+    count = 0
+    loader = DataLoader(torch.utils.data.Subset(stage.val_data, range(n)), batch_size=cfg.batch_size)
+    for batch in loader:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        loss, metrics = stage.loss(model, batch)
+        for k, v in {**metrics, "loss": loss.item()}.items():
+            totals[k] = totals.get(k, 0.0) + v * len(next(iter(batch.values())))
+        count += len(next(iter(batch.values())))
+    torch.set_rng_state(rng_state)
+    return {k: v / count for k, v in totals.items() if math.isfinite(v)}
