@@ -34,9 +34,9 @@ class PredictConfig:
     latent_size: int = 8
     max_frames: int = 8
     """Longest window (context + target) the time embedding covers."""
-    dim: int = 192
-    depth: int = 6
-    heads: int = 6
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
     kernel: int = 5
     """Spatial neighbourhood (kernel x kernel latent positions) of grid attention."""
     mlp_ratio: float = 4.0
@@ -46,7 +46,7 @@ class PredictConfig:
 
 PREDICT_SIZES = {
     "tiny": dict(dim=32, depth=2, heads=2, kernel=3),
-    "small": dict(dim=192, depth=6, heads=6, kernel=5),
+    "small": dict(dim=128, depth=4, heads=4, kernel=5),
     "base": dict(dim=512, depth=12, heads=8, kernel=5),
 }
 

@@ -22,7 +22,7 @@ from torch import nn
 @dataclass(frozen=True)
 class TokenizerConfig:
     resolution: int = 64
-    channels: tuple[int, ...] = (32, 64, 128)
+    channels: tuple[int, ...] = (16, 32, 64)
     """Width of each encoder stage; one stride-2 downsample per stage (3 stages: 8x)."""
     latent_channels: int = 8
     num_segments: int = 16
@@ -45,7 +45,7 @@ class TokenizerConfig:
 
 TOKENIZER_SIZES = {
     "tiny": TokenizerConfig(channels=(8, 16, 16), latent_channels=4),
-    "small": TokenizerConfig(channels=(32, 64, 128), latent_channels=8),
+    "small": TokenizerConfig(channels=(16, 32, 64), latent_channels=8),
     "base": TokenizerConfig(channels=(64, 128, 256), latent_channels=16),
 }
 
@@ -86,7 +86,9 @@ class CausalTimeMix(nn.Module):
 
 
 class FSQ(nn.Module):
-    """Finite scalar quantisation: bound each channel, round to ``levels[c]`` values."""
+    """Finite scalar quantisation: channel c is squashed to (0, levels[c] - 1), rounded to
+    an integer digit (straight-through gradient) and mapped to ``levels[c]`` evenly spaced
+    values in [-1, 1]. A latent position's code is its digits in mixed radix."""
 
     def __init__(self, levels: tuple[int, ...]) -> None:
         super().__init__()
@@ -94,20 +96,19 @@ class FSQ(nn.Module):
         basis = torch.cumprod(torch.tensor([1, *levels[:-1]], dtype=torch.long), 0)
         self.register_buffer("basis", basis, persistent=False)
 
-    def _view(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return t.view(1, 1, -1, 1, 1).to(z.dtype)
+    def _top(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.levels - 1).view(1, 1, -1, 1, 1).to(z.dtype)       # (1, 1, C, 1, 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, T, C, h, w) -> quantised values in [-1, 1], straight-through gradient."""
-        half = self._view((self.levels - 1) / 2, z)
-        offset = self._view((self.levels % 2 == 0).float() * 0.5, z)  # even levels sit between integers
-        bounded = torch.tanh(z) * (half + offset - 1e-3) - offset
-        quantised = bounded + (bounded.round() - bounded).detach()
-        return (quantised + offset) / (half + offset)
+        """(B, T, C, h, w) -> quantised values in [-1, 1]."""
+        top = self._top(z)
+        digits = (torch.tanh(z) + 1) / 2 * top
+        digits = digits + (digits.round() - digits).detach()              # straight-through round
+        return digits / top * 2 - 1
 
     def codes(self, quantised: torch.Tensor) -> torch.Tensor:
         """Quantised values -> one integer code per latent position, (B, T, h, w)."""
-        digits = ((quantised + 1) / 2 * (self._view(self.levels, quantised) - 1)).round().long()
+        digits = ((quantised + 1) / 2 * self._top(quantised)).round().long()
         return (digits * self.basis.view(1, 1, -1, 1, 1)).sum(2)
 
 

@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+from worldmodels.losses import predict_loss
+from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel, preconditioning
+from worldmodels.sampler import sample_next
+
+
+def model(seed=0, randomize=True, **overrides):
+    torch.manual_seed(seed)
+    m = PredictModel(PredictConfig(obs_dim=5, action_dim=2, latent_channels=4, **{**PREDICT_SIZES["tiny"], **overrides}))
+    if randomize:  # adaLN-Zero starts every block as the identity; give conditioning an effect
+        for p in m.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+    return m.eval()
+
+
+def window(b=2, t=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(b, t, 4, 8, 8, generator=g), torch.randn(b, t, 5, generator=g),
+            torch.randn(b, t - 1, 2, generator=g), torch.rand(b, t, generator=g))  # fmt: skip
+
+
+def test_shapes():
+    z, o, a, tau = window()
+    z_hat, o_hat = model()(z, o, a, tau)
+    assert z_hat.shape == z.shape and o_hat.shape == o.shape
+
+
+def test_causal_and_action_conditioned():
+    m = model()
+    z, o, a, tau = window()
+    base = m(z, o, a, tau)
+    a2 = a.clone()
+    a2[:, 1] += 1.0  # the action between frames 1 and 2
+    moved = m(z, o, a2, tau)
+    for x, y in zip(base, moved):
+        torch.testing.assert_close(x[:, :2], y[:, :2])  # frames before it: unchanged
+        assert (x[:, 2:] - y[:, 2:]).abs().max() > 1e-3  # frames after: changed
+    z3 = z.clone()
+    z3[:, 3] += 1.0
+    torch.testing.assert_close(m(z3, o, a, tau)[0][:, :3], base[0][:, :3])
+
+
+def test_clean_input_passes_through():
+    c_in, c_skip, c_out = preconditioning(torch.tensor([0.0, 1.0]))
+    assert c_skip.tolist() == [1.0, 0.0] and c_out.tolist() == [0.0, 1.0]
+    z, o, a, _ = window()
+    z_hat, o_hat = model()(z, o, a, torch.zeros(2, 4))
+    torch.testing.assert_close(z_hat, z)
+    torch.testing.assert_close(o_hat, o)
+
+
+def test_task_vector_is_required_when_configured():
+    m = model(task_dim=3)
+    z, o, a, tau = window()
+    assert m(z, o, a, tau, task=torch.randn(2, 3))[0].shape == z.shape
+    with pytest.raises(ValueError, match="needs a task vector"):
+        m(z, o, a, tau)
+
+
+def test_window_longer_than_max_frames_is_an_error():
+    z, o, a, tau = window(t=9)
+    with pytest.raises(ValueError, match="exceeds max_frames=8"):
+        model()(z, o, a, tau)
+
+
+def test_sampler_one_step_returns_the_clean_estimate_and_is_seeded():
+    m = model()
+    z, o, _, _ = window(t=3)
+    a = torch.randn(2, 3, 2)  # the actions into frames 1, 2 and into the frame to imagine
+    first = sample_next(m, z, o, a, steps=1, generator=torch.Generator().manual_seed(1))
+    again = sample_next(m, z, o, a, steps=1, generator=torch.Generator().manual_seed(1))
+    four = sample_next(m, z, o, a, steps=4, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(first[0], again[0])
+    assert first[0].shape == (2, 4, 8, 8) and first[1].shape == (2, 5)
+    assert not torch.allclose(first[0], four[0])
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        sample_next(m, z, o, a, steps=0)
+
+
+def test_a_few_steps_fit_a_batch_and_padding_is_masked():
+    m = model(randomize=False).train()
+    z, o, a, _ = window(b=4, t=4)
+    valid = torch.ones(4, 4, dtype=torch.bool)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    losses = []
+    for step in range(30):
+        torch.manual_seed(0)  # the same noise every step: a fixed objective
+        loss, metrics = predict_loss(m, m, z, o, a, valid)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) < 0.7 * sum(losses[:5])
+    # with only frame 0 valid nothing is predicted (no valid past): zero loss
+    none_valid = torch.zeros(4, 4, dtype=torch.bool)
+    none_valid[:, 0] = True
+    assert predict_loss(m, m, z, o, a, none_valid)[0].item() == 0.0

@@ -1,0 +1,84 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+from toy_stage import ToyStage
+
+from worldmodels.checkpoint import CheckpointError, from_pretrained
+from worldmodels.train import StepBatchSampler, TrainConfig, train
+
+HERE = Path(__file__).parent
+
+
+def config(out, steps, **kw):
+    return TrainConfig(out=str(out), steps=steps, batch_size=4, warmup=2, val_every=3, ckpt_every=3,
+                       log_every=1, progress=False, **kw)  # fmt: skip
+
+
+def weights(run):
+    latest = json.loads((run / "latest.json").read_text())["dir"]
+    return safetensors.torch.load_file(run / latest / "raw.safetensors"), safetensors.torch.load_file(run / "model" / "model.safetensors")
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    train(ToyStage(), config(tmp_path / "straight", 6))
+    train(ToyStage(), config(tmp_path / "resumed", 3))  # stops after the checkpoint at step 3, like a kill
+    assert json.loads((tmp_path / "resumed" / "latest.json").read_text())["step"] == 3
+    train(ToyStage(), config(tmp_path / "resumed", 6))
+    for a, b in zip(weights(tmp_path / "straight"), weights(tmp_path / "resumed")):
+        assert a.keys() == b.keys()
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    lines = [json.loads(x) for x in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if x["split"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert {"loss", "psnr", "grad_norm", "lr"} <= set(lines[-1]) | set(lines[-2])
+
+
+def test_outputs_a_loadable_ema_model(tmp_path):
+    final = train(ToyStage(), config(tmp_path / "run", 3))
+    model = from_pretrained(final, expected_class="Tokenizer")
+    assert model.config.resolution == 16
+    assert json.loads((final / "config.json").read_text())["extra"] == {"toy": True, "stage": "toy", "step": 3}
+    assert (tmp_path / "run" / "tb").is_dir()
+
+
+def test_resume_with_another_model_is_refused(tmp_path):
+    train(ToyStage(), config(tmp_path / "run", 3))
+    other = ToyStage()
+    other.model = type(other.model)(type(other.model.config)(resolution=16, channels=(4, 4), latent_channels=2, num_segments=2))
+    with pytest.raises(CheckpointError, match="another model config .*channels"):
+        train(other, config(tmp_path / "run", 6))
+
+
+def test_step_batches_depend_only_on_the_step():
+    a = StepBatchSampler(10, 4, seed=1, start_step=0)
+    b = StepBatchSampler(10, 4, seed=1, start_step=5)
+    assert [a.batch_at(s) for s in range(8)] == [a.batch_at(s) for s in range(8)]
+    assert next(iter(b)) == a.batch_at(5)
+    # every epoch is a permutation
+    positions = [i for s in range(5) for i in a.batch_at(s)]  # 20 positions = 2 epochs
+    assert sorted(positions[:10]) == list(range(10)) and sorted(positions[10:]) == list(range(10))
+    r0, r1 = StepBatchSampler(10, 2, 1, 0, rank=0, world=2), StepBatchSampler(10, 2, 1, 0, rank=1, world=2)
+    assert r0.batch_at(0) + r1.batch_at(0) == a.batch_at(0)
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(HERE), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+         str(HERE / "ddp_train.py"), str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["world"] == ranks[1]["world"] == 2
+    assert not set(ranks[0]["first_batch"]) & set(ranks[1]["first_batch"])  # each rank its own data
+    assert ranks[0]["param_sum"] == pytest.approx(ranks[1]["param_sum"], rel=1e-6)  # gradients all-reduced
+    state = json.loads(next((tmp_path / "checkpoints").glob("step-*/state.json")).read_text())
+    assert state["world_size"] == 2
+    assert from_pretrained(tmp_path / "model").config.resolution == 16
