@@ -31,6 +31,7 @@ class CollectCommand:
     shard_steps: int = 1000
     workers: int = 0
     progress: bool = True
+    steps_after_termination: int = 0
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
 
 
@@ -79,7 +80,8 @@ def run_collect(cfg: CollectCommand) -> None:
     from cosmos_env.collect import collect
 
     summary = collect(cfg.task, cfg.steps, cfg.out, behaviour=cfg.behaviour, seed=cfg.seed,
-                      shard_steps=cfg.shard_steps, workers=cfg.workers, progress=cfg.progress)  # fmt: skip
+                      shard_steps=cfg.shard_steps, workers=cfg.workers, progress=cfg.progress,
+                      steps_after_termination=cfg.steps_after_termination)  # fmt: skip
     from cosmos_env import viz
     from cosmos_env.data import EpisodeDataset
 

@@ -36,7 +36,7 @@ from worldmodels.io import atomic_save_safetensors, atomic_write_json
 Behaviour = BehaviourConfig | Callable[[np.ndarray], np.ndarray]
 
 # settings that fix what every shard contains; a resumed collection must match them
-_PLAN_KEYS = ("task", "behaviour", "seed", "shard_steps")
+_PLAN_KEYS = ("task", "behaviour", "seed", "shard_steps", "steps_after_termination")
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class _ShardJob:
     target_steps: int
     """min(shard_steps, what is left of the requested steps): the last shard is smaller."""
     dataset_id: str
+    steps_after_termination: int = 0
 
 
 def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda steps: None) -> int:
@@ -96,7 +97,7 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
         episode_seed = int(rng.integers(2**31))
         obs, _ = ref.reset(seed=episode_seed)
         policy.reset(np.random.default_rng(episode_seed))
-        n, done = 0, False
+        n, done, since_termination = 0, False, 0
         while not done:
             action = np.asarray(policy(obs), np.float32).reshape(ref.action_space.shape)
             if not np.all(np.isfinite(action)):
@@ -104,7 +105,8 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
             before = (ref.render(), obs, ref.qpos, ref.qvel)  # the row describes the state before the step
             obs, reward, terminated, truncated, _ = ref.step(action)
             add_row(*before, action, reward, terminated, truncated)
-            n, done = n + 1, terminated or truncated
+            since_termination = since_termination + 1 if terminated else 0
+            n, done = n + 1, truncated or (terminated and since_termination > job.steps_after_termination)
         add_row(ref.render(), obs, ref.qpos, ref.qvel, no_action, 0.0, False, False)  # final observation
         steps += n
         offsets.append(offsets[-1] + n + 1)
@@ -183,19 +185,24 @@ def collect(
     shard_steps: int = 1000,
     workers: int = 0,
     progress: bool = True,
+    steps_after_termination: int = 0,
 ) -> CollectSummary:
     """Record at least ``steps`` steps of ``task`` into the dataset directory ``out``.
 
     ``workers``: processes (0 = one per CPU core, 1 = this process). Running the same
     call again resumes an interrupted collection; a larger ``steps`` extends a finished
     one. A callable ``behaviour`` must be picklable when ``workers != 1``.
+
+    ``steps_after_termination`` keeps stepping an episode that long after the task
+    terminates (rows keep the task's ``terminated`` label, true while it holds), so a
+    world model also sees what follows a fall and long open-loop horizons exist in data.
     """
     task = load_task(task) if isinstance(task, str) else task
     if steps < 1 or shard_steps < 1:
         raise ValueError(f"steps and shard_steps must be positive, got {steps}, {shard_steps}")
     root = Path(out)
     plan = {"task": dataclasses.asdict(task), "behaviour": _behaviour_record(behaviour),
-            "seed": seed, "shard_steps": shard_steps}  # fmt: skip
+            "seed": seed, "shard_steps": shard_steps, "steps_after_termination": steps_after_termination}  # fmt: skip
     plan["task"]["camera_pose"] = list(task.camera_pose) if task.camera_pose else None
     dataset_id = _prepare_root(root, plan)
     (root / "shards").mkdir(parents=True, exist_ok=True)
@@ -203,7 +210,8 @@ def collect(
     num_shards = math.ceil(steps / shard_steps)
     jobs = []
     for i in range(num_shards):
-        job = _ShardJob(root, i, task, behaviour, seed, min(shard_steps, steps - i * shard_steps), dataset_id)
+        job = _ShardJob(root, i, task, behaviour, seed, min(shard_steps, steps - i * shard_steps), dataset_id,
+                        steps_after_termination)  # fmt: skip
         if not _shard_done(job):
             jobs.append(job)
     for stale in (root / "shards").glob(".*.tmp"):

@@ -19,7 +19,7 @@ obs                (R, D) f32       the task's observation vector
 qpos, qvel         (R, nq|nv) f64   generalised positions and velocities
 action             (R, A) f32       action taken at this row (0 on the last row)
 reward             (R,) f32         reward for that action (0 on the last row)
-terminated         (R,) bool        the action ended the episode (MDP terminal)
+terminated         (R,) bool        the state after the action is terminal
 truncated          (R,) bool        the time limit ended the episode
 episode_offsets    (E + 1,) i64     first row of each episode; the last is R
 episode_seeds      (E,) i64         the reset seed of each episode

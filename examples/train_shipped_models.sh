@@ -8,7 +8,10 @@ TASKS=${*:-hopper halfcheetah}
 TOK_STEPS=${TOK_STEPS:-3000}
 PRED_STEPS=${PRED_STEPS:-3000}
 for task in $TASKS; do
-  cosmos-env collect task=$task steps=50000 out=data/$task progress=false
+  # hopper and walker terminate within ~20 random steps: keep stepping so that long
+  # horizons and fallen states are in the data
+  after=0; case $task in hopper|walker2d) after=100;; esac
+  cosmos-env collect task=$task steps=50000 out=data/$task progress=false steps_after_termination=$after
   cosmos-env train stage=tokenizer task=$task size=small train.steps=$TOK_STEPS train.batch_size=8 \
     train.val_every=500 train.ckpt_every=250 train.progress=false
   cosmos-env train stage=predict task=$task size=small train.steps=$PRED_STEPS train.batch_size=32 \

@@ -91,3 +91,15 @@ def test_behaviour_policies(tmp_path, behaviour):
 def test_non_finite_behaviour_action_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="non-finite action"):
         collect("hopper", 10, tmp_path / "d", behaviour=lambda obs: np.full(3, np.nan), workers=1, progress=False)
+
+
+def test_steps_after_termination_continue_the_episode(tmp_path):
+    collect("hopper", 200, tmp_path / "d", workers=1, progress=False, steps_after_termination=30)
+    ds = EpisodeDataset(tmp_path / "d")
+    for i in range(len(ds)):
+        ep = ds.episode(i, ("terminated", "truncated"))
+        term = ep["terminated"][:-1]
+        if term.any():
+            first = int(np.argmax(term))
+            assert term[first:].all() and len(term) - first == 31  # the terminal step + 30 more
+    assert ds.meta["steps_after_termination"] == 30
