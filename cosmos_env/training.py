@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from cosmos_env.data import EpisodeDataset, WindowDataset
-from worldmodels.checkpoint import config_to_dict, from_pretrained
+from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
 from worldmodels.io import atomic_save_safetensors, memmap_safetensors
 from worldmodels.losses import predict_loss, tokenizer_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
@@ -94,7 +94,7 @@ class PredictStage:
     def __init__(self, data: str | Path, tokenizer: str | Path, out: str | Path, size: str = "small",
                  context: int = 4, val_fraction: float = 0.05, config: PredictConfig | None = None) -> None:  # fmt: skip
         episodes = EpisodeDataset(data)
-        tok_config = from_pretrained(tokenizer, expected_class="Tokenizer").config
+        tok_config = config_from_dict(TokenizerConfig, read_config(tokenizer)["config"])
         latents = cached_latents(tokenizer, episodes, Path(out) / "latents.safetensors")
         obs_dim = int(np.asarray(episodes.shard(0)["obs"]).shape[1])
         action_dim = int(np.asarray(episodes.shard(0)["action"]).shape[1])

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import torch
+
+from cosmos_env.cli import main
+from cosmos_env.collect import collect
+from cosmos_env.data import EpisodeDataset
+from cosmos_env.training import PredictStage, TokenizerStage, encode_episodes, split_episodes
+from worldmodels.checkpoint import from_pretrained, save_pretrained
+from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "hopper"
+    collect("hopper", steps=120, out=root, workers=1, progress=False, steps_after_termination=10)
+    return root
+
+
+def test_split_holds_out_the_last_episodes(dataset):
+    episodes = EpisodeDataset(dataset)
+    train, val = split_episodes(episodes, 0.25)
+    assert train + val == list(range(len(episodes))) and len(val) == round(len(episodes) * 0.25)
+
+
+def test_chunked_encoding_equals_whole_episode_encoding(dataset):
+    torch.manual_seed(0)
+    tokenizer = Tokenizer(TOKENIZER_SIZES["tiny"]).eval()
+    for p in tokenizer.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    episodes = EpisodeDataset(dataset)
+    chunked = encode_episodes(tokenizer, episodes, chunk=7, progress=False)
+    whole = encode_episodes(tokenizer, episodes, chunk=10_000, progress=False)
+    for a, b in zip(chunked, whole):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_stages_build_windows_and_losses(dataset, tmp_path):
+    tok_stage = TokenizerStage(dataset, size="tiny")
+    batch = torch.utils.data.default_collate([tok_stage.train_data[i] for i in range(2)])
+    loss, metrics = tok_stage.loss(tok_stage.model, batch)
+    assert loss.isfinite() and "psnr" in metrics
+    save_pretrained(tok_stage.model, tmp_path / "tok")
+    stage = PredictStage(dataset, tmp_path / "tok", tmp_path / "run", size="tiny", context=3)
+    sample = stage.train_data[0]
+    assert sample["latents"].shape == (4, 4, 8, 8) and sample["obs"].shape == (4, 11)
+    assert sample["valid"].tolist() == [False, False, True, True]  # padded episode start
+    assert stage.model.config.max_frames >= 4 and stage.model.obs_std.min() > 0
+    loss, metrics = stage.loss(stage.model, torch.utils.data.default_collate([stage.train_data[i] for i in range(3)]))
+    assert loss.isfinite() and {"latent_mse", "obs_mse"} <= set(metrics)
+    assert (tmp_path / "run" / "latents.safetensors").is_file()
+    # the cache is reused by a second stage, and remade for another tokenizer
+    cache = tmp_path / "run" / "latents.safetensors"
+    made = cache.stat().st_mtime_ns
+    PredictStage(dataset, tmp_path / "tok", tmp_path / "run", size="tiny", context=3)
+    assert cache.stat().st_mtime_ns == made
+    save_pretrained(Tokenizer(TOKENIZER_SIZES["tiny"]), tmp_path / "tok")
+    PredictStage(dataset, tmp_path / "tok", tmp_path / "run", size="tiny", context=3)
+    assert cache.stat().st_mtime_ns != made
+
+
+def test_train_command_runs_both_stages(dataset, tmp_path):
+    common = ["task=hopper", f"data={dataset}", "size=tiny", "train.steps=2", "train.batch_size=2",
+              "train.val_every=2", "train.ckpt_every=2", "train.progress=false"]  # fmt: skip
+    assert main(["train", "stage=tokenizer", f"out={tmp_path}/tok", *common]) == 0
+    assert main(["train", "stage=predict", f"out={tmp_path}/pred", f"tokenizer={tmp_path}/tok/model", *common]) == 0
+    model = from_pretrained(tmp_path / "pred" / "model", expected_class="PredictModel")
+    assert model.config.obs_dim == 11 and model.config.action_dim == 3
+    assert main(["train", "stage=predict", f"out={tmp_path}/p2", f"tokenizer={tmp_path}/missing", *common]) == 2

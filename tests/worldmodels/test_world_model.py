@@ -1,0 +1,58 @@
+import pytest
+import torch
+
+from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
+from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
+from worldmodels.world_model import WorldModel
+
+
+def tiny_world_model(context=3):
+    torch.manual_seed(0)
+    tokenizer = Tokenizer(TOKENIZER_SIZES["tiny"])
+    predict = PredictModel(PredictConfig(obs_dim=5, action_dim=2, latent_channels=4, **PREDICT_SIZES["tiny"]))
+    for p in predict.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    return WorldModel(tokenizer, predict, context)
+
+
+def test_start_repeats_one_frame_like_padded_training_windows():
+    wm = tiny_world_model()
+    rgb = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    h = wm.start(rgb, torch.randn(2, 5))
+    assert h.latents.shape == (2, 3, 4, 8, 8) and h.obs.shape == (2, 3, 5) and h.actions.shape == (2, 2, 2)
+    assert torch.equal(h.latents[:, 0], h.latents[:, 2]) and not h.actions.any()
+
+
+def test_rollout_and_decode_shapes_and_action_effect():
+    wm = tiny_world_model()
+    rgb = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    obs, actions = torch.randn(2, 5), torch.randn(2, 6, 2)
+    z, o = wm.rollout(rgb, obs, actions, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (2, 7, 4, 8, 8) and o.shape == (2, 7, 5)
+    torch.testing.assert_close(o[:, 0], obs)
+    other = actions.clone()
+    other[:, 3:] += 1.0
+    z2, _ = wm.rollout(rgb, obs, other, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(z[:, :4], z2[:, :4])  # same until the actions differ
+    assert not torch.allclose(z[:, 4:], z2[:, 4:])
+    frames = wm.decode(z)
+    assert frames["rgb"].shape == (2, 7, 64, 64, 3) and frames["rgb"].dtype == torch.uint8
+    assert frames["depth"].shape == (2, 7, 64, 64) and frames["segmentation"].dtype == torch.uint8
+
+
+def test_save_and_load(tmp_path):
+    wm = tiny_world_model()
+    wm.save_pretrained(tmp_path / "wm")
+    loaded = WorldModel.from_pretrained(tmp_path / "wm")
+    assert loaded.context == 3
+    rgb = torch.randint(0, 256, (1, 64, 64, 3), dtype=torch.uint8)
+    a = wm.rollout(rgb, torch.zeros(1, 5), torch.ones(1, 2, 2), generator=torch.Generator().manual_seed(0))
+    b = loaded.rollout(rgb, torch.zeros(1, 5), torch.ones(1, 2, 2), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a, b)
+
+
+def test_mismatched_parts_are_refused():
+    tokenizer = Tokenizer(TOKENIZER_SIZES["tiny"])
+    predict = PredictModel(PredictConfig(obs_dim=5, action_dim=2, latent_channels=8, **PREDICT_SIZES["tiny"]))
+    with pytest.raises(ValueError, match="predict expects 8 latent channels, the tokenizer makes 4"):
+        WorldModel(tokenizer, predict, 3)
