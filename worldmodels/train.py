@@ -163,7 +163,7 @@ class _Distributed:
 
 
 def _checkpoint(out: Path, step: int, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer,
-                stage: Stage, cfg: TrainConfig, world: int) -> None:  # fmt: skip
+                stage: Stage, cfg: TrainConfig, world: int, seconds: float) -> None:  # fmt: skip
     name = f"checkpoints/step-{step:08d}"
 
     def write(tmp: Path) -> None:
@@ -171,7 +171,8 @@ def _checkpoint(out: Path, step: int, model: nn.Module, ema: nn.Module, optimize
         atomic_write_bytes(tmp / "raw.safetensors", safetensors.torch.save(
             {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))  # fmt: skip
         _save_optimizer(optimizer, tmp / "optimizer.safetensors")
-        atomic_write_json(tmp / "state.json", {"step": step, "world_size": world, "train": asdict(cfg)})
+        atomic_write_json(tmp / "state.json", {"step": step, "world_size": world, "train_seconds": seconds,
+                                               "device": _device_name(), "train": asdict(cfg)})  # fmt: skip
 
     write_directory(out / name, write)
     atomic_write_json(out / "latest.json", {"step": step, "dir": name})
@@ -180,10 +181,17 @@ def _checkpoint(out: Path, step: int, model: nn.Module, ema: nn.Module, optimize
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _resume(out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+def _device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
+def _resume(out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, float]:
+    """Load the latest checkpoint; returns (step, training seconds so far)."""
     latest = out / "latest.json"
     if not latest.is_file():
-        return 0
+        return 0, 0.0
     ckpt = out / json.loads(latest.read_text())["dir"]
     saved = read_config(ckpt)["config"]
     ours = config_to_dict(model.config)
@@ -196,7 +204,8 @@ def _resume(out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.
     load_state(model, ckpt / "raw.safetensors", safetensors.torch.load_file(ckpt / "raw.safetensors"))
     load_state(ema, ckpt / "model.safetensors")
     _load_optimizer(optimizer, ckpt / "optimizer.safetensors")
-    return json.loads((ckpt / "state.json").read_text())["step"]
+    state = json.loads((ckpt / "state.json").read_text())
+    return state["step"], state.get("train_seconds", 0.0)
 
 
 def train(stage: Stage, cfg: TrainConfig) -> Path:
@@ -210,7 +219,8 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
     other_params = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay_params, "weight_decay": cfg.weight_decay},
                                    {"params": other_params, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))  # fmt: skip
-    start = _resume(out, model, ema, optimizer)
+    start, seconds_before = _resume(out, model, ema, optimizer)
+    run_start = time.perf_counter()
     net = nn.parallel.DistributedDataParallel(model) if ddp.world > 1 else model
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ddp.device.type == "cuda")
 
@@ -263,11 +273,14 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
         if step % cfg.val_every == 0 or step == cfg.steps:
             record(step, validate(stage, ema, cfg, ddp.device), "val")
         if ddp.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-            _checkpoint(out, step, model, ema, optimizer, stage, cfg, ddp.world)
+            seconds = seconds_before + time.perf_counter() - run_start
+            _checkpoint(out, step, model, ema, optimizer, stage, cfg, ddp.world, seconds)
     bar.close()
     final = out / "model"
     if ddp.main:
-        save_pretrained(ema, final, extra={**stage.extra, "stage": stage.name, "step": step})
+        seconds = seconds_before + time.perf_counter() - run_start
+        save_pretrained(ema, final, extra={**stage.extra, "stage": stage.name, "step": step,
+                                           "train_seconds": round(seconds, 1), "device": _device_name()})  # fmt: skip
         writer.close()
         log.close()
     if ddp.world > 1:
