@@ -125,10 +125,11 @@ def main() -> None:
     prop_m = proprio_rmse(pred_a, obs_a)
     prop_p = proprio_rmse(np.broadcast_to(obs_a[:, :1], obs_a.shape), obs_a)
     recon = model.decode(model.tokenizer.encode(real_a_t.permute(0, 1, 4, 2, 3).float() / 255))["rgb"]
-    psnr_r, _ = frame_metrics(recon, real_a_t)
+    psnr_r, ssim_r = frame_metrics(recon, real_a_t)
     psnr_tp, ssim_tp = frame_metrics(recon[:, :1].expand_as(recon), real_a_t)
 
     results = {"task": args.task, "weights": str(weights), "starts": n, "sampler_steps": args.sampler_steps,
+               "tokenizer_reconstruction": {"psnr": psnr_r.mean().item(), "ssim": ssim_r.mean().item()},
                "horizons": {}}  # fmt: skip
     for h in HORIZONS:
         results["horizons"][str(h)] = {
@@ -136,6 +137,7 @@ def main() -> None:
             "ssim": ssim_m[:, h].mean().item(), "ssim_persistence": ssim_p[:, h].mean().item(),
             "proprio_rmse": prop_m[:, h].mean().item(), "proprio_rmse_persistence": prop_p[:, h].mean().item(),
             "psnr_tokenizer_ceiling": psnr_r[:, h].mean().item(),
+            "ssim_tokenizer_ceiling": ssim_r[:, h].mean().item(),
             "psnr_persistence_tokenized": psnr_tp[:, h].mean().item(),
             "ssim_persistence_tokenized": ssim_tp[:, h].mean().item(),
             "action_sensitivity_frames": (frame_rmse(img_a, img_b)[:, h].mean() / frame_rmse(real_a_t, real_b_t)[:, h].mean().clamp_min(1e-8)).item(),

@@ -37,6 +37,7 @@ Behaviour = BehaviourConfig | Callable[[np.ndarray], np.ndarray]
 
 # settings that fix what every shard contains; a resumed collection must match them
 _PLAN_KEYS = ("task", "behaviour", "seed", "shard_steps", "steps_after_termination")
+_PLAN_DEFAULTS = {"steps_after_termination": 0}  # for datasets collected before the key existed
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,11 @@ def _prepare_root(root: Path, plan: dict) -> str:
         if meta.get("format") != FORMAT:
             raise DatasetError(f"{root} holds something else ({meta_path} format={meta.get('format')!r})")
         for key in _PLAN_KEYS:
-            if meta.get(key) != plan[key]:
+            on_disk = meta.get(key, _PLAN_DEFAULTS.get(key))
+            if on_disk != plan[key]:
                 raise DatasetError(
                     f"{root} holds a dataset collected with another {key}: "
-                    f"{meta.get(key)!r} on disk, {plan[key]!r} requested; choose another out directory"
+                    f"{on_disk!r} on disk, {plan[key]!r} requested; choose another out directory"
                 )
         return meta["dataset_id"]
     if root.exists() and any(root.iterdir()):
