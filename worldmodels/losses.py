@@ -45,31 +45,40 @@ def tokenizer_loss(
 
 def predict_loss(
     net: Callable, model: PredictModel, latents: torch.Tensor, obs: torch.Tensor,
-    actions: torch.Tensor, valid: torch.Tensor, context_fraction: float = 0.5,
-    context_noise: float = 0.1, obs_weight: float = 1.0,
+    actions: torch.Tensor, valid: torch.Tensor, context_noise: float = 0.1,
+    pure_noise_fraction: float = 0.5, obs_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
-    """Flow-matching loss with a noise level per frame (diffusion forcing).
+    """Flow-matching loss for next-frame prediction, noised as sampling will see it.
 
     latents (B, L, C, h, w) and obs (B, L, D) raw; actions (B, L-1, A); valid (B, L).
-    Each frame is noised to tau ~ U(0, 1), or with probability ``context_fraction`` to
-    tau ~ U(0, context_noise) as a context frame is at sampling time. The loss is the
-    x0 error of frames that follow a valid frame (frame 0 has no past to predict from).
+    Each window is cut at a random frame c in [1, L-1]: frames before c are context,
+    lightly noised (tau ~ U(0, ``context_noise``): the augmentation that keeps rollouts
+    from drifting); frames from c on are targets with tau = 1 (pure noise, what one-step
+    sampling starts from) with probability ``pure_noise_fraction``, else tau ~ U(0, 1).
+    Frame c is predicted exactly as at sampling time; later frames, which see noisy
+    predecessors through causal attention, are extra (diffusion-forcing) targets. The
+    loss is the x0 error of target frames whose previous frame is valid.
     """
     z0, o0 = model.normalize_latents(latents.float()), model.normalize_obs(obs.float())
     b, length = z0.shape[:2]
-    is_context = torch.rand(b, length, device=z0.device) < context_fraction
-    tau = torch.where(is_context, torch.rand(b, length, device=z0.device) * context_noise,
-                      torch.rand(b, length, device=z0.device))  # fmt: skip
+    device = z0.device
+    cut = torch.randint(1, length, (b, 1), device=device)
+    is_target = torch.arange(length, device=device)[None] >= cut                          # (B, L)
+    target_tau = torch.where(torch.rand(b, length, device=device) < pure_noise_fraction,
+                             torch.ones(b, length, device=device), torch.rand(b, length, device=device))  # fmt: skip
+    tau = torch.where(is_target, target_tau, torch.rand(b, length, device=device) * context_noise)
     zt = (1 - tau[..., None, None, None]) * z0 + tau[..., None, None, None] * torch.randn_like(z0)
     ot = (1 - tau[..., None]) * o0 + tau[..., None] * torch.randn_like(o0)
     z_hat, o_hat = net(zt, ot, actions.float(), tau)
-    weight = torch.zeros(b, length, device=z0.device)
+    weight = torch.zeros(b, length, device=device)
     weight[:, 1:] = (valid[:, 1:] & valid[:, :-1]).float()
+    weight = weight * is_target
     latent_err = (z_hat.float() - z0).pow(2).flatten(2).mean(-1)         # (B, L)
     obs_err = (o_hat.float() - o0).pow(2).mean(-1)                        # (B, L)
     norm = weight.sum().clamp_min(1)
     latent_loss, obs_loss = (latent_err * weight).sum() / norm, (obs_err * weight).sum() / norm
-    hard = weight * (~is_context)  # frames predicted from (nearly) pure noise
+    first = weight * (torch.arange(length, device=device)[None] == cut) * (tau == 1)  # the sampling situation
     metrics = {"latent_mse": latent_loss.item(), "obs_mse": obs_loss.item(),
-               "latent_mse_noisy": ((latent_err * hard).sum() / hard.sum().clamp_min(1)).item()}  # fmt: skip
+               "latent_mse_next_from_noise": ((latent_err * first).sum() / first.sum().clamp_min(1)).item(),
+               "obs_mse_next_from_noise": ((obs_err * first).sum() / first.sum().clamp_min(1)).item()}  # fmt: skip
     return latent_loss + obs_weight * obs_loss, metrics
