@@ -208,6 +208,12 @@ def _resume(out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.
     return state["step"], state.get("train_seconds", 0.0)
 
 
+def _drop_log_after(path: Path, step: int) -> None:
+    if path.is_file():
+        lines = [x for x in path.read_text().splitlines() if json.loads(x)["step"] <= step]
+        atomic_write_bytes(path, "".join(x + "\n" for x in lines).encode())
+
+
 def train(stage: Stage, cfg: TrainConfig) -> Path:
     """Train ``stage.model`` to ``cfg.steps`` (resuming from ``cfg.out`` if it has a
     checkpoint); returns the directory of the final EMA model."""
@@ -233,6 +239,7 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
 
         out.mkdir(parents=True, exist_ok=True)
         writer = SummaryWriter(str(out / "tb"), purge_step=start)
+        _drop_log_after(out / "metrics.jsonl", start)  # written after the checkpoint by a killed run
     log = open(out / "metrics.jsonl", "a") if ddp.main else None
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {stage.name}", unit="step",
                disable=not (cfg.progress and ddp.main))  # fmt: skip

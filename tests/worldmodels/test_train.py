@@ -29,6 +29,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     train(ToyStage(), config(tmp_path / "straight", 6))
     train(ToyStage(), config(tmp_path / "resumed", 3))  # stops after the checkpoint at step 3, like a kill
     assert json.loads((tmp_path / "resumed" / "latest.json").read_text())["step"] == 3
+    with open(tmp_path / "resumed" / "metrics.jsonl", "a") as log:  # logged by a run killed after step 3
+        log.write(json.dumps({"step": 4, "split": "train", "loss": 9.0}) + "\n")
     train(ToyStage(), config(tmp_path / "resumed", 6))
     for a, b in zip(weights(tmp_path / "straight"), weights(tmp_path / "resumed")):
         assert a.keys() == b.keys()
