@@ -7,6 +7,7 @@ checks it against the dataclass, and the command gets a plain dataclass.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Callable
@@ -73,7 +74,8 @@ def run_train(cfg: TrainCommand) -> None:
     else:
         raise ValueError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict")
     final = train(stage, cfg.train)
-    print(f"trained {cfg.stage}: {final}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"trained {cfg.stage}: {final}")
 
 
 def run_collect(cfg: CollectCommand) -> None:
