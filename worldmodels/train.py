@@ -267,7 +267,7 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
-        update_ema(ema, model, cfg.ema if step >= cfg.warmup else 0.0)
+        update_ema(ema, model, min(cfg.ema, (1 + step) / (10 + step)))  # EMA warm-up: early weights fade fast
         step += 1
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
@@ -297,8 +297,8 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
 
 @torch.no_grad()
 def validate(stage: Stage, model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
-    """Mean loss metrics of the EMA model over the first ``val_batches`` validation
-    batches, with fixed noise so that values are comparable across steps."""
+    """Mean loss metrics of the EMA model over ``val_batches`` batches of validation samples
+    spread evenly over the split, with fixed noise so values are comparable across steps."""
     model.eval()
     n = min(len(stage.val_data), cfg.val_batches * cfg.batch_size)
     if n == 0:
@@ -307,7 +307,8 @@ def validate(stage: Stage, model: nn.Module, cfg: TrainConfig, device: torch.dev
     torch.manual_seed(cfg.seed)
     totals: dict[str, float] = {}
     count = 0
-    loader = DataLoader(torch.utils.data.Subset(stage.val_data, range(n)), batch_size=cfg.batch_size)
+    spread = torch.linspace(0, len(stage.val_data) - 1, n).round().long().unique().tolist()
+    loader = DataLoader(torch.utils.data.Subset(stage.val_data, spread), batch_size=cfg.batch_size)
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
         loss, metrics = stage.loss(model, batch)
