@@ -85,3 +85,14 @@ def test_a_few_steps_fit_a_batch():
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
     assert {"psnr", "ssim", "depth_l1", "segmentation_ce"} <= set(metrics)
+
+
+def test_class_balanced_weights_lift_rare_classes():
+    from worldmodels.losses import class_balanced_weights
+
+    seg = torch.zeros(1, 1, 10, 10, dtype=torch.long)
+    seg[..., :1, :4] = 2  # 4 robot pixels among 96 floor pixels
+    w = class_balanced_weights(seg)
+    assert w.mean().item() == pytest.approx(1.0)
+    ratio = (w[seg == 2][0] / w[seg == 0][0]).item()
+    assert ratio == pytest.approx((96 / 4) ** 0.5)
