@@ -85,6 +85,7 @@ def _dense_with_lse(q, k, v, mask):
 def _natten_attention(q, k, v, gq, gk, gv, kernel):
     import natten
 
+    q, k, v = (x.contiguous() for x in (q, k, v))  # the fused kernels want dense heads-last tensors
     b, t, h, w, n, d = q.shape
     g = gq.shape[2]
     grid_out, grid_lse = natten.na3d(q, k, v, kernel_size=(t, kernel, kernel),
