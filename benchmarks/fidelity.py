@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--weights", help="world model directory (default: the shipped one)")
     parser.add_argument("--starts", type=int, default=32)
     parser.add_argument("--sampler-steps", type=int, default=1)
+    parser.add_argument("--context-noise", type=float, default=0.0, help="noise level given to the context")
     parser.add_argument("--seed", type=int, default=10_000, help="MuJoCo starts are seeds seed, seed+1, ...")
     parser.add_argument("--quick", action="store_true", help="a CPU run under a minute")
     parser.add_argument("--json", help="write the figures to this JSON file")
@@ -105,7 +106,7 @@ def main() -> None:
     def imagine(real, obs, acts):
         gen = torch.Generator().manual_seed(0)
         z, o = model.rollout(torch.from_numpy(real[:, 0]), torch.from_numpy(obs[:, 0]), torch.from_numpy(acts),
-                             sampler_steps=args.sampler_steps, generator=gen)  # fmt: skip
+                             sampler_steps=args.sampler_steps, generator=gen, context_noise=args.context_noise)  # fmt: skip
         return model.decode(z)["rgb"], o
 
     img_a, pred_a = imagine(real_a, obs_a, acts_a)
@@ -129,6 +130,7 @@ def main() -> None:
     psnr_tp, ssim_tp = frame_metrics(recon[:, :1].expand_as(recon), real_a_t)
 
     results = {"task": args.task, "weights": str(weights), "starts": n, "sampler_steps": args.sampler_steps,
+               "context_noise": args.context_noise,
                "tokenizer_reconstruction": {"psnr": psnr_r.mean().item(), "ssim": ssim_r.mean().item()},
                "horizons": {}}  # fmt: skip
     for h in HORIZONS:
@@ -150,7 +152,8 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"\n{args.task}: open loop from {n} MuJoCo starts, {args.sampler_steps} sampler step(s); weights {weights}")
+    print(f"\n{args.task}: open loop from {n} MuJoCo starts, {args.sampler_steps} sampler step(s), "
+          f"context noise {args.context_noise}; weights {weights}")
     print("pers. = persistence (start repeated); tok.pers. = the start through the tokenizer; "
           "ceiling = every MuJoCo frame through the tokenizer")
     print(f"{'horizon':>7s} {'PSNR':>6s} {'pers.':>6s} {'tok.pers.':>9s} {'ceiling':>7s} {'SSIM':>5s} {'pers.':>5s} "

@@ -72,11 +72,15 @@ class WorldModel:
 
     @torch.no_grad()
     def step(self, history: History, action: torch.Tensor, sampler_steps: int = 1,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, History]:  # fmt: skip
+             generator: torch.Generator | None = None, context_noise: float = 0.0,
+             ) -> tuple[torch.Tensor, torch.Tensor, History]:  # fmt: skip
         """Imagine the next frame after ``action`` (B, A): returns its latent (B, C, h, w),
-        its observation (B, D) and the advanced history."""
+        its observation (B, D) and the advanced history. ``context_noise`` noises the
+        context to that level first (training saw up to 0.1), hiding small errors of
+        earlier imagined frames."""
         actions = torch.cat([history.actions, action.to(self.device, torch.float32)[:, None]], 1)  # (B, K, A)
-        z, o = sample_next(self.predict, history.latents, history.obs, actions, steps=sampler_steps, generator=generator)
+        z, o = sample_next(self.predict, history.latents, history.obs, actions, steps=sampler_steps,
+                           context_noise=context_noise, generator=generator)  # fmt: skip
         nxt = History(
             latents=torch.cat([history.latents[:, 1:], z[:, None]], 1),
             obs=torch.cat([history.obs[:, 1:], o[:, None]], 1),
@@ -86,13 +90,14 @@ class WorldModel:
 
     @torch.no_grad()
     def rollout(self, rgb: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, sampler_steps: int = 1,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+                generator: torch.Generator | None = None, context_noise: float = 0.0,
+                ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """Open loop from one real frame: actions (B, N, A) -> latents (B, N+1, C, h, w) and
         observations (B, N+1, D), the first being the start."""
         history = self.start(rgb, obs)
         latents, observations = [history.latents[:, -1]], [history.obs[:, -1]]
         for t in range(actions.shape[1]):
-            z, o, history = self.step(history, actions[:, t], sampler_steps, generator)
+            z, o, history = self.step(history, actions[:, t], sampler_steps, generator, context_noise)
             latents.append(z)
             observations.append(o)
         return torch.stack(latents, 1), torch.stack(observations, 1)
