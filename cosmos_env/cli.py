@@ -59,6 +59,7 @@ class TrainCommand:
     size: str = "small"
     tokenizer: str = "runs/hopper/tokenizer/model"
     context: int = 4
+    context_noise: float = 0.1
     val_fraction: float = 0.05
 
 
@@ -70,7 +71,7 @@ def run_train(cfg: TrainCommand) -> None:
         stage = TokenizerStage(cfg.data, size=cfg.size, val_fraction=cfg.val_fraction)
     elif cfg.stage == "predict":
         stage = PredictStage(cfg.data, cfg.tokenizer, cfg.out, size=cfg.size, context=cfg.context,
-                             val_fraction=cfg.val_fraction)  # fmt: skip
+                             val_fraction=cfg.val_fraction, context_noise=cfg.context_noise)  # fmt: skip
     else:
         raise ValueError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict")
     final = train(stage, cfg.train)

@@ -92,7 +92,9 @@ class PredictStage:
     name = "predict"
 
     def __init__(self, data: str | Path, tokenizer: str | Path, out: str | Path, size: str = "small",
-                 context: int = 4, val_fraction: float = 0.05, config: PredictConfig | None = None) -> None:  # fmt: skip
+                 context: int = 4, val_fraction: float = 0.05, config: PredictConfig | None = None,
+                 context_noise: float = 0.1) -> None:  # fmt: skip
+        self.context_noise = context_noise
         episodes = EpisodeDataset(data)
         tok_config = config_from_dict(TokenizerConfig, read_config(tokenizer)["config"])
         latents = cached_latents(tokenizer, episodes, Path(out) / "latents.safetensors")
@@ -108,7 +110,7 @@ class PredictStage:
         self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
         self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
         self.extra: dict[str, Any] = {"data": str(data), "dataset_id": episodes.meta["dataset_id"],
-                                      "task": episodes.meta["task"], "context": context,
+                                      "task": episodes.meta["task"], "context": context, "context_noise": context_noise,
                                       "tokenizer": str(tokenizer), "tokenizer_config": config_to_dict(tok_config)}  # fmt: skip
 
     def _fit_normalizers(self, latents: list[np.ndarray], episodes: EpisodeDataset, train_eps: list[int]) -> None:
@@ -121,4 +123,5 @@ class PredictStage:
         m.obs_std.copy_(obs.std(0).clamp_min(1e-3))
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        return predict_loss(net, self.model, batch["latents"], batch["obs"], batch["action"], batch["valid"])
+        return predict_loss(net, self.model, batch["latents"], batch["obs"], batch["action"], batch["valid"],
+                            context_noise=self.context_noise)  # fmt: skip
