@@ -195,7 +195,7 @@ class WindowDataset(Dataset):
         pad = max(0, -start)
         data = self.episodes.rows(episode, start + pad, start + self.length, self.frame_fields + self.step_fields)
         for name, per_episode in self.extra_frames.items():
-            data[name] = np.asarray(per_episode[episode][start + pad : start + self.length])
+            data[name] = np.array(per_episode[episode][start + pad : start + self.length])  # a copy, like the rest
         out = {}
         for f in self.frame_fields + tuple(self.extra_frames):
             x = data[f]
