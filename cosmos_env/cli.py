@@ -59,7 +59,7 @@ class TrainCommand:
     size: str = "small"
     tokenizer: str = "runs/hopper/tokenizer/model"
     context: int = 4
-    context_noise: float = 0.1
+    context_noise: float = 0.3
     val_fraction: float = 0.05
 
 

@@ -93,7 +93,7 @@ class PredictStage:
 
     def __init__(self, data: str | Path, tokenizer: str | Path, out: str | Path, size: str = "small",
                  context: int = 4, val_fraction: float = 0.05, config: PredictConfig | None = None,
-                 context_noise: float = 0.1) -> None:  # fmt: skip
+                 context_noise: float = 0.3) -> None:  # fmt: skip
         self.context_noise = context_noise
         episodes = EpisodeDataset(data)
         tok_config = config_from_dict(TokenizerConfig, read_config(tokenizer)["config"])
