@@ -118,10 +118,10 @@ def compose(command: str, overrides: list[str]) -> object:
     with initialize_config_module(config_module="cosmos_env.conf", version_base="1.3"):
         try:
             cfg = hydra_compose(config_name=command, overrides=overrides)
-        except MissingConfigException as e:
-            if any(o.split("=")[0].lstrip("+~") == "task" for o in overrides):
-                task = next(o.split("=", 1)[1] for o in overrides if o.split("=")[0].lstrip("+~") == "task")
-                raise UnknownTaskError(f"unknown task {task!r}; known tasks: {', '.join(known_tasks())}") from None
+        except MissingConfigException:
+            tasks = [value for key, _, value in (o.partition("=") for o in overrides) if key.lstrip("+~") == "task"]
+            if tasks:
+                raise UnknownTaskError(f"unknown task {tasks[-1]!r}; known tasks: {', '.join(known_tasks())}") from None
             raise
     typed = OmegaConf.structured(schema)
     _clear_readonly(typed)  # frozen dataclasses give read-only nodes, which merge cannot fill

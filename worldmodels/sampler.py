@@ -39,8 +39,8 @@ def sample_next(
     z = torch.randn((b, 1, *latents.shape[2:]), generator=generator, device=latents.device, dtype=latents.dtype)
     o = torch.randn((b, 1, obs.shape[-1]), generator=generator, device=obs.device, dtype=obs.dtype)
     taus = torch.linspace(1, 0, steps + 1, device=latents.device).tolist()
+    levels = torch.full((b, k + 1), context_noise, device=latents.device)
     for tau, tau_next in zip(taus[:-1], taus[1:]):
-        levels = torch.full((b, k + 1), context_noise, device=latents.device)
         levels[:, -1] = tau
         z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task)
         z0, o0 = z0[:, -1:], o0[:, -1:]
