@@ -16,10 +16,14 @@ at horizons 1, 16 and 64, each beside a persistence baseline measured in the sam
   model ignores its actions, 1 = it reacts as much as MuJoCo). Frames: RGB RMSE; proprio:
   normalised RMSE. A ratio of means over starts.
 
+With ``--best-of K`` (a world model with a Reason critic) the first rollouts are imagined
+again keeping, at every step, the most plausible of K candidates: best-of-K beside
+best-of-1 in the same run.
+
 MuJoCo keeps stepping after a task terminates (a fallen hopper goes on moving), as the
 training data does with ``steps_after_termination``.
 
-    python benchmarks/fidelity.py --task hopper [--weights DIR] [--quick] [--json PATH] [--strip PNG]
+    python benchmarks/fidelity.py --task hopper [--weights DIR] [--best-of K] [--quick] [--json PATH] [--strip PNG]
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=32)
     parser.add_argument("--sampler-steps", type=int, default=1)
     parser.add_argument("--context-noise", type=float, default=0.0, help="noise level given to the context")
+    parser.add_argument("--best-of", type=int, default=1, help="also imagine keeping the most plausible of K")
     parser.add_argument("--seed", type=int, default=10_000, help="MuJoCo starts are seeds seed, seed+1, ...")
     parser.add_argument("--quick", action="store_true", help="a CPU run under a minute")
     parser.add_argument("--json", help="write the figures to this JSON file")
@@ -103,10 +108,11 @@ def main() -> None:
     real_a, obs_a = mujoco_rollouts(args.task, seeds, acts_a)
     real_b, obs_b = mujoco_rollouts(args.task, seeds, acts_b)
 
-    def imagine(real, obs, acts):
+    def imagine(real, obs, acts, best_of=1):
         gen = torch.Generator().manual_seed(0)
         z, o = model.rollout(torch.from_numpy(real[:, 0]), torch.from_numpy(obs[:, 0]), torch.from_numpy(acts),
-                             sampler_steps=args.sampler_steps, generator=gen, context_noise=args.context_noise)  # fmt: skip
+                             sampler_steps=args.sampler_steps, generator=gen, context_noise=args.context_noise,
+                             best_of=best_of)  # fmt: skip
         return model.decode(z)["rgb"], o
 
     img_a, pred_a = imagine(real_a, obs_a, acts_a)
@@ -128,9 +134,13 @@ def main() -> None:
     recon = model.decode(model.tokenizer.encode(real_a_t.permute(0, 1, 4, 2, 3).float() / 255))["rgb"]
     psnr_r, ssim_r = frame_metrics(recon, real_a_t)
     psnr_tp, ssim_tp = frame_metrics(recon[:, :1].expand_as(recon), real_a_t)
+    if args.best_of > 1:
+        img_k, pred_k = imagine(real_a, obs_a, acts_a, best_of=args.best_of)
+        psnr_k, ssim_k = frame_metrics(img_k, real_a_t)
+        prop_k = proprio_rmse(pred_k, obs_a)
 
     results = {"task": args.task, "weights": str(weights), "starts": n, "sampler_steps": args.sampler_steps,
-               "context_noise": args.context_noise,
+               "context_noise": args.context_noise, "best_of": args.best_of,
                "tokenizer_reconstruction": {"psnr": psnr_r.mean().item(), "ssim": ssim_r.mean().item()},
                "horizons": {}}  # fmt: skip
     for h in HORIZONS:
@@ -145,6 +155,10 @@ def main() -> None:
             "action_sensitivity_frames": (frame_rmse(img_a, img_b)[:, h].mean() / frame_rmse(real_a_t, real_b_t)[:, h].mean().clamp_min(1e-8)).item(),
             "action_sensitivity_proprio": (proprio_rmse(pred_a, pred_b)[:, h].mean() / proprio_rmse(obs_a, obs_b)[:, h].mean().clamp_min(1e-8)).item(),
         }  # fmt: skip
+        if args.best_of > 1:
+            results["horizons"][str(h)].update({"psnr_best_of": psnr_k[:, h].mean().item(),
+                                                "ssim_best_of": ssim_k[:, h].mean().item(),
+                                                "proprio_rmse_best_of": prop_k[:, h].mean().item()})  # fmt: skip
     if args.strip:
         steps = [1, 8, 16, 32, 64]
         strip = viz.grid([[real_a[0, s] for s in steps], [img_a[0, s].numpy() for s in steps]], scale=3)
@@ -163,6 +177,12 @@ def main() -> None:
               f"{r['psnr_tokenizer_ceiling']:7.2f} {r['ssim']:5.3f} {r['ssim_persistence']:5.3f} "
               f"{r['ssim_persistence_tokenized']:9.3f} {r['proprio_rmse']:7.3f} {r['proprio_rmse_persistence']:6.3f} "
               f"{r['action_sensitivity_frames']:11.2f} {r['action_sensitivity_proprio']:12.2f}")  # fmt: skip
+    if args.best_of > 1:
+        print(f"best-of-{args.best_of} (most plausible of {args.best_of} candidates per step) vs best-of-1:")
+        print(f"{'horizon':>7s} {'PSNR':>6s} {'K=1':>6s} {'SSIM':>5s} {'K=1':>5s} {'proprio':>7s} {'K=1':>6s}")
+        for h, r in results["horizons"].items():
+            print(f"{h:>7s} {r['psnr_best_of']:6.2f} {r['psnr']:6.2f} {r['ssim_best_of']:5.3f} {r['ssim']:5.3f} "
+                  f"{r['proprio_rmse_best_of']:7.3f} {r['proprio_rmse']:6.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ class DemoCommand:
 
 @dataclass
 class TrainCommand:
-    """Train a model stage (tokenizer, predict) on a dataset; resumes after a kill."""
+    """Train a model stage (tokenizer, predict, reason) on a dataset; resumes after a kill."""
 
     task: TaskConfig
     train: TrainConfig
@@ -58,13 +58,16 @@ class TrainCommand:
     out: str = "runs/hopper/tokenizer"
     size: str = "small"
     tokenizer: str = "runs/hopper/tokenizer/model"
+    predict: str | None = "runs/hopper/predict/model"
     context: int = 4
     context_noise: float = 0.3
+    clip: int = 4
+    imagined: int = 2048
     val_fraction: float = 0.05
 
 
 def run_train(cfg: TrainCommand) -> None:
-    from cosmos_env.training import PredictStage, TokenizerStage
+    from cosmos_env.training import PredictStage, ReasonStage, TokenizerStage
     from worldmodels.train import train
 
     if cfg.stage == "tokenizer":
@@ -72,8 +75,11 @@ def run_train(cfg: TrainCommand) -> None:
     elif cfg.stage == "predict":
         stage = PredictStage(cfg.data, cfg.tokenizer, cfg.out, size=cfg.size, context=cfg.context,
                              val_fraction=cfg.val_fraction, context_noise=cfg.context_noise)  # fmt: skip
+    elif cfg.stage == "reason":
+        stage = ReasonStage(cfg.data, cfg.tokenizer, cfg.out, predict=cfg.predict, size=cfg.size, clip=cfg.clip,
+                            val_fraction=cfg.val_fraction, imagined=cfg.imagined)  # fmt: skip
     else:
-        raise ValueError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict")
+        raise ValueError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict, reason")
     final = train(stage, cfg.train)
     if os.environ.get("RANK", "0") == "0":
         print(f"trained {cfg.stage}: {final}")

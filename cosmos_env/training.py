@@ -1,8 +1,10 @@
 """Training stages over episode datasets, for :func:`worldmodels.train.train`.
 
-``cosmos-env train stage=tokenizer task=hopper`` then ``stage=predict``: the tokenizer
-learns frames <-> latents; Predict learns latent dynamics on the frozen tokenizer's
-latents (encoded once and cached in the run directory). Held-out episodes (the last
+``cosmos-env train stage=tokenizer task=hopper`` then ``stage=predict`` then
+``stage=reason``: the tokenizer learns frames <-> latents; Predict learns latent
+dynamics on the frozen tokenizer's latents (encoded once and cached in the run
+directory); Reason learns reward, termination and plausibility on clips of those
+latents, against Predict's imagined clips and corrupted ones. Held-out episodes (the last
 ``val_fraction`` of the dataset) are the validation split.
 """
 
@@ -19,8 +21,10 @@ from tqdm.auto import tqdm
 from cosmos_env.data import EpisodeDataset, WindowDataset
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
 from worldmodels.io import atomic_save_safetensors, memmap_safetensors
-from worldmodels.losses import predict_loss, tokenizer_loss
+from worldmodels.losses import predict_loss, reason_loss, tokenizer_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
+from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
+from worldmodels.sampler import imagine
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer, TokenizerConfig
 
 
@@ -72,6 +76,24 @@ def encode_episodes(tokenizer: Tokenizer, episodes: EpisodeDataset, chunk: int =
     return out
 
 
+def fit_normalizers(model: PredictModel | ReasonModel, latents: list[np.ndarray], episodes: EpisodeDataset,
+                    train_eps: list[int]) -> None:  # fmt: skip
+    """Set a model's ``latent_*``, ``obs_*`` (and ``reward_*`` where it has them)
+    normalisation buffers from the training episodes."""
+    z = torch.from_numpy(np.concatenate([latents[i] for i in train_eps]))      # (N, C, h, w)
+    fields = ("obs", "reward")
+    rows = [episodes.episode(i, fields) for i in train_eps]
+    obs = torch.from_numpy(np.concatenate([r["obs"] for r in rows]))
+    model.latent_mean.copy_(z.mean((0, 2, 3)))
+    model.latent_std.copy_(z.std((0, 2, 3)).clamp_min(1e-3))
+    model.obs_mean.copy_(obs.mean(0))
+    model.obs_std.copy_(obs.std(0).clamp_min(1e-3))
+    if hasattr(model, "reward_mean"):
+        reward = torch.from_numpy(np.concatenate([r["reward"][:-1] for r in rows]))  # the last row has no step
+        model.reward_mean.fill_(float(reward.mean()))
+        model.reward_std.fill_(float(reward.std().clamp_min(1e-3)))
+
+
 def cached_latents(tokenizer_dir: str | Path, episodes: EpisodeDataset, cache: Path) -> list[np.ndarray]:
     """Per-episode latents, from ``cache`` if it was made from the same data and tokenizer."""
     key = {"dataset_id": episodes.meta["dataset_id"], "tokenizer": str(Path(tokenizer_dir).resolve()),
@@ -114,14 +136,72 @@ class PredictStage:
                                       "tokenizer": str(tokenizer), "tokenizer_config": config_to_dict(tok_config)}  # fmt: skip
 
     def _fit_normalizers(self, latents: list[np.ndarray], episodes: EpisodeDataset, train_eps: list[int]) -> None:
-        z = torch.from_numpy(np.concatenate([latents[i] for i in train_eps]))      # (N, C, h, w)
-        obs = torch.from_numpy(np.concatenate([episodes.episode(i, ("obs",))["obs"] for i in train_eps]))
-        m = self.model
-        m.latent_mean.copy_(z.mean((0, 2, 3)))
-        m.latent_std.copy_(z.std((0, 2, 3)).clamp_min(1e-3))
-        m.obs_mean.copy_(obs.mean(0))
-        m.obs_std.copy_(obs.std(0).clamp_min(1e-3))
+        fit_normalizers(self.model, latents, episodes, train_eps)
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         return predict_loss(net, self.model, batch["latents"], batch["obs"], batch["action"], batch["valid"],
                             context_noise=self.context_noise)  # fmt: skip
+
+
+class ReasonStage:
+    name = "reason"
+
+    def __init__(self, data: str | Path, tokenizer: str | Path, out: str | Path, predict: str | Path | None = None,
+                 size: str = "small", clip: int = 4, val_fraction: float = 0.05, imagined: int = 2048,
+                 config: ReasonConfig | None = None) -> None:  # fmt: skip
+        """``predict``: a trained Predict model whose open-loop futures are negatives for
+        the plausibility head (``imagined`` clips of them, made once and cached in
+        ``out``); without it only corrupted clips are."""
+        episodes = EpisodeDataset(data)
+        tok_config = config_from_dict(TokenizerConfig, read_config(tokenizer)["config"])
+        latents = cached_latents(tokenizer, episodes, Path(out) / "latents.safetensors")
+        obs_dim = int(np.asarray(episodes.shard(0)["obs"]).shape[1])
+        action_dim = int(np.asarray(episodes.shard(0)["action"]).shape[1])
+        config = config or ReasonConfig(obs_dim=obs_dim, action_dim=action_dim, **REASON_SIZES[size])
+        config = dataclasses.replace(config, obs_dim=obs_dim, action_dim=action_dim, clip=clip,
+                                     latent_channels=tok_config.latent_channels, latent_size=tok_config.latent_resolution)  # fmt: skip
+        self.model = ReasonModel(config)
+        train_eps, val_eps = split_episodes(episodes, val_fraction)
+        fit_normalizers(self.model, latents, episodes, train_eps)
+        common = dict(context=clip, horizon=0, fields=("obs", "action", "reward", "terminated"), pad_start=True,
+                      extra_frames={"latents": latents})  # fmt: skip
+        self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
+        self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
+        self.imagined = None
+        if predict is not None:
+            self.imagined = cached_imagined_clips(predict, self.train_data, imagined, Path(out) / "imagined.safetensors")
+        self.extra: dict[str, Any] = {"data": str(data), "dataset_id": episodes.meta["dataset_id"],
+                                      "task": episodes.meta["task"], "clip": clip, "tokenizer": str(tokenizer),
+                                      "predict": None if predict is None else str(predict)}  # fmt: skip
+
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        return reason_loss(net, self.model, batch["latents"], batch["obs"], batch["action"], batch["reward"],
+                           batch["terminated"], batch["valid"], imagined=self.imagined)  # fmt: skip
+
+
+def cached_imagined_clips(predict_dir: str | Path, windows: WindowDataset, count: int, cache: Path,
+                          chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """``count`` clips (latents, obs, actions) whose last frames Predict imagined from
+    the real frames before them (1 to clip-1 real frames, in turn), spread over
+    ``windows``; cached in ``cache`` for this Predict model and dataset."""
+    key = {"predict": str(Path(predict_dir).resolve()), "count": str(count), "windows": str(len(windows)),
+           "predict_mtime": str((Path(predict_dir) / "model.safetensors").stat().st_mtime_ns)}  # fmt: skip
+    if cache.is_file():
+        arrays, meta = memmap_safetensors(cache)
+        if all(meta.get(k) == v for k, v in key.items()):
+            return tuple(torch.from_numpy(np.array(arrays[k])) for k in ("latents", "obs", "action"))
+    predict = from_pretrained(predict_dir, expected_class="PredictModel")
+    context = read_config(predict_dir)["extra"].get("context", 4)
+    picks = torch.linspace(0, len(windows) - 1, min(count, len(windows))).round().long().tolist()
+    out: dict[str, list[torch.Tensor]] = {"latents": [], "obs": [], "action": []}
+    clip = windows.length
+    for n, lo in enumerate(tqdm(range(0, len(picks), chunk), desc="imagine clips", unit="chunk")):
+        batch = [windows[i] for i in picks[lo : lo + chunk]]
+        z, o, a = (torch.stack([b[k] for b in batch]).float() for k in ("latents", "obs", "action"))
+        real = 1 + n % (clip - 1)
+        z, o = imagine(predict, z, o, a, real=real, context=context, generator=torch.Generator().manual_seed(n))
+        for k, v in zip(out, (z, o, a)):
+            out[k].append(v)
+    tensors = {k: torch.cat(v) for k, v in out.items()}
+    atomic_save_safetensors(cache, {k: v.numpy() for k, v in tensors.items()}, key)
+    return tensors["latents"], tensors["obs"], tensors["action"]

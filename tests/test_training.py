@@ -5,7 +5,7 @@ import torch
 from cosmos_env.cli import main
 from cosmos_env.collect import collect
 from cosmos_env.data import EpisodeDataset
-from cosmos_env.training import PredictStage, TokenizerStage, encode_episodes, split_episodes
+from cosmos_env.training import PredictStage, ReasonStage, TokenizerStage, encode_episodes, split_episodes
 from worldmodels.checkpoint import from_pretrained, save_pretrained
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
 
@@ -59,11 +59,34 @@ def test_stages_build_windows_and_losses(dataset, tmp_path):
     assert cache.stat().st_mtime_ns != made
 
 
-def test_train_command_runs_both_stages(dataset, tmp_path):
+def test_reason_stage_imagines_negatives_once(dataset, tmp_path):
+    save_pretrained(Tokenizer(TOKENIZER_SIZES["tiny"]), tmp_path / "tok")
+    predict_stage = PredictStage(dataset, tmp_path / "tok", tmp_path / "pred", size="tiny", context=3)
+    save_pretrained(predict_stage.model, tmp_path / "pred" / "model", extra={"context": 3})
+    stage = ReasonStage(dataset, tmp_path / "tok", tmp_path / "run", predict=tmp_path / "pred" / "model",
+                        size="tiny", clip=3, imagined=40)  # fmt: skip
+    z, o, a = stage.imagined
+    assert z.shape == (40, 3, 4, 8, 8) and o.shape == (40, 3, 11) and a.shape == (40, 2, 3)
+    assert stage.model.reward_std > 0 and stage.model.config.clip == 3
+    batch = torch.utils.data.default_collate([stage.train_data[i] for i in range(4)])
+    loss, metrics = stage.loss(stage.model, batch)
+    assert loss.isfinite() and "plausibility_accuracy_imagined" in metrics
+    cache = tmp_path / "run" / "imagined.safetensors"
+    made = cache.stat().st_mtime_ns
+    again = ReasonStage(dataset, tmp_path / "tok", tmp_path / "run", predict=tmp_path / "pred" / "model",
+                        size="tiny", clip=3, imagined=40)  # fmt: skip
+    assert cache.stat().st_mtime_ns == made and torch.equal(again.imagined[0], z)
+
+
+def test_train_command_runs_every_stage(dataset, tmp_path):
     common = ["task=hopper", f"data={dataset}", "size=tiny", "train.steps=2", "train.batch_size=2",
               "train.val_every=2", "train.ckpt_every=2", "train.progress=false"]  # fmt: skip
     assert main(["train", "stage=tokenizer", f"out={tmp_path}/tok", *common]) == 0
     assert main(["train", "stage=predict", f"out={tmp_path}/pred", f"tokenizer={tmp_path}/tok/model", *common]) == 0
     model = from_pretrained(tmp_path / "pred" / "model", expected_class="PredictModel")
     assert model.config.obs_dim == 11 and model.config.action_dim == 3
+    assert main(["train", "stage=reason", f"out={tmp_path}/reason", f"tokenizer={tmp_path}/tok/model",
+                 f"predict={tmp_path}/pred/model", "imagined=8", *common]) == 0  # fmt: skip
+    critic = from_pretrained(tmp_path / "reason" / "model", expected_class="ReasonModel")
+    assert critic.config.clip == 4 and critic.config.obs_dim == 11
     assert main(["train", "stage=predict", f"out={tmp_path}/p2", f"tokenizer={tmp_path}/missing", *common]) == 2

@@ -33,9 +33,11 @@ class CheckpointError(ValueError):
 
 def _registry() -> dict[str, tuple[type[nn.Module], type]]:
     from worldmodels.predict import PredictConfig, PredictModel
+    from worldmodels.reason import ReasonConfig, ReasonModel
     from worldmodels.tokenizer import Tokenizer, TokenizerConfig
 
-    return {"Tokenizer": (Tokenizer, TokenizerConfig), "PredictModel": (PredictModel, PredictConfig)}
+    return {"Tokenizer": (Tokenizer, TokenizerConfig), "PredictModel": (PredictModel, PredictConfig),
+            "ReasonModel": (ReasonModel, ReasonConfig)}  # fmt: skip
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

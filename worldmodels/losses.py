@@ -7,8 +7,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from worldmodels.corrupt import CORRUPTIONS
 from worldmodels.metrics import ssim
 from worldmodels.predict import PredictModel
+from worldmodels.reason import ReasonModel
 from worldmodels.tokenizer import depth_to_inverse
 
 
@@ -103,3 +105,55 @@ def predict_loss(
                "latent_mse_next_from_noise": ((latent_err * first).sum() / first.sum().clamp_min(1)).item(),
                "obs_mse_next_from_noise": ((obs_err * first).sum() / first.sum().clamp_min(1)).item()}  # fmt: skip
     return latent_loss + obs_weight * obs_loss, metrics
+
+
+def reason_loss(
+    net: Callable, model: ReasonModel, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
+    reward: torch.Tensor, terminated: torch.Tensor, valid: torch.Tensor,
+    imagined: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, negatives: float = 1.0,
+) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    """Reward regression, termination and plausibility classification on a batch of real
+    clips plus as many (``negatives`` x B) wrong ones: corrupted copies of the batch
+    (:data:`worldmodels.corrupt.CORRUPTIONS`) and, when given, ``imagined`` clips
+    (latents, obs, actions) drawn from a bank of Predict's futures, in equal shares.
+
+    latents (B, T, C, h, w), obs (B, T, D) raw; actions (B, T-1, A); reward, terminated
+    (B, T-1) MuJoCo labels; valid (B, T). Reward and termination train on real clips
+    whose last transition is valid; plausibility on every clip.
+    """
+    b, device = latents.shape[0], latents.device
+    kinds = list(CORRUPTIONS) + (["imagined"] if imagined is not None else [])
+    n_neg = max(len(kinds), round(negatives * b))
+    share = torch.arange(n_neg, device=device) * len(kinds) // n_neg                        # kind of each negative
+    rows = torch.randint(0, b, (n_neg,), device=device)
+    parts_z, parts_o, parts_a = [latents], [obs], [actions]
+    for k, kind in enumerate(kinds):
+        pick = rows[share == k]
+        if kind == "imagined":
+            bank = torch.randint(0, imagined[0].shape[0], (len(pick),))
+            z, o, a = (x[bank].to(device) for x in imagined)
+        else:
+            z, o = CORRUPTIONS[kind](latents[pick], obs[pick])
+            a = actions[pick]
+        parts_z.append(z)
+        parts_o.append(o)
+        parts_a.append(a)
+    out = net(torch.cat(parts_z).float(), torch.cat(parts_o).float(), torch.cat(parts_a).float())
+    real = torch.arange(b + n_neg, device=device) < b                                       # (B + N,)
+    labelled = valid[:, -2].float()                                                         # (B,)
+    n = labelled.sum().clamp_min(1)
+    target = (reward[:, -1].float() - model.reward_mean) / model.reward_std
+    reward_loss = ((out["reward_normalized"][:b] - target).pow(2) * labelled).sum() / n
+    term_loss = (F.binary_cross_entropy_with_logits(out["terminated"][:b], terminated[:, -1].float(), reduction="none")
+                 * labelled).sum() / n  # fmt: skip
+    plaus_loss = F.binary_cross_entropy_with_logits(out["plausibility"], real.float())
+    with torch.no_grad():
+        said_real = out["plausibility"] > 0
+        metrics = {"reward_loss": reward_loss.item(), "terminated_loss": term_loss.item(),
+                   "plausibility_loss": plaus_loss.item(),
+                   "reward_mae": ((out["reward"][:b] - reward[:, -1]).abs() * labelled).sum().item() / n.item(),
+                   "terminated_accuracy": (((out["terminated"][:b] > 0) == terminated[:, -1]).float() * labelled).sum().item() / n.item(),
+                   "plausibility_accuracy_real": said_real[:b].float().mean().item()}  # fmt: skip
+        for k, kind in enumerate(kinds):
+            metrics[f"plausibility_accuracy_{kind}"] = (~said_real[b:][share == k]).float().mean().item()
+    return reward_loss + term_loss + plaus_loss, metrics

@@ -2,7 +2,8 @@
 
 A window of T frames, each an h x w grid of tokenizer latents plus one proprio token (the
 task's observation vector), goes in with a noise level per frame; the network returns
-its estimate of every clean frame (x0). Attention is causal in time
+its estimate of every clean frame (x0), parametrised as a change from the previous
+frame (so an untrained model already predicts persistence). Attention is causal in time
 (:mod:`worldmodels.attention`), so frame t is predicted only from frames <= t; the action
 that led into frame t and the frame's noise level condition it through adaptive layer
 norm (adaLN-Zero, as in DiT). Training noises every frame independently (diffusion
@@ -177,8 +178,18 @@ class PredictModel(nn.Module):
         glob = modulate(self.final_norm(glob), shift[:, :, None], scale[:, :, None])
         latents_out = self.latent_out(grid).permute(0, 1, 4, 2, 3)        # (B, T, C, h, w)
         obs_out = self.obs_out(glob[:, :, 0])                             # (B, T, D)
-        return (c_skip[..., None, None, None] * latents + c_out[..., None, None, None] * latents_out,
-                c_skip[..., None] * obs + c_out[..., None] * obs_out)  # fmt: skip
+        # the network's output is a change from the previous frame's estimate
+        z_prev = previous_frame(c_skip[..., None, None, None] * latents)  # (B, T, C, h, w)
+        o_prev = previous_frame(c_skip[..., None] * obs)                  # (B, T, D)
+        return (c_skip[..., None, None, None] * latents + c_out[..., None, None, None] * (z_prev + latents_out),
+                c_skip[..., None] * obs + c_out[..., None] * (o_prev + obs_out))  # fmt: skip
+
+
+def previous_frame(x: torch.Tensor) -> torch.Tensor:
+    """x (B, T, ...) -> the frame before each (zeros before the first), so that an
+    untrained model predicts persistence: the next frame is the last one, and the network
+    learns only the change (which is small for 64x64 frames 0.05 s apart)."""
+    return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], 1)
 
 
 def preconditioning(tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

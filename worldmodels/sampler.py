@@ -47,3 +47,35 @@ def sample_next(
         z = z0 + (tau_next / tau) * (z - z0)
         o = o0 + (tau_next / tau) * (o - o0)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
+
+
+@torch.no_grad()
+def imagine(
+    model: PredictModel, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
+    real: int, context: int, steps: int = 1, generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Replace the frames of clips from index ``real`` on by Predict's open-loop future.
+
+    latents (B, T, C, h, w), obs (B, T, D), actions (B, T-1, A), raw values. The frames
+    before ``real`` are the context (left-padded to ``context`` frames by repeating the
+    first, as at an episode start); the clip's own actions drive the imagination.
+    Returns latents and obs of the same shapes, real up to ``real``, imagined after.
+    """
+    t = latents.shape[1]
+    if not 1 <= real <= t:
+        raise ValueError(f"real must be in [1, {t}], got {real}")
+    pad = max(0, context - real)
+    hist_z = torch.cat([latents[:, :1].expand(-1, pad, *latents.shape[2:]), latents[:, :real]], 1)[:, -context:]
+    hist_o = torch.cat([obs[:, :1].expand(-1, pad, -1), obs[:, :real]], 1)[:, -context:]
+    hist_a = torch.cat([actions.new_zeros(actions.shape[0], pad, actions.shape[2]), actions[:, : real - 1]], 1)
+    hist_a = hist_a[:, hist_a.shape[1] - (context - 1):]                                     # (B, K-1, A)
+    out_z, out_o = [latents[:, :real]], [obs[:, :real]]
+    for i in range(real, t):
+        step_actions = torch.cat([hist_a, actions[:, i - 1 : i]], 1)                          # (B, K, A)
+        z, o = sample_next(model, hist_z, hist_o, step_actions, steps=steps, generator=generator)
+        out_z.append(z[:, None])
+        out_o.append(o[:, None])
+        hist_z = torch.cat([hist_z[:, 1:], z[:, None]], 1)
+        hist_o = torch.cat([hist_o[:, 1:], o[:, None]], 1)
+        hist_a = step_actions[:, 1:]
+    return torch.cat(out_z, 1), torch.cat(out_o, 1)

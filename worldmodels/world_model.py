@@ -1,9 +1,12 @@
-"""A world model: tokenizer + Predict, stepped one imagined frame at a time.
+"""A world model: tokenizer + Predict (+ Reason), stepped one imagined frame at a time.
 
 A :class:`History` holds the last K latent frames, observations and the actions between
 them. It starts from a single real frame repeated K times with zero actions, exactly as
 training windows are padded at an episode start, so one frame is enough context.
-A directory holds ``tokenizer/`` and ``predict/`` (each a saved model).
+With a Reason critic, every step is judged (reward, termination, plausibility) and
+``best_of=K`` imagines K candidate frames in one batched pass and keeps the one the
+critic finds most plausible (rejection sampling).
+A directory holds ``tokenizer/``, ``predict/`` and optionally ``reason/`` (saved models).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 
 from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
 from worldmodels.predict import PredictModel
+from worldmodels.reason import ReasonModel
 from worldmodels.sampler import sample_next
 from worldmodels.tokenizer import Tokenizer, inverse_to_depth
 
@@ -29,8 +33,39 @@ class History:
     """(B, K-1, A): the actions between consecutive frames."""
 
 
+    def clip(self, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The last ``frames`` frames with the actions between them."""
+        return self.latents[:, -frames:], self.obs[:, -frames:], self.actions[:, self.actions.shape[1] - frames + 1 :]
+
+    def repeat(self, k: int) -> History:
+        """Each history K times in a row (B*K, ...)."""
+        return History(*(x.repeat_interleave(k, 0) for x in (self.latents, self.obs, self.actions)))
+
+    def select(self, index: torch.Tensor) -> History:
+        return History(self.latents[index], self.obs[index], self.actions[index])
+
+
+@dataclass(frozen=True)
+class Imagined:
+    """One imagined step of a batch."""
+
+    latent: torch.Tensor
+    """(B, C, h, w) the new latent frame."""
+    obs: torch.Tensor
+    """(B, D) the new observation."""
+    history: History
+    """The history advanced by this step."""
+    reward: torch.Tensor | None = None
+    """(B,) from Reason, when the world model has one; likewise the two below."""
+    terminated: torch.Tensor | None = None
+    """(B,) probability that the new state is terminal."""
+    plausibility: torch.Tensor | None = None
+    """(B,) in [0, 1]."""
+
+
 class WorldModel:
-    def __init__(self, tokenizer: Tokenizer, predict: PredictModel, context: int) -> None:
+    def __init__(self, tokenizer: Tokenizer, predict: PredictModel, context: int,
+                 reason: ReasonModel | None = None) -> None:  # fmt: skip
         if predict.config.latent_channels != tokenizer.config.latent_channels:
             raise ValueError(
                 f"predict expects {predict.config.latent_channels} latent channels, "
@@ -38,7 +73,10 @@ class WorldModel:
             )
         if context + 1 > predict.config.max_frames:
             raise ValueError(f"context {context} + 1 exceeds predict max_frames={predict.config.max_frames}")
+        if reason is not None and reason.config.clip > context:
+            raise ValueError(f"reason judges clips of {reason.config.clip} frames, longer than the context {context}")
         self.tokenizer, self.predict, self.context = tokenizer.eval(), predict.eval(), context
+        self.reason = reason.eval() if reason is not None else None
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> WorldModel:
@@ -46,12 +84,17 @@ class WorldModel:
         tokenizer = from_pretrained(directory / "tokenizer", expected_class="Tokenizer", device=device)
         predict = from_pretrained(directory / "predict", expected_class="PredictModel", device=device)
         context = read_config(directory / "predict")["extra"].get("context", 4)
-        return cls(tokenizer, predict, context)
+        reason = None
+        if (directory / "reason").exists():
+            reason = from_pretrained(directory / "reason", expected_class="ReasonModel", device=device)
+        return cls(tokenizer, predict, context, reason)
 
     def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> Path:
         directory = Path(directory)
         save_pretrained(self.tokenizer, directory / "tokenizer", extra=extra)
         save_pretrained(self.predict, directory / "predict", extra={**(extra or {}), "context": self.context})
+        if self.reason is not None:
+            save_pretrained(self.reason, directory / "reason", extra=extra)
         return directory
 
     @property
@@ -72,34 +115,51 @@ class WorldModel:
 
     @torch.no_grad()
     def step(self, history: History, action: torch.Tensor, sampler_steps: int = 1,
-             generator: torch.Generator | None = None, context_noise: float = 0.0,
-             ) -> tuple[torch.Tensor, torch.Tensor, History]:  # fmt: skip
-        """Imagine the next frame after ``action`` (B, A): returns its latent (B, C, h, w),
-        its observation (B, D) and the advanced history. ``context_noise`` noises the
-        context to that level first (training saw up to 0.1), hiding small errors of
-        earlier imagined frames."""
-        actions = torch.cat([history.actions, action.to(self.device, torch.float32)[:, None]], 1)  # (B, K, A)
-        z, o = sample_next(self.predict, history.latents, history.obs, actions, steps=sampler_steps,
+             generator: torch.Generator | None = None, context_noise: float = 0.0, best_of: int = 1,
+             ) -> Imagined:  # fmt: skip
+        """Imagine the frame after ``action`` (B, A) and judge it when there is a critic.
+
+        ``context_noise`` noises the context to that level first (training saw up to
+        its ``context_noise``), hiding small errors of earlier imagined frames.
+        ``best_of`` > 1 needs a critic: that many candidates per env, the most plausible kept."""
+        if best_of < 1:
+            raise ValueError(f"best_of must be >= 1, got {best_of}")
+        if best_of > 1 and self.reason is None:
+            raise ValueError("best_of > 1 needs a Reason critic; this world model has none")
+        action = action.to(self.device, torch.float32)
+        candidates = history.repeat(best_of) if best_of > 1 else history
+        cand_actions = action.repeat_interleave(best_of, 0) if best_of > 1 else action
+        actions = torch.cat([candidates.actions, cand_actions[:, None]], 1)                 # (B*K, K_ctx, A)
+        z, o = sample_next(self.predict, candidates.latents, candidates.obs, actions, steps=sampler_steps,
                            context_noise=context_noise, generator=generator)  # fmt: skip
         nxt = History(
-            latents=torch.cat([history.latents[:, 1:], z[:, None]], 1),
-            obs=torch.cat([history.obs[:, 1:], o[:, None]], 1),
+            latents=torch.cat([candidates.latents[:, 1:], z[:, None]], 1),
+            obs=torch.cat([candidates.obs[:, 1:], o[:, None]], 1),
             actions=actions[:, 1:],
         )
-        return z, o, nxt
+        if self.reason is None:
+            return Imagined(z, o, nxt)
+        judged = self.reason.judge(*nxt.clip(self.reason.config.clip))                   # (B*K,) each
+        if best_of > 1:
+            b = action.shape[0]
+            best = judged["plausibility"].view(b, best_of).argmax(1) + torch.arange(b, device=self.device) * best_of
+            z, o, nxt = z[best], o[best], nxt.select(best)
+            judged = {k: v[best] for k, v in judged.items()}
+        return Imagined(z, o, nxt, judged["reward"], judged["terminated"], judged["plausibility"])
 
     @torch.no_grad()
     def rollout(self, rgb: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, sampler_steps: int = 1,
-                generator: torch.Generator | None = None, context_noise: float = 0.0,
+                generator: torch.Generator | None = None, context_noise: float = 0.0, best_of: int = 1,
                 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """Open loop from one real frame: actions (B, N, A) -> latents (B, N+1, C, h, w) and
         observations (B, N+1, D), the first being the start."""
         history = self.start(rgb, obs)
         latents, observations = [history.latents[:, -1]], [history.obs[:, -1]]
         for t in range(actions.shape[1]):
-            z, o, history = self.step(history, actions[:, t], sampler_steps, generator, context_noise)
-            latents.append(z)
-            observations.append(o)
+            imagined = self.step(history, actions[:, t], sampler_steps, generator, context_noise, best_of)
+            history = imagined.history
+            latents.append(imagined.latent)
+            observations.append(imagined.obs)
         return torch.stack(latents, 1), torch.stack(observations, 1)
 
     @torch.no_grad()

@@ -51,6 +51,17 @@ def test_clean_input_passes_through():
     torch.testing.assert_close(o_hat, o)
 
 
+def test_untrained_model_predicts_persistence():
+    # zero-initialised outputs + the previous-frame parametrisation: one-step sampling of
+    # an untrained model repeats the last context frame exactly
+    m = model(randomize=False)
+    z, o, a, _ = window(t=4)
+    z, o = z[:, :3], o[:, :3]  # context of 3 frames; a (B, 3, A) ends with the action taken now
+    z_next, o_next = sample_next(m, z, o, a, steps=1)
+    torch.testing.assert_close(z_next, z[:, -1])
+    torch.testing.assert_close(o_next, o[:, -1])
+
+
 def test_task_vector_is_required_when_configured():
     m = model(task_dim=3)
     z, o, a, tau = window()

@@ -2,17 +2,21 @@ import pytest
 import torch
 
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
+from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
 from worldmodels.world_model import WorldModel
 
 
-def tiny_world_model(context=3):
+def tiny_world_model(context=3, critic=False):
     torch.manual_seed(0)
     tokenizer = Tokenizer(TOKENIZER_SIZES["tiny"])
     predict = PredictModel(PredictConfig(obs_dim=5, action_dim=2, latent_channels=4, **PREDICT_SIZES["tiny"]))
     for p in predict.parameters():
         torch.nn.init.normal_(p, std=0.1)
-    return WorldModel(tokenizer, predict, context)
+    reason = None
+    if critic:
+        reason = ReasonModel(ReasonConfig(obs_dim=5, action_dim=2, latent_channels=4, clip=3, **REASON_SIZES["tiny"]))
+    return WorldModel(tokenizer, predict, context, reason)
 
 
 def test_start_repeats_one_frame_like_padded_training_windows():
@@ -40,11 +44,32 @@ def test_rollout_and_decode_shapes_and_action_effect():
     assert frames["depth"].shape == (2, 7, 64, 64) and frames["segmentation"].dtype == torch.uint8
 
 
+def test_critic_judges_each_step_and_best_of_keeps_the_most_plausible():
+    wm = tiny_world_model(critic=True)
+    rgb = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    history = wm.start(rgb, torch.randn(2, 5))
+    action = torch.randn(2, 2)
+    one = wm.step(history, action, generator=torch.Generator().manual_seed(0))
+    assert one.reward.shape == one.terminated.shape == one.plausibility.shape == (2,)
+    assert ((one.terminated >= 0) & (one.terminated <= 1)).all()
+    # best-of-4: the batch of 8 candidates is what the same generator gives a batch of 8
+    best = wm.step(history, action, generator=torch.Generator().manual_seed(0), best_of=4)
+    candidates = wm.step(history.repeat(4), action.repeat_interleave(4, 0), generator=torch.Generator().manual_seed(0))
+    scores = candidates.plausibility.view(2, 4)
+    torch.testing.assert_close(best.plausibility, scores.max(1).values)
+    pick = scores.argmax(1) + torch.tensor([0, 4])
+    torch.testing.assert_close(best.latent, candidates.latent[pick])
+    torch.testing.assert_close(best.history.latents, candidates.history.latents[pick])
+    assert best.history.latents.shape == history.latents.shape
+    with pytest.raises(ValueError, match="needs a Reason critic"):
+        tiny_world_model().step(history, action, best_of=2)
+
+
 def test_save_and_load(tmp_path):
-    wm = tiny_world_model()
+    wm = tiny_world_model(critic=True)
     wm.save_pretrained(tmp_path / "wm")
     loaded = WorldModel.from_pretrained(tmp_path / "wm")
-    assert loaded.context == 3
+    assert loaded.context == 3 and loaded.reason is not None
     rgb = torch.randint(0, 256, (1, 64, 64, 3), dtype=torch.uint8)
     a = wm.rollout(rgb, torch.zeros(1, 5), torch.ones(1, 2, 2), generator=torch.Generator().manual_seed(0))
     b = loaded.rollout(rgb, torch.zeros(1, 5), torch.ones(1, 2, 2), generator=torch.Generator().manual_seed(0))
