@@ -58,21 +58,23 @@ class TokenizerStage:
 
 
 @torch.no_grad()
-def encode_episodes(tokenizer: Tokenizer, episodes: EpisodeDataset, chunk: int = 256,
-                    progress: bool = True) -> list[np.ndarray]:  # fmt: skip
-    """Latents (rows, C, h, w) float32 of every episode, encoded causally in chunks that
-    overlap by the tokenizer's temporal receptive field (so chunking changes nothing)."""
+def encode_episodes(tokenizer: Tokenizer, episodes: EpisodeDataset, chunk: int = 256, progress: bool = True,
+                    only: list[int] | None = None) -> list[np.ndarray | None]:  # fmt: skip
+    """Latents (rows, C, h, w) float32 of every episode (or those in ``only``; the others
+    are None), encoded causally in chunks that overlap by the tokenizer's temporal
+    receptive field (so chunking changes nothing)."""
     overlap = tokenizer.temporal_receptive_field - 1
     device = next(tokenizer.parameters()).device
-    out = []
-    for i in tqdm(range(len(episodes)), desc="encode latents", unit="episode", disable=not progress):
+    out: list[np.ndarray | None] = [None] * len(episodes)
+    chosen = range(len(episodes)) if only is None else only
+    for i in tqdm(chosen, desc="encode latents", unit="episode", disable=not progress):
         rgb = episodes.episode(i, ("rgb",))["rgb"]
         pieces = []
         for start in range(0, len(rgb), chunk):
             lo = max(0, start - overlap)
             frames = torch.from_numpy(rgb[lo : start + chunk]).to(device).permute(0, 3, 1, 2)[None].float() / 255
             pieces.append(tokenizer.encode(frames)[0, start - lo :].cpu().numpy())
-        out.append(np.concatenate(pieces))
+        out[i] = np.concatenate(pieces)
     return out
 
 

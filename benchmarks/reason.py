@@ -1,0 +1,142 @@
+"""How well Reason judges held-out MuJoCo episodes, each figure beside a baseline.
+
+On the held-out episodes of a dataset (the last 5 %, as training holds them out), every
+clip ending in a labelled transition is judged:
+
+* reward: Pearson correlation and MAE against MuJoCo's reward; baseline: the reward
+  written out from the proprio observation (:mod:`cosmos_env.proprio_rules`);
+* termination: precision, recall and F1 at p > 0.5; baseline: the healthy-range rule on
+  the observation (tasks that never terminate are skipped);
+* plausibility: AUROC of real clips against imagined ones (Predict's open-loop futures
+  from the same clips' first frames) and against corrupted ones (shuffled, frozen,
+  teleported); baseline: smoothness (minus the mean step-to-step change of the
+  normalised observation), which a critic should beat on everything but freezes.
+
+    python benchmarks/reason.py --task hopper [--weights DIR] [--data DIR] [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(score of a random positive > a random negative), ties counting half."""
+    scores = np.concatenate([positive, negative])
+    ranks = np.empty(len(scores))
+    order = scores.argsort(kind="stable")
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):  # average ranks of ties
+        tie = scores == value
+        ranks[tie] = ranks[tie].mean()
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def classification(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    tp = float((predicted & truth).sum())
+    precision = tp / max(predicted.sum(), 1)
+    recall = tp / max(truth.sum(), 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="hopper")
+    parser.add_argument("--weights", help="world model directory with reason/ (default: the shipped one)")
+    parser.add_argument("--data", help="dataset directory (default: data/<task>)")
+    parser.add_argument("--val-fraction", type=float, default=0.05)
+    parser.add_argument("--quick", action="store_true", help="a CPU run under a minute (one episode, 256 clips)")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    args = parser.parse_args()
+
+    from cosmos_env.data import EpisodeDataset, WindowDataset
+    from cosmos_env.proprio_rules import ProprioRules
+    from cosmos_env.shipped import weights_dir
+    from cosmos_env.training import encode_episodes, split_episodes
+    from worldmodels.corrupt import CORRUPTIONS
+    from worldmodels.sampler import imagine
+    from worldmodels.world_model import WorldModel
+
+    torch.manual_seed(0)
+    weights = Path(args.weights) if args.weights else weights_dir(args.task)
+    model = WorldModel.from_pretrained(weights)
+    if model.reason is None:
+        raise SystemExit(f"{weights} has no reason/ critic to measure")
+    critic, clip = model.reason, model.reason.config.clip
+    episodes = EpisodeDataset(args.data or f"data/{args.task}")
+    held_out = split_episodes(episodes, args.val_fraction)[1][-1 if args.quick else 0 :]
+    latents = encode_episodes(model.tokenizer, episodes, only=held_out, progress=False)
+    windows = WindowDataset(episodes, context=clip, horizon=0, pad_start=True, episodes=held_out,
+                            fields=("obs", "action", "reward", "terminated"), extra_frames={"latents": latents})  # fmt: skip
+    picks = np.arange(len(windows))
+    if args.quick:
+        picks = np.linspace(0, len(windows) - 1, min(256, len(windows))).round().astype(int)
+    batch = torch.utils.data.default_collate([windows[int(i)] for i in picks])
+    labelled = batch["valid"][:, -2].numpy()
+    z, o, a = batch["latents"].float(), batch["obs"].float(), batch["action"].float()
+
+    def judge(z, o, a):
+        out = [critic.judge(*(x[i : i + 512] for x in (z, o, a))) for i in range(0, len(z), 512)]
+        return {k: torch.cat([d[k] for d in out]).numpy() for k in out[0]}
+
+    real = judge(z, o, a)
+    reward_true = batch["reward"][:, -1].numpy()[labelled]
+    reward_pred = real["reward"][labelled]
+    results: dict = {"task": args.task, "weights": str(weights), "held_out_episodes": len(held_out),
+                     "clips": int(labelled.sum())}  # fmt: skip
+    rules = ProprioRules.for_task(args.task)
+    obs_np, act_np = o.numpy(), a.numpy()
+    reward_rule = rules.reward(obs_np[:, -2], obs_np[:, -1], act_np[:, -1])[labelled]
+    results["reward"] = {
+        "pearson": float(np.corrcoef(reward_pred, reward_true)[0, 1]), "mae": float(np.abs(reward_pred - reward_true).mean()),
+        "pearson_baseline": float(np.corrcoef(reward_rule, reward_true)[0, 1]),
+        "mae_baseline": float(np.abs(reward_rule - reward_true).mean()),
+    }  # fmt: skip
+    term_true = batch["terminated"][:, -1].numpy()[labelled]
+    if term_true.any():
+        results["termination"] = classification(real["terminated"][labelled] > 0.5, term_true)
+        results["termination_baseline"] = classification(rules.terminated(obs_np[:, -1])[labelled], term_true)
+        results["termination"]["positives"] = int(term_true.sum())
+
+    negatives = {}
+    for real_frames in range(1, clip):
+        gen = torch.Generator().manual_seed(real_frames)
+        iz, io = imagine(model.predict, z, o, a, real=real_frames, context=model.context, generator=gen)
+        negatives[f"imagined_{real_frames}_real"] = (iz, io, a)
+    for name, corrupt in CORRUPTIONS.items():
+        negatives[name] = (*corrupt(z, o, torch.Generator().manual_seed(0)), a)
+    std = critic.obs_std.numpy()
+
+    def smoothness(obs: np.ndarray) -> np.ndarray:
+        return -np.abs(np.diff(obs, axis=1) / std).mean((1, 2))
+
+    results["plausibility"] = {}
+    for name, (nz, no, na) in negatives.items():
+        results["plausibility"][name] = {
+            "auroc": auroc(real["plausibility"], judge(nz, no, na)["plausibility"]),
+            "auroc_baseline": auroc(smoothness(obs_np), smoothness(no.numpy())),
+        }
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+    print(f"\n{args.task}: Reason on {results['clips']} clips of {len(held_out)} held-out episodes; weights {weights}")
+    r = results["reward"]
+    print(f"reward       pearson {r['pearson']:.3f} (rule {r['pearson_baseline']:.3f})   "
+          f"MAE {r['mae']:.3f} (rule {r['mae_baseline']:.3f})")  # fmt: skip
+    if "termination" in results:
+        t, b = results["termination"], results["termination_baseline"]
+        print(f"termination  P {t['precision']:.3f} R {t['recall']:.3f} F1 {t['f1']:.3f}   "
+              f"(rule P {b['precision']:.3f} R {b['recall']:.3f} F1 {b['f1']:.3f}; {t['positives']} terminal)")  # fmt: skip
+    print("plausibility AUROC, real vs:  " + "  ".join(
+        f"{k} {v['auroc']:.3f} (smooth {v['auroc_baseline']:.3f})" for k, v in results["plausibility"].items()))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

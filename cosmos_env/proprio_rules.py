@@ -1,0 +1,70 @@
+"""Reward and termination written out from the proprio observation: the baseline Reason
+is measured against (``benchmarks/reason.py``).
+
+The MuJoCo locomotion tasks pay ``forward_weight * x_velocity (+ healthy_reward) -
+ctrl_weight * |a|^2`` and end when the torso leaves a healthy range. Their observation
+drops the x position but keeps the x velocity (``qvel[0]``, at index ``nq - 1``), so the
+forward term is approximated by the mean of that velocity before and after the step
+(MuJoCo uses the x displacement over the step) and health is read off ``z`` and the
+torso angle (``obs[0]``, ``obs[1]``). The coefficients come from the gymnasium env itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cosmos_env.tasks import TaskConfig, load_task
+
+SUPPORTED = ("hopper", "halfcheetah", "walker2d")
+
+
+@dataclass(frozen=True)
+class ProprioRules:
+    velocity_index: int
+    forward_weight: float
+    ctrl_weight: float
+    healthy_reward: float = 0.0
+    z_range: tuple[float, float] | None = None
+    angle_range: tuple[float, float] | None = None
+    state_range: tuple[float, float] | None = None
+    """Bounds on obs[1:] (qpos[2:] and qvel), as Hopper checks them."""
+
+    @classmethod
+    def for_task(cls, task: str | TaskConfig) -> ProprioRules:
+        import gymnasium as gym
+
+        task = load_task(task) if isinstance(task, str) else task
+        if task.name not in SUPPORTED:
+            raise ValueError(f"no proprio rules for task {task.name!r}; written for {', '.join(SUPPORTED)}")
+        env = gym.make(task.gym_id).unwrapped
+        try:
+            get = lambda name: getattr(env, name, None)  # noqa: E731
+            return cls(
+                velocity_index=env.model.nq - 1, forward_weight=float(get("_forward_reward_weight")),
+                ctrl_weight=float(get("_ctrl_cost_weight")), healthy_reward=float(get("_healthy_reward") or 0.0),
+                z_range=get("_healthy_z_range"), angle_range=get("_healthy_angle_range"),
+                state_range=get("_healthy_state_range"),
+            )  # fmt: skip
+        finally:
+            env.close()
+
+    def terminated(self, next_obs: np.ndarray) -> np.ndarray:
+        """next_obs (..., D) -> (...) bool: the state is outside the healthy range."""
+        healthy = np.ones(next_obs.shape[:-1], dtype=bool)
+        for index, bounds in ((0, self.z_range), (1, self.angle_range)):
+            if bounds is not None:
+                healthy &= (next_obs[..., index] > bounds[0]) & (next_obs[..., index] < bounds[1])
+        if self.state_range is not None:
+            rest = next_obs[..., 1:]
+            healthy &= ((rest > self.state_range[0]) & (rest < self.state_range[1])).all(-1)
+        return ~healthy if self.z_range is not None else np.zeros_like(healthy)
+
+    def reward(self, obs: np.ndarray, next_obs: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """obs, next_obs (..., D), action (..., A) -> (...) reward."""
+        velocity = (obs[..., self.velocity_index] + next_obs[..., self.velocity_index]) / 2
+        reward = self.forward_weight * velocity - self.ctrl_weight * np.square(action).sum(-1)
+        if self.z_range is not None:
+            reward = reward + self.healthy_reward * ~self.terminated(next_obs)
+        return reward

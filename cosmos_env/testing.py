@@ -1,0 +1,60 @@
+"""Test doubles shipped with the library: a tiny random-weight world model for any task,
+so env, adapter and benchmark tests (ours and users') need no trained checkpoint.
+
+    from cosmos_env.testing import tiny_world_model
+    model = tiny_world_model("hopper")            # WorldModel with a Reason critic
+    model.save_pretrained("/tmp/tiny-hopper")     # a directory gym.make(..., weights=...) takes
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from cosmos_env.tasks import TaskConfig, load_task
+from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
+from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
+from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
+from worldmodels.world_model import WorldModel
+
+
+def task_dims(task: TaskConfig) -> tuple[int, int]:
+    """(obs_dim, action_dim) of a task's MuJoCo env."""
+    import gymnasium as gym
+
+    env = gym.make(task.gym_id)
+    try:
+        return int(env.observation_space.shape[0]), int(env.action_space.shape[0])
+    finally:
+        env.close()
+
+
+def tiny_world_model(task: str | TaskConfig = "hopper", seed: int = 0, context: int = 4, critic: bool = True,
+                     randomize: bool = True) -> WorldModel:  # fmt: skip
+    """A world model with the ``tiny`` presets and random weights, shaped for ``task``.
+
+    ``randomize`` replaces the zero-initialised output layers (adaLN-Zero starts every
+    block as the identity, so an untrained Predict only repeats its last frame) with small
+    random weights, so actions change what is imagined."""
+    task = load_task(task) if isinstance(task, str) else task
+    obs_dim, action_dim = task_dims(task)
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        tokenizer = Tokenizer(dataclasses.replace(TOKENIZER_SIZES["tiny"], resolution=task.height))
+        size = tokenizer.config.latent_resolution
+        channels = tokenizer.config.latent_channels
+        predict = PredictModel(PredictConfig(obs_dim=obs_dim, action_dim=action_dim, latent_channels=channels,
+                                             latent_size=size, max_frames=context + 1, **PREDICT_SIZES["tiny"]))  # fmt: skip
+        if randomize:
+            for name, p in predict.named_parameters():
+                if p.dim() > 1 or "ada" in name or "out" in name:
+                    torch.nn.init.normal_(p, std=0.05)
+        reason = None
+        if critic:
+            reason = ReasonModel(ReasonConfig(obs_dim=obs_dim, action_dim=action_dim, latent_channels=channels,
+                                              latent_size=size, clip=min(4, context), **REASON_SIZES["tiny"]))  # fmt: skip
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return WorldModel(tokenizer, predict, context, reason)
