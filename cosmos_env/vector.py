@@ -1,0 +1,280 @@
+"""The imagined environment: N envs stepped by one batched call of the world model.
+
+``WorldModelVectorEnv`` is a :class:`gymnasium.vector.VectorEnv`. Each step runs Predict
+once for all N envs (imagining the next latent frame and proprio observation), Reason
+once (reward, termination, plausibility), and decodes frames only when the observation
+or ``render()`` needs pixels. The single :class:`cosmos_env.env.WorldModelEnv` is a view
+of this class with N = 1.
+
+Starts come from the MuJoCo reference: after ``reset(seed=s)`` env i stands exactly where
+the MuJoCo task does after ``reset(seed=s + i)`` (its frame and observation), so the same
+actions can be replayed in both. ``options`` may instead start from a dataset episode
+(``{"dataset": path, "episode": i, "row": t}``) or from given frames
+(``{"rgb": (N, H, W, 3) uint8, "obs": (N, D)}``); ``{"reset_mask": (N,) bool}`` resets
+only some envs. Finished envs reset in the same step (``autoreset_mode`` SAME_STEP, as
+gymnasium's SyncVectorEnv does it): the observation returned is the new episode's first,
+and ``info["final_obs"]`` / ``info["final_info"]`` hold the true last ones; the other
+envs' episodes continue untouched. ``max_episode_steps`` truncates, as ``TimeLimit``
+does for the single env.
+
+Actions outside the bounds are clipped, as MuJoCo clamps its controls (Reason's reward
+sees the clipped action, so its control cost is that of the action MuJoCo applies).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from cosmos_env.reference import MujocoReference
+from cosmos_env.tasks import TaskConfig, load_task
+from worldmodels.checkpoint import read_config
+from worldmodels.world_model import History, WorldModel
+
+OBS_MODES = ("state", "pixels", "dict")
+
+
+def resolve_weights(weights: str | Path | None, task: str | TaskConfig | None) -> Path:
+    """A world model directory: ``weights`` itself, or the shipped model of ``task``."""
+    from cosmos_env.shipped import weights_dir
+
+    if weights is not None:
+        path = Path(weights)
+        if not (path / "predict").is_dir():
+            from cosmos_env.shipped import shipped_tasks
+
+            if str(weights) in shipped_tasks():
+                return weights_dir(str(weights))
+            raise FileNotFoundError(f"{path}: not a world model directory (needs tokenizer/, predict/ and reason/)")
+        return path
+    if task is None:
+        raise ValueError("pass task= (a shipped model) or weights= (a world model directory)")
+    return weights_dir(task if isinstance(task, str) else task.name)
+
+
+def task_of(weights: Path) -> TaskConfig:
+    """The task a world model was trained on, from its predict config."""
+    task = read_config(weights / "predict")["extra"].get("task")
+    if task is None:
+        raise ValueError(f"{weights}/predict does not say which task it was trained on; pass task=")
+    return load_task(task["name"]) if isinstance(task, dict) else load_task(task)
+
+
+class WorldModelVectorEnv(VectorEnv):
+    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP, "render_fps": 30}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        task: str | TaskConfig | None = None,
+        weights: str | Path | None = None,
+        model: WorldModel | None = None,
+        obs_mode: str = "state",
+        device: str | torch.device = "cpu",
+        sampler_steps: int = 1,
+        best_of: int = 1,
+        context_noise: float = 0.0,
+        render_mode: str | None = None,
+        max_episode_steps: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+    ) -> None:
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"unknown obs_mode {obs_mode!r}; known: {', '.join(OBS_MODES)}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"unknown render_mode {render_mode!r}; this env renders 'rgb_array'")
+        autoreset_mode = AutoresetMode(autoreset_mode)
+        if autoreset_mode not in (AutoresetMode.SAME_STEP, AutoresetMode.DISABLED):
+            raise ValueError(f"autoreset_mode {autoreset_mode} is not supported; use SAME_STEP or DISABLED")
+        if model is None:
+            path = resolve_weights(weights, task)
+            model = WorldModel.from_pretrained(path, device=device)
+            task = task or task_of(path)
+        elif task is None:
+            raise ValueError("with model= pass task= as well")
+        if model.reason is None:
+            raise ValueError("this world model has no Reason critic (reason/) to give rewards; "
+                             "train one with `cosmos-env train stage=reason`")  # fmt: skip
+        self.task = load_task(task) if isinstance(task, str) else task
+        self.model, self.device = model, model.device
+        self.num_envs, self.obs_mode, self.render_mode = num_envs, obs_mode, render_mode
+        self.sampler_steps, self.best_of, self.context_noise = sampler_steps, best_of, context_noise
+        self.max_episode_steps, self.autoreset_mode = max_episode_steps, autoreset_mode
+        self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
+
+        self.reference = MujocoReference(self.task)
+        self.single_action_space = self.reference.action_space
+        state = self.reference.observation_space
+        pixels = gym.spaces.Box(0, 255, (self.task.height, self.task.width, 3), np.uint8)
+        self.single_observation_space = {"state": state, "pixels": pixels,
+                                         "dict": gym.spaces.Dict({"state": state, "pixels": pixels})}[obs_mode]  # fmt: skip
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._low = torch.as_tensor(self.single_action_space.low, device=self.device)
+        self._high = torch.as_tensor(self.single_action_space.high, device=self.device)
+
+        self.history: History | None = None
+        self._frames: torch.Tensor | None = None    # (N, H, W, 3) uint8, see _decoded_frames
+        self._fresh = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
+        self._latest_latent: torch.Tensor | None = None
+        self._state = np.zeros((num_envs, state.shape[0]), dtype=np.float64)  # the current observations
+        self._steps = np.zeros(num_envs, dtype=np.int64)
+        self._seeds = np.full(num_envs, -1, dtype=np.int64)
+        self._generator = torch.Generator(device=self.device)
+
+    # -- reset ---------------------------------------------------------------------------
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        options = dict(options or {})
+        mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        if self.history is None and not mask.all():
+            raise ValueError("the first reset must reset every env")
+        if seed is not None:
+            first = seed if isinstance(seed, int) else int(seed[0])
+            super().reset(seed=first)
+            self._generator.manual_seed(first)
+            seeds = np.arange(first, first + self.num_envs) if isinstance(seed, int) else np.asarray(seed)
+        else:
+            seeds = self.np_random.integers(0, 2**31 - 1, self.num_envs)
+        rgb, obs, source = self._starts(np.flatnonzero(mask), seeds, options)
+        self._start(mask, rgb, obs)
+        self._seeds[mask] = seeds[mask] if source == "mujoco" else -1
+        info = {"reference_id": np.array([self.task.gym_id] * self.num_envs), "start": np.array([source] * self.num_envs),
+                "reference_seed": self._seeds.copy()}  # fmt: skip
+        return self._observe(), info
+
+    def _starts(self, envs: np.ndarray, seeds: np.ndarray, options: dict) -> tuple[torch.Tensor, np.ndarray, str]:
+        """First frames (n, H, W, 3) uint8 and observations (n, D) float64 for the envs to reset."""
+        if "rgb" in options or "obs" in options:
+            rgb, obs = np.asarray(options["rgb"]), np.asarray(options["obs"], dtype=np.float64)
+            if rgb.shape != (self.num_envs, self.task.height, self.task.width, 3) or rgb.dtype != np.uint8:
+                raise ValueError(f"options['rgb'] must be ({self.num_envs}, {self.task.height}, {self.task.width}, 3) "
+                                 f"uint8, got {rgb.shape} {rgb.dtype}")  # fmt: skip
+            if obs.shape != (self.num_envs, self._state.shape[1]):
+                raise ValueError(f"options['obs'] must be ({self.num_envs}, {self._state.shape[1]}), got {obs.shape}")
+            return torch.from_numpy(rgb[envs]), obs[envs], "frames"
+        if "dataset" in options:
+            from cosmos_env.data import EpisodeDataset
+
+            data = options["dataset"]
+            data = data if isinstance(data, EpisodeDataset) else EpisodeDataset(data)
+            episode = np.broadcast_to(np.asarray(options.get("episode", 0)), (self.num_envs,))
+            row = np.broadcast_to(np.asarray(options.get("row", 0)), (self.num_envs,))
+            rows = [data.rows(int(episode[i]), int(row[i]), int(row[i]) + 1, ("rgb", "obs")) for i in envs]
+            return (torch.from_numpy(np.concatenate([r["rgb"] for r in rows])),
+                    np.concatenate([r["obs"] for r in rows]).astype(np.float64), "dataset")  # fmt: skip
+        if options:
+            raise ValueError(f"unknown reset options {sorted(options)}; known: reset_mask, dataset/episode/row, rgb/obs")
+        frames, observations = [], []
+        for i in envs:
+            o, _ = self.reference.reset(seed=int(seeds[i]))
+            frames.append(self.reference.render().rgb)
+            observations.append(o)
+        return torch.from_numpy(np.stack(frames)), np.stack(observations).astype(np.float64), "mujoco"
+
+    def _start(self, mask: np.ndarray, rgb: torch.Tensor, obs: np.ndarray) -> None:
+        fresh = self.model.start(rgb, torch.from_numpy(obs).float())
+        index = torch.as_tensor(np.flatnonzero(mask), device=self.device)
+        if self.history is None:
+            self.history = fresh
+            self._latest_latent = fresh.latents[:, -1].clone()
+            self._frames = rgb.to(self.device).clone()
+        else:
+            for name in ("latents", "obs", "actions"):
+                getattr(self.history, name)[index] = getattr(fresh, name)
+            self._latest_latent[index] = fresh.latents[:, -1]
+            self._frames[index] = rgb.to(self.device)
+        self._state[mask] = obs  # exactly the start's observation, not its float32 copy
+        self._fresh[index] = True
+        self._steps[mask] = 0
+
+    # -- step ----------------------------------------------------------------------------
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
+        if self.history is None:
+            raise RuntimeError("call reset() before step()")
+        action = self._check_actions(actions)
+        imagined = self.model.step(self.history, action, self.sampler_steps, self._generator,
+                                   self.context_noise, self.best_of)  # fmt: skip
+        self.history = imagined.history
+        self._latest_latent = imagined.latent
+        self._state = imagined.obs.double().cpu().numpy()
+        self._fresh[:] = False
+        self._steps += 1
+        reward = imagined.reward.double().cpu().numpy()
+        terminated = (imagined.terminated > 0.5).cpu().numpy()
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        if self.max_episode_steps is not None:
+            truncated = (self._steps >= self.max_episode_steps) & ~terminated
+        info: dict[str, Any] = {"plausibility": imagined.plausibility.cpu().numpy(),
+                                "terminated_probability": imagined.terminated.cpu().numpy(),
+                                "episode_step": self._steps.copy()}  # fmt: skip
+        obs = self._observe()
+        done = terminated | truncated
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
+            final = np.empty(self.num_envs, dtype=object)
+            final_info = np.empty(self.num_envs, dtype=object)
+            for i in np.flatnonzero(done):
+                final[i] = _index(obs, i)
+                final_info[i] = {k: v[i] for k, v in info.items()}
+            info.update({"final_obs": final, "_final_obs": done.copy(), "final_info": final_info, "_final_info": done.copy()})
+            seeds = self.np_random.integers(0, 2**31 - 1, self.num_envs)
+            rgb, start_obs, _ = self._starts(np.flatnonzero(done), seeds, {})
+            self._start(done, rgb, start_obs)
+            self._seeds[done] = seeds[done]
+            obs = self._observe()
+        info["reference_seed"] = self._seeds.copy()
+        return obs, reward, terminated, truncated, info
+
+    def _check_actions(self, actions: Any) -> torch.Tensor:
+        expected = (self.num_envs, *self.single_action_space.shape)
+        if isinstance(actions, torch.Tensor):
+            action = actions.to(self.device)
+        else:
+            array = np.asarray(actions)
+            if array.dtype.kind not in "fiu":
+                raise TypeError(f"actions must be numbers, got dtype {array.dtype}")
+            action = torch.as_tensor(array, device=self.device)
+        if tuple(action.shape) != expected:
+            raise ValueError(f"actions must have shape {expected}, got {tuple(action.shape)}")
+        action = action.float()
+        if not torch.isfinite(action).all():
+            bad = sorted(set(torch.nonzero(~torch.isfinite(action))[:, 0].tolist()))
+            raise ValueError(f"actions contain NaN or inf (envs {bad})")
+        return torch.maximum(torch.minimum(action, self._high), self._low)
+
+    # -- observations and frames ---------------------------------------------------------
+    def _observe(self) -> Any:
+        state = self._state.copy()
+        if self.obs_mode == "state":
+            return state
+        pixels = self._decoded_frames().to("cpu", copy=True).numpy()
+        return pixels if self.obs_mode == "pixels" else {"state": state, "pixels": pixels}
+
+    def _decoded_frames(self) -> torch.Tensor:
+        """The current frames (N, H, W, 3) uint8: the real one at a start, decoded from
+        the imagined latent after a step (decoded once, when first asked for)."""
+        stale = ~self._fresh
+        if stale.any():
+            self._frames[stale] = self.model.decode(self._latest_latent[stale][:, None])["rgb"][:, 0]
+            self._fresh[:] = True
+        return self._frames
+
+    def render(self) -> np.ndarray | None:
+        """The current frames of all envs, (N, H, W, 3) uint8."""
+        if self.render_mode is None:
+            gym.logger.warn("render() without render_mode='rgb_array' returns None")
+            return None
+        return self._decoded_frames().to("cpu", copy=True).numpy()
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.reference.close()
+
+
+def _index(obs: Any, i: int) -> Any:
+    return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]

@@ -1,0 +1,142 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import cosmos_env
+from cosmos_env.reference import MujocoReference
+from cosmos_env.testing import tiny_world_model
+from cosmos_env.vector import WorldModelVectorEnv
+
+TASK_OF = {"cosmos_env/Hopper-v0": "hopper", "cosmos_env/HalfCheetah-v0": "halfcheetah",
+           "cosmos_env/WorldModel-v0": "hopper"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    root = tmp_path_factory.mktemp("weights")
+    for task in ("hopper", "halfcheetah"):
+        model = tiny_world_model(task)
+        model.reason.heads.bias.data[1] = -50.0  # never terminates: episodes run to the time limit
+        model.save_pretrained(root / task, extra={"task": {"name": task}})
+    return root
+
+
+def make(env_id, weights, **kwargs):
+    return gym.make(env_id, weights=weights / TASK_OF[env_id], **kwargs)
+
+
+@pytest.mark.parametrize("env_id", cosmos_env.ENV_IDS)
+def test_gymnasium_check_env_on_every_registered_id(env_id, weights):
+    env = make(env_id, weights)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+@pytest.mark.parametrize("obs_mode", ["pixels", "dict"])
+def test_check_env_in_every_observation_mode(obs_mode, weights):
+    env = make("cosmos_env/Hopper-v0", weights, obs_mode=obs_mode, render_mode="rgb_array")
+    check_env(env.unwrapped)
+    obs, _ = env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
+    env.close()
+
+
+def test_reset_stands_where_mujoco_does(weights):
+    env = make("cosmos_env/Hopper-v0", weights, obs_mode="dict")
+    obs, info = env.reset(seed=7)
+    with MujocoReference("hopper") as ref:
+        ref_obs, _ = ref.reset(seed=7)
+        ref_rgb = ref.render().rgb
+    np.testing.assert_array_equal(obs["state"], ref_obs)
+    np.testing.assert_array_equal(obs["pixels"], ref_rgb)
+    assert info["reference_id"] == "Hopper-v5" and info["reference_seed"] == 7 and info["start"] == "mujoco"
+    assert env.spec.max_episode_steps == 1000 and env.observation_space["state"] == ref.observation_space
+
+
+def test_bad_actions_are_named(weights):
+    env = make("cosmos_env/Hopper-v0", weights)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action must have shape \(3,\), got \(2,\)"):
+        env.step(np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        env.step(np.array([0.0, np.nan, 0.0], np.float32))
+    with pytest.raises(TypeError, match="must be numbers"):
+        env.step(np.array(["a", "b", "c"]))
+    env.step(np.full(3, 5.0, np.float32))  # out of bounds: clipped, as MuJoCo clamps controls
+    with pytest.raises(gym.error.NameNotFound if hasattr(gym.error, "NameNotFound") else gym.error.Error):
+        gym.make("cosmos_env/Nope-v0")
+
+
+def test_seeded_rollouts_repeat(weights):
+    actions = np.random.default_rng(0).uniform(-1, 1, (6, 3)).astype(np.float32)
+
+    def run():
+        env = make("cosmos_env/Hopper-v0", weights, sampler_steps=2, context_noise=0.1)
+        obs = [env.reset(seed=3)[0]]
+        obs += [env.step(a)[0] for a in actions]
+        return np.stack(obs)
+
+    np.testing.assert_array_equal(run(), run())
+
+
+def test_make_vec_steps_in_one_batch_and_autoresets_only_finished_envs(weights):
+    rng = np.random.default_rng(0)
+    warmup, actions = rng.uniform(-1, 1, (2, 3, 3)).astype(np.float32), rng.uniform(-1, 1, (4, 3, 3)).astype(np.float32)
+
+    def run(limit):
+        envs = gym.make_vec("cosmos_env/Hopper-v0", num_envs=3, vectorization_mode="vector_entry_point",
+                            weights=weights / "hopper", max_episode_steps=limit)  # fmt: skip
+        assert isinstance(envs, WorldModelVectorEnv)
+        assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
+        envs.reset(seed=0)
+        for a in warmup:
+            envs.step(a)
+        obs, _ = envs.reset(options={"reset_mask": np.array([True, False, False])})  # env 0 restarts alone
+        trajectory0, steps = [obs[0]], []
+        for a in actions:
+            obs, reward, terminated, truncated, info = envs.step(a)
+            trajectory0.append(info["final_obs"][0] if truncated[0] else obs[0])
+            steps.append((obs, truncated, info))
+        return np.stack(trajectory0), steps
+
+    with_resets, steps = run(limit=4)
+    obs, truncated, info = steps[1]  # envs 1 and 2 reach the limit; env 0 does not
+    assert truncated.tolist() == [False, True, True] and info["_final_obs"].tolist() == [False, True, True]
+    assert info["final_obs"][1].shape == (11,) and info["final_obs"][0] is None
+    with MujocoReference("hopper") as ref:  # their new episodes start from MuJoCo
+        for i in (1, 2):
+            np.testing.assert_array_equal(obs[i], ref.reset(seed=int(info["reference_seed"][i]))[0])
+    assert steps[3][1][0] and not steps[3][1][1:].any()  # env 0 at its limit, the others mid-episode
+    # env 0's episode ran unbroken through the others' resets: the same as with no resets at all
+    without_resets, _ = run(limit=100)
+    np.testing.assert_array_equal(with_resets, without_resets)
+
+
+def test_reset_from_a_dataset_episode_and_from_frames(weights, tmp_path):
+    from cosmos_env.collect import collect
+    from cosmos_env.data import EpisodeDataset
+
+    collect("hopper", steps=30, out=tmp_path / "data", workers=1, progress=False)
+    env = make("cosmos_env/Hopper-v0", weights, obs_mode="dict")
+    obs, info = env.reset(options={"dataset": tmp_path / "data", "episode": 0, "row": 5})
+    row = EpisodeDataset(tmp_path / "data").rows(0, 5, 6, ("rgb", "obs"))
+    np.testing.assert_array_equal(obs["pixels"], row["rgb"][0])
+    np.testing.assert_allclose(obs["state"], row["obs"][0])
+    assert info["start"] == "dataset" and info["reference_seed"] == -1
+    obs, info = env.reset(options={"rgb": row["rgb"][0], "obs": row["obs"][0]})
+    assert info["start"] == "frames" and np.array_equal(obs["pixels"], row["rgb"][0])
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"frames": 1})
+
+
+def test_a_world_model_without_critic_or_task_is_refused(weights, tmp_path):
+    model = tiny_world_model("hopper", critic=False)
+    with pytest.raises(ValueError, match="no Reason critic"):
+        WorldModelVectorEnv(model=model, task="hopper")
+    with pytest.raises(FileNotFoundError, match="not a world model directory"):
+        gym.make("cosmos_env/WorldModel-v0", weights=tmp_path)
+    with pytest.raises(ValueError, match="unknown obs_mode"):
+        make("cosmos_env/Hopper-v0", weights, obs_mode="latent")
