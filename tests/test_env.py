@@ -8,23 +8,7 @@ import cosmos_env
 from cosmos_env.reference import MujocoReference
 from cosmos_env.testing import tiny_world_model
 from cosmos_env.vector import WorldModelVectorEnv
-
-TASK_OF = {"cosmos_env/Hopper-v0": "hopper", "cosmos_env/HalfCheetah-v0": "halfcheetah",
-           "cosmos_env/WorldModel-v0": "hopper"}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    root = tmp_path_factory.mktemp("weights")
-    for task in ("hopper", "halfcheetah"):
-        model = tiny_world_model(task)
-        model.reason.heads.bias.data[1] = -50.0  # never terminates: episodes run to the time limit
-        model.save_pretrained(root / task, extra={"task": {"name": task}})
-    return root
-
-
-def make(env_id, weights, **kwargs):
-    return gym.make(env_id, weights=weights / TASK_OF[env_id], **kwargs)
+from tests.envs import make
 
 
 @pytest.mark.parametrize("env_id", cosmos_env.ENV_IDS)
