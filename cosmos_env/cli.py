@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -38,13 +39,16 @@ class CollectCommand:
 
 @dataclass
 class DemoCommand:
-    """The main job: roll a task and write a video, a PNG strip and a summary."""
+    """The main job: one episode in imagination and in MuJoCo, side by side (video, strip, summary)."""
 
     task: TaskConfig
     out: str = "outputs/demo"
-    steps: int = 150
+    weights: str | None = None
+    steps: int = 200
     seed: int = 0
     fps: int = 30
+    device: str = "cpu"
+    progress: bool = True
 
 
 @dataclass
@@ -64,6 +68,7 @@ class TrainCommand:
     clip: int = 4
     imagined: int = 2048
     val_fraction: float = 0.05
+    init: str | None = None
 
 
 def run_train(cfg: TrainCommand) -> None:
@@ -80,6 +85,10 @@ def run_train(cfg: TrainCommand) -> None:
                             val_fraction=cfg.val_fraction, imagined=cfg.imagined)  # fmt: skip
     else:
         raise ValueError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict, reason")
+    if cfg.init is not None:  # warm start (e.g. from shipped weights); not a resume
+        from worldmodels.checkpoint import load_state
+
+        load_state(stage.model, Path(cfg.init) / "model.safetensors")
     final = train(stage, cfg.train)
     if os.environ.get("RANK", "0") == "0":
         print(f"trained {cfg.stage}: {final}")
@@ -102,7 +111,8 @@ def run_collect(cfg: CollectCommand) -> None:
 def run_demo_command(cfg: DemoCommand) -> None:
     from cosmos_env.demo import run_demo
 
-    summary = run_demo(cfg.task, cfg.out, steps=cfg.steps, seed=cfg.seed, fps=cfg.fps)
+    summary = run_demo(cfg.task, cfg.out, weights=cfg.weights, steps=cfg.steps, seed=cfg.seed, fps=cfg.fps,
+                       device=cfg.device, progress=cfg.progress)  # fmt: skip
     print(f"wrote {cfg.out}/: " + ", ".join(summary["files"]) + ", summary.json")
     print({k: v for k, v in summary.items() if k != "files"})
 

@@ -1,8 +1,10 @@
-"""The main job: roll a task and show it.
+"""The main job: one episode in imagination and in MuJoCo, side by side.
 
-For now it rolls the MuJoCo reference with a smooth random policy and writes what the
-world model will learn to imagine: an MP4 of RGB | depth | segmentation, a PNG strip and
-a JSON summary.
+The shipped world model of a task and the MuJoCo reference start from the same
+``reset(seed)``; the same smooth random actions drive both (open loop). Writes
+``demo.mp4`` (MuJoCo | imagined, with the imagined env's plausibility as a bar under
+its frame), ``demo.png`` (a strip of both at 8 steps) and ``summary.json`` (steps,
+steps/s of each, the return in each up to its own termination, mean plausibility).
 """
 
 from __future__ import annotations
@@ -16,46 +18,69 @@ from tqdm.auto import tqdm
 
 from cosmos_env import viz
 from cosmos_env.behaviour import BehaviourConfig, make_behaviour
+from cosmos_env.env import WorldModelEnv
 from cosmos_env.reference import MujocoReference
 from cosmos_env.tasks import TaskConfig
 
 
-def run_demo(task: TaskConfig, out: str | Path, steps: int = 150, seed: int = 0, fps: int = 30) -> dict:
+def plausibility_bar(width: int, value: float, height: int = 4) -> np.ndarray:
+    """A bar (height, width, 3) filled to ``value`` in [0, 1], green to red."""
+    bar = np.full((height, width, 3), 40, np.uint8)
+    colour = np.array([255 * (1 - value), 255 * value, 60], np.uint8)
+    bar[:, : int(round(value * width))] = colour
+    return bar
+
+
+def run_demo(task: TaskConfig, out: str | Path, weights: str | None = None, steps: int = 200, seed: int = 0,
+             fps: int = 30, device: str = "cpu", progress: bool = True) -> dict:  # fmt: skip
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    env = WorldModelEnv(task=task.name, weights=weights, obs_mode="dict", render_mode="rgb_array", device=device)
     ref = MujocoReference(task)
     policy = make_behaviour(BehaviourConfig(name="smooth"), ref.action_space)
-    frames, episode_returns, ret = [], [], 0.0
-    obs, _ = ref.reset(seed=seed)
     policy.reset(np.random.default_rng(seed))
-    start = time.perf_counter()
-    for t in tqdm(range(steps), desc=f"demo {task.name}", unit="step"):
-        frames.append(ref.render())
-        obs, reward, terminated, truncated, _ = ref.step(policy(obs))
-        ret += reward
-        if terminated or truncated:
-            episode_returns.append(ret)
-            obs, ret = ref.reset(seed=seed + len(episode_returns))[0], 0.0
-    seconds = time.perf_counter() - start
+    obs, info = env.reset(seed=seed)
+    ref_obs, _ = ref.reset(seed=seed)
+    assert np.array_equal(obs["state"], ref_obs), "the imagined env must start where MuJoCo does"
+
+    frames = [(ref.render().rgb, obs["pixels"], 1.0)]
+    returns, ended = {"mujoco": 0.0, "imagined": 0.0}, {"mujoco": None, "imagined": None}
+    plausibility, env_seconds, ref_seconds = [], 0.0, 0.0
+    for t in tqdm(range(steps), desc=f"demo {task.name}", unit="step", disable=not progress):
+        action = policy(ref_obs)
+        start = time.perf_counter()
+        obs, reward, terminated, _, info = env.step(action)
+        env_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        ref_obs, ref_reward, ref_terminated, _, _ = ref.step(action)
+        frame = ref.render().rgb
+        ref_seconds += time.perf_counter() - start
+        for name, r, done in (("imagined", reward, terminated), ("mujoco", ref_reward, ref_terminated)):
+            if ended[name] is None:
+                returns[name] += float(r)
+                ended[name] = t + 1 if done else None
+        plausibility.append(float(info["plausibility"]))
+        frames.append((frame, obs["pixels"], plausibility[-1]))
+        if ended["imagined"] is not None and ended["mujoco"] is not None:
+            break  # both episodes over
+    env.close()
     ref.close()
 
-    video = [np.concatenate([f.rgb, viz.colorize_depth(f.depth), viz.colorize_segmentation(f.segmentation)], axis=1)
-             for f in frames]  # fmt: skip
-    viz.save_video(out / "reference.mp4", video, fps=fps)
+    video = [np.concatenate([np.concatenate([real, plausibility_bar(real.shape[1], 0.0)], 0),
+                             np.concatenate([imagined, plausibility_bar(imagined.shape[1], p)], 0)], 1)
+             for real, imagined, p in frames]  # fmt: skip
+    viz.save_video(out / "demo.mp4", video, fps=fps)
     picks = np.linspace(0, len(frames) - 1, 8).astype(int)
-    strip = viz.frame_grid(
-        np.stack([frames[i].rgb for i in picks]),
-        np.stack([frames[i].depth for i in picks]),
-        np.stack([frames[i].segmentation for i in picks]),
-    )
-    viz.save_png(out / "reference.png", strip)
+    viz.save_png(out / "demo.png", viz.grid([[frames[i][0] for i in picks], [frames[i][1] for i in picks]], scale=2))
+    n = len(frames) - 1
     summary = {
-        "task": task.gym_id,
-        "steps": steps,
-        "episodes_finished": len(episode_returns),
-        "episode_returns": [round(r, 3) for r in episode_returns],
-        "reference_steps_per_second": round(steps / seconds, 1),
-        "files": ["reference.mp4", "reference.png"],
-    }
+        "task": task.gym_id, "seed": seed, "steps": n,
+        "imagined_steps_per_second": round(n / env_seconds, 1),
+        "mujoco_steps_per_second": round(n / ref_seconds, 1),
+        "return_imagined": round(returns["imagined"], 3), "return_mujoco": round(returns["mujoco"], 3),
+        "terminated_at_imagined": ended["imagined"], "terminated_at_mujoco": ended["mujoco"],
+        "mean_plausibility": round(float(np.mean(plausibility)), 3),
+        "files": ["demo.mp4", "demo.png", "summary.json"],
+    }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -89,4 +89,7 @@ def test_train_command_runs_every_stage(dataset, tmp_path):
                  f"predict={tmp_path}/pred/model", "imagined=8", *common]) == 0  # fmt: skip
     critic = from_pretrained(tmp_path / "reason" / "model", expected_class="ReasonModel")
     assert critic.config.clip == 4 and critic.config.obs_dim == 11
+    # a warm start from trained weights (not a resume: a new run directory)
+    assert main(["train", "stage=reason", f"out={tmp_path}/reason2", f"tokenizer={tmp_path}/tok/model",
+                 "predict=null", f"init={tmp_path}/reason/model", "train.steps=1", *common[:3], *common[4:]]) == 0  # fmt: skip
     assert main(["train", "stage=predict", f"out={tmp_path}/p2", f"tokenizer={tmp_path}/missing", *common]) == 2
