@@ -2,9 +2,11 @@
 
     python examples/package_weights.py --task hopper [--runs runs/hopper] [--starts 32]
 
-Copies ``runs/<task>/{tokenizer,predict}/model`` into ``cosmos_env/weights/<task>/``, runs
-``benchmarks/fidelity.py`` on it (JSON + PNG strip beside the weights) and writes
-MODEL_CARD.md from what was measured and what the runs recorded.
+Copies ``runs/<task>/{tokenizer,predict,reason}/model`` (any of them may be given
+elsewhere, e.g. ``--predict runs/hopper/predict/checkpoints/step-00002000``) into
+``cosmos_env/weights/<task>/``, runs ``benchmarks/fidelity.py`` (and
+``benchmarks/reason.py`` when there is a critic) on it, JSON + PNG strip beside the
+weights, and writes MODEL_CARD.md from what was measured and what the runs recorded.
 """
 
 from __future__ import annotations
@@ -30,19 +32,40 @@ def main() -> None:
     parser.add_argument("--task", required=True)
     parser.add_argument("--runs", help="default runs/<task>")
     parser.add_argument("--starts", type=int, default=32)
+    for stage in ("tokenizer", "predict", "reason"):
+        parser.add_argument(f"--{stage}", help=f"the {stage} model directory (default: <runs>/{stage}/model)")
     args = parser.parse_args()
     runs = Path(args.runs or f"runs/{args.task}")
     out = ROOT / "cosmos_env" / "weights" / args.task
+    paths = {stage: Path(getattr(args, stage) or runs / stage / "model") for stage in ("tokenizer", "predict", "reason")}
 
-    tok_extra = read_config(runs / "tokenizer" / "model")["extra"]
-    pred_extra = read_config(runs / "predict" / "model")["extra"]
-    model = WorldModel(from_pretrained(runs / "tokenizer" / "model"), from_pretrained(runs / "predict" / "model"),
-                       pred_extra["context"])  # fmt: skip
+    tok_extra = read_config(paths["tokenizer"])["extra"]
+    pred_extra = read_config(paths["predict"])["extra"]
+    critic = from_pretrained(paths["reason"]) if paths["reason"].is_dir() else None
+    reason_extra = read_config(paths["reason"])["extra"] if critic is not None else {}
+    model = WorldModel(from_pretrained(paths["tokenizer"]), from_pretrained(paths["predict"]), pred_extra["context"],
+                       critic)  # fmt: skip
     model.save_pretrained(out, extra={"task": pred_extra["task"]})
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--task", args.task, "--weights", str(out),
                     "--starts", str(args.starts), "--json", str(out / "fidelity.json"), "--strip", str(out / "strip.png")],
                    check=True)  # fmt: skip
     fid = json.loads((out / "fidelity.json").read_text())
+    reason_section = "No Reason critic in this folder yet."
+    if critic is not None:
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reason.py"), "--task", args.task, "--weights", str(out),
+                        "--data", pred_extra["data"], "--json", str(out / "reason.json")], check=True)  # fmt: skip
+        rj = json.loads((out / "reason.json").read_text())
+        term = rj.get("termination")
+        reason_section = (
+            f"`python benchmarks/reason.py --task {args.task}` on {rj['clips']} clips of {rj['held_out_episodes']} held-out "
+            f"episodes ({reason_extra.get('step', '?')} training steps, {reason_extra.get('train_seconds', float('nan')) / 60:.0f} min):\n\n"
+            f"- reward: Pearson {rj['reward']['pearson']:.3f}, MAE {rj['reward']['mae']:.3f} "
+            f"(rule from the proprio observation: {rj['reward']['pearson_baseline']:.3f}, {rj['reward']['mae_baseline']:.3f})\n"
+            + (f"- termination: precision {term['precision']:.3f}, recall {term['recall']:.3f}, F1 {term['f1']:.3f} "
+               f"(healthy-range rule: F1 {rj['termination_baseline']['f1']:.3f})\n" if term else "")
+            + "- plausibility AUROC, real vs: " + ", ".join(
+                f"{k} {v['auroc']:.3f} (smoothness {v['auroc_baseline']:.3f})" for k, v in rj["plausibility"].items())
+        )  # fmt: skip
     meta = json.loads((Path(pred_extra["data"]) / "meta.json").read_text())
     index = json.loads((Path(pred_extra["data"]) / "index.json").read_text())
     steps = sum(s["steps"] for s in index["shards"])
@@ -76,6 +99,9 @@ proprio token). {size_mb:.1f} MB of safetensors. Load with
 |---|---|---|---|
 | tokenizer | {tok_extra['step']} | {tok_extra.get('train_seconds', float('nan')) / 60:.0f} min | {tok_extra.get('device', '?')} |
 | predict | {pred_extra['step']} | {pred_extra.get('train_seconds', float('nan')) / 60:.0f} min | {pred_extra.get('device', '?')} |
+
+## Reason (reward, termination, plausibility)
+{reason_section}
 
 ## Fidelity against MuJoCo
 `python benchmarks/fidelity.py --task {args.task} --starts {fid['starts']}` — open loop from {fid['starts']} fresh

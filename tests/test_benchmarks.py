@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def tiny_hopper(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
-    tiny_world_model("hopper").save_pretrained(root / "wm")
+    tiny_world_model("hopper").save_pretrained(root / "wm", extra={"task": {"name": "hopper"}})
     collect("hopper", steps=150, out=root / "data", workers=1, progress=False, steps_after_termination=20)
     return root
 
@@ -36,3 +36,12 @@ def test_reason_benchmark(tiny_hopper):
     assert results["reward"]["pearson_baseline"] > 0.95  # the rule baseline is near exact on real data
     assert {"imagined_1_real", "shuffle", "freeze", "teleport"} <= set(results["plausibility"])
     assert stdout.strip().splitlines()[-1].startswith("plausibility AUROC")
+
+
+def test_env_speed_benchmark(tiny_hopper):
+    stdout = run("env_speed.py", "--task", "hopper", "--weights", str(tiny_hopper / "wm"), "--quick", "--num-envs", "2",
+                 "--json", str(tiny_hopper / "e.json"))  # fmt: skip
+    rows = json.loads((tiny_hopper / "e.json").read_text())["rows"]
+    assert [(r["num_envs"], r["obs_mode"]) for r in rows] == [(2, "state"), (2, "pixels")]
+    assert all(r["imagined_steps_per_s"] > 0 and r["mujoco_steps_per_s"] > 0 for r in rows)
+    assert stdout.strip().splitlines()[-1].split()[:2] == ["2", "pixels"]

@@ -1,0 +1,99 @@
+"""Imagined env steps/s through ``step()`` against MuJoCo's in gymnasium's own vector envs.
+
+For each number of envs and observation mode, the batched imagined env
+(:class:`cosmos_env.vector.WorldModelVectorEnv`) is stepped with random actions, and so is
+``gym.make_vec(<MuJoCo task>, vectorization_mode="sync")`` on the same machine: state
+observations alone, and pixels with ``render()`` every step (gymnasium's default
+renderer at the task's resolution). Env steps/s = envs x steps / seconds; the ratio is
+imagined over MuJoCo, measured in the same run.
+
+    python benchmarks/env_speed.py --task hopper [--weights DIR] [--device cuda] [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def imagined_rate(weights: Path | None, task: str, n: int, obs_mode: str, steps: int, device: str) -> float:
+    from cosmos_env.vector import WorldModelVectorEnv
+
+    env = WorldModelVectorEnv(num_envs=n, task=task, weights=weights, obs_mode=obs_mode, device=device)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps + 2, *env.action_space.shape)).astype(np.float32)
+    for a in actions[:2]:  # warm-up
+        env.step(a)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for a in actions[2:]:
+        env.step(a)
+    seconds = time.perf_counter() - start
+    env.close()
+    return n * steps / seconds
+
+
+def mujoco_rate(gym_id: str, n: int, pixels: bool, steps: int, size: int) -> float:
+    import gymnasium as gym
+
+    kwargs = dict(render_mode="rgb_array", width=size, height=size) if pixels else {}
+    envs = gym.make_vec(gym_id, num_envs=n, vectorization_mode="sync", **kwargs)
+    envs.reset(seed=0)
+    actions = [envs.action_space.sample() for _ in range(steps + 1)]
+    envs.step(actions[0])
+    if pixels:
+        envs.render()  # warm-up: the first render makes the GL context
+    start = time.perf_counter()
+    for a in actions[1:]:
+        envs.step(a)
+        if pixels:
+            envs.render()
+    seconds = time.perf_counter() - start
+    envs.close()
+    return n * steps / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="hopper")
+    parser.add_argument("--weights", help="world model directory (default: the shipped one)")
+    parser.add_argument("--num-envs", type=int, nargs="+", help="default 1 16 256 (and 1024 on CUDA)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true", help="a CPU run under a minute (1 and 16 envs, 5 steps)")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    args = parser.parse_args()
+
+    from cosmos_env.tasks import load_task
+
+    task = load_task(args.task)
+    counts = args.num_envs or ([1, 16] if args.quick else [1, 16, 256] + ([1024] if args.device.startswith("cuda") else []))
+    steps = 5 if args.quick else args.steps
+    weights = Path(args.weights) if args.weights else None
+    rows = []
+    for n in counts:
+        for mode in ("state", "pixels"):
+            imagined = imagined_rate(weights, args.task, n, mode, steps, args.device)
+            mujoco_n = min(n, 16) if mode == "pixels" else n  # gymnasium renders one env at a time
+            mujoco = mujoco_rate(task.gym_id, mujoco_n, mode == "pixels", steps, task.height)
+            rows.append({"num_envs": n, "obs_mode": mode, "imagined_steps_per_s": imagined,
+                         "mujoco_num_envs": mujoco_n, "mujoco_steps_per_s": mujoco, "ratio": imagined / mujoco})  # fmt: skip
+    results = {"task": args.task, "device": args.device, "weights": str(weights or "shipped"), "steps": steps, "rows": rows,
+               "cpu_threads": torch.get_num_threads()}  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\n{args.task}: env steps/s through step(), {args.device}, {steps} timed steps; weights {results['weights']}")
+    print(f"{'envs':>6s} {'obs':>7s} {'imagined':>10s} {'MuJoCo':>10s} {'(envs)':>6s} {'ratio':>7s}")
+    for r in rows:
+        print(f"{r['num_envs']:6d} {r['obs_mode']:>7s} {r['imagined_steps_per_s']:10.1f} {r['mujoco_steps_per_s']:10.1f} "
+              f"{r['mujoco_num_envs']:6d} {r['ratio']:7.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
