@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,9 @@ from cosmos_env import viz
 from cosmos_env.behaviour import BehaviourConfig, make_behaviour
 from cosmos_env.env import WorldModelEnv
 from cosmos_env.reference import MujocoReference
+from cosmos_env.shipped import shipped_tasks
 from cosmos_env.tasks import TaskConfig
+from cosmos_env.testing import tiny_world_model
 
 
 def plausibility_bar(width: int, value: float, height: int = 4) -> np.ndarray:
@@ -35,7 +38,12 @@ def run_demo(task: TaskConfig, out: str | Path, weights: str | None = None, step
              fps: int = 30, device: str = "cpu", progress: bool = True) -> dict:  # fmt: skip
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    env = WorldModelEnv(task=task.name, weights=weights, obs_mode="dict", render_mode="rgb_array", device=device)
+    model_kwargs: dict = {"weights": weights}
+    if weights is None and task.name not in shipped_tasks():
+        warnings.warn(f"no shipped world model for {task.name} yet (shipped: {', '.join(shipped_tasks()) or 'none'}): "
+                      "the demo runs a tiny RANDOM-weight model, so the imagined side is noise; pass weights=DIR")  # fmt: skip
+        model_kwargs = {"model": tiny_world_model(task)}
+    env = WorldModelEnv(task=task.name, obs_mode="dict", render_mode="rgb_array", device=device, **model_kwargs)
     ref = MujocoReference(task)
     policy = make_behaviour(BehaviourConfig(name="smooth"), ref.action_space)
     policy.reset(np.random.default_rng(seed))
@@ -80,7 +88,8 @@ def run_demo(task: TaskConfig, out: str | Path, weights: str | None = None, step
         "return_imagined": round(returns["imagined"], 3), "return_mujoco": round(returns["mujoco"], 3),
         "terminated_at_imagined": ended["imagined"], "terminated_at_mujoco": ended["mujoco"],
         "mean_plausibility": round(float(np.mean(plausibility)), 3),
-        "files": ["demo.mp4", "demo.png", "summary.json"],
+        "weights": str(weights) if weights else ("shipped" if "model" not in model_kwargs else "tiny random (none shipped)"),
+        "files": ["demo.mp4", "demo.png"],
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
