@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from cosmos_env.vector import WorldModelVectorEnv
+from cosmos_env.vector import WorldModelVectorEnv, env_row
 
 
 class WorldModelEnv(gym.Env):
@@ -35,14 +35,14 @@ class WorldModelEnv(gym.Env):
         if seed is None:
             seed = int(self.np_random.integers(0, 2**31 - 1))
         obs, info = self.core.reset(seed=seed, options=options)
-        return _first(obs), {k: v[0] for k, v in info.items()}
+        return env_row(obs, 0), {k: v[0] for k, v in info.items()}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         array = np.asarray(action)
         if array.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {array.shape}")
         obs, reward, terminated, truncated, info = self.core.step(array[None])
-        return _first(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), {k: v[0] for k, v in info.items()}
+        return env_row(obs, 0), float(reward[0]), bool(terminated[0]), bool(truncated[0]), {k: v[0] for k, v in info.items()}
 
     def render(self) -> np.ndarray | None:
         frames = self.core.render()
@@ -51,6 +51,3 @@ class WorldModelEnv(gym.Env):
     def close(self) -> None:
         self.core.close()
 
-
-def _first(obs: Any) -> Any:
-    return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]

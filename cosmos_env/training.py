@@ -112,6 +112,17 @@ def cached_latents(tokenizer_dir: str | Path, episodes: EpisodeDataset, cache: P
     return latents
 
 
+def latent_episodes(data: str | Path, tokenizer: str | Path, out: str | Path
+                    ) -> tuple[EpisodeDataset, TokenizerConfig, list[np.ndarray], int, int]:  # fmt: skip
+    """What the Predict and Reason stages share: the dataset, the tokenizer's config, the
+    per-episode latents (cached in ``out``), and the observation and action sizes."""
+    episodes = EpisodeDataset(data)
+    tok_config = config_from_dict(TokenizerConfig, read_config(tokenizer)["config"])
+    latents = cached_latents(tokenizer, episodes, Path(out) / "latents.safetensors")
+    shard = episodes.shard(0)
+    return episodes, tok_config, latents, int(np.asarray(shard["obs"]).shape[1]), int(np.asarray(shard["action"]).shape[1])
+
+
 class PredictStage:
     name = "predict"
 
@@ -119,26 +130,19 @@ class PredictStage:
                  context: int = 4, val_fraction: float = 0.05, config: PredictConfig | None = None,
                  context_noise: float = 0.3) -> None:  # fmt: skip
         self.context_noise = context_noise
-        episodes = EpisodeDataset(data)
-        tok_config = config_from_dict(TokenizerConfig, read_config(tokenizer)["config"])
-        latents = cached_latents(tokenizer, episodes, Path(out) / "latents.safetensors")
-        obs_dim = int(np.asarray(episodes.shard(0)["obs"]).shape[1])
-        action_dim = int(np.asarray(episodes.shard(0)["action"]).shape[1])
+        episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, tokenizer, out)
         config = config or PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[size])
         config = dataclasses.replace(config, obs_dim=obs_dim, action_dim=action_dim, max_frames=max(config.max_frames, context + 1),
                                      latent_channels=tok_config.latent_channels, latent_size=tok_config.latent_resolution)  # fmt: skip
         self.model = PredictModel(config)
         train_eps, val_eps = split_episodes(episodes, val_fraction)
-        self._fit_normalizers(latents, episodes, train_eps)
+        fit_normalizers(self.model, latents, episodes, train_eps)
         common = dict(context=context, horizon=1, fields=("obs", "action"), pad_start=True, extra_frames={"latents": latents})
         self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
         self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
         self.extra: dict[str, Any] = {"data": str(data), "dataset_id": episodes.meta["dataset_id"],
                                       "task": episodes.meta["task"], "context": context, "context_noise": context_noise,
                                       "tokenizer": str(tokenizer), "tokenizer_config": config_to_dict(tok_config)}  # fmt: skip
-
-    def _fit_normalizers(self, latents: list[np.ndarray], episodes: EpisodeDataset, train_eps: list[int]) -> None:
-        fit_normalizers(self.model, latents, episodes, train_eps)
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         return predict_loss(net, self.model, batch["latents"], batch["obs"], batch["action"], batch["valid"],
@@ -154,11 +158,7 @@ class ReasonStage:
         """``predict``: a trained Predict model whose open-loop futures are negatives for
         the plausibility head (``imagined`` clips of them, made once and cached in
         ``out``); without it only corrupted clips are."""
-        episodes = EpisodeDataset(data)
-        tok_config = config_from_dict(TokenizerConfig, read_config(tokenizer)["config"])
-        latents = cached_latents(tokenizer, episodes, Path(out) / "latents.safetensors")
-        obs_dim = int(np.asarray(episodes.shard(0)["obs"]).shape[1])
-        action_dim = int(np.asarray(episodes.shard(0)["action"]).shape[1])
+        episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, tokenizer, out)
         config = config or ReasonConfig(obs_dim=obs_dim, action_dim=action_dim, **REASON_SIZES[size])
         config = dataclasses.replace(config, obs_dim=obs_dim, action_dim=action_dim, clip=clip,
                                      latent_channels=tok_config.latent_channels, latent_size=tok_config.latent_resolution)  # fmt: skip

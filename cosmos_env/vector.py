@@ -220,7 +220,7 @@ class WorldModelVectorEnv(VectorEnv):
             final = np.empty(self.num_envs, dtype=object)
             final_info = np.empty(self.num_envs, dtype=object)
             for i in np.flatnonzero(done):
-                final[i] = _index(obs, i)
+                final[i] = env_row(obs, i)
                 final_info[i] = {k: v[i] for k, v in info.items()}
             info.update({"final_obs": final, "_final_obs": done.copy(), "final_info": final_info, "_final_info": done.copy()})
             seeds = self.np_random.integers(0, 2**31 - 1, self.num_envs)
@@ -276,5 +276,6 @@ class WorldModelVectorEnv(VectorEnv):
         self.reference.close()
 
 
-def _index(obs: Any, i: int) -> Any:
+def env_row(obs: Any, i: int) -> Any:
+    """Env i's observation out of a batched one (an array or a dict of arrays)."""
     return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
