@@ -71,6 +71,17 @@ class TrainCommand:
     init: str | None = None
 
 
+@dataclass
+class ExportCommand:
+    """Put trained tokenizer, predict and reason models together as one world model directory."""
+
+    task: TaskConfig
+    tokenizer: str = "runs/hopper/tokenizer/model"
+    predict: str = "runs/hopper/predict/model"
+    reason: str | None = "runs/hopper/reason/model"
+    out: str = "runs/hopper/world_model"
+
+
 def run_train(cfg: TrainCommand) -> None:
     from cosmos_env.training import PredictStage, ReasonStage, TokenizerStage
     from worldmodels.train import train
@@ -117,10 +128,18 @@ def run_demo_command(cfg: DemoCommand) -> None:
     print({k: v for k, v in summary.items() if k != "files"})
 
 
+def run_export(cfg: ExportCommand) -> None:
+    from cosmos_env.training import export_world_model
+
+    out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out)
+    print(f"wrote {out}/: use it with gym.make(\"cosmos_env/WorldModel-v0\", weights=\"{out}\")")
+
+
 COMMANDS: dict[str, tuple[type, Callable]] = {
     "collect": (CollectCommand, run_collect),
     "demo": (DemoCommand, run_demo_command),
     "train": (TrainCommand, run_train),
+    "export": (ExportCommand, run_export),
 }
 
 
@@ -171,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = compose(command, overrides)
         COMMANDS[command][1](cfg)
-    except (UnknownTaskError, DatasetError, CheckpointError) as e:
+    except (UnknownTaskError, DatasetError, CheckpointError, FileNotFoundError) as e:
         print(f"cosmos-env {command}: {e}", file=sys.stderr)
         return 2
     return 0

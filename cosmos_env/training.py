@@ -207,3 +207,29 @@ def cached_imagined_clips(predict_dir: str | Path, windows: WindowDataset, count
     tensors = {k: torch.cat(v) for k, v in out.items()}
     atomic_save_safetensors(cache, {k: v.numpy() for k, v in tensors.items()}, key)
     return tensors["latents"], tensors["obs"], tensors["action"]
+
+
+def export_world_model(tokenizer: str | Path, predict: str | Path, reason: str | Path | None, out: str | Path) -> Path:
+    """Put trained stage models together as one world model directory (``tokenizer/``,
+    ``predict/``, ``reason/``, each with its training record) that
+    ``gym.make("cosmos_env/WorldModel-v0", weights=out)`` and ``WorldModel.from_pretrained``
+    take. Checks that the parts fit together first; replaces ``out`` atomically."""
+    import shutil
+
+    from worldmodels.world_model import WorldModel
+
+    paths = {"tokenizer": Path(tokenizer), "predict": Path(predict)} | ({"reason": Path(reason)} if reason else {})
+    for stage, path in paths.items():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path}: no trained {stage} model there (train it: cosmos-env train stage={stage})")
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for stage, path in paths.items():  # the weights and config only (a checkpoint also holds optimizer state)
+        (tmp / stage).mkdir(parents=True)
+        for name in ("config.json", "model.safetensors"):
+            shutil.copy2(path / name, tmp / stage / name)
+    WorldModel.from_pretrained(tmp)  # raises, naming the mismatch, when the parts do not fit
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out

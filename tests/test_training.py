@@ -1,7 +1,9 @@
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
+import cosmos_env  # noqa: F401  (registers the env ids)
 from cosmos_env.cli import main
 from cosmos_env.collect import collect
 from cosmos_env.data import EpisodeDataset
@@ -89,6 +91,15 @@ def test_train_command_runs_every_stage(dataset, tmp_path):
                  f"predict={tmp_path}/pred/model", "imagined=8", *common]) == 0  # fmt: skip
     critic = from_pretrained(tmp_path / "reason" / "model", expected_class="ReasonModel")
     assert critic.config.clip == 4 and critic.config.obs_dim == 11
+    # the three stages become one world model directory that the generic env id takes
+    parts = [f"tokenizer={tmp_path}/tok/model", f"predict={tmp_path}/pred/model", f"reason={tmp_path}/reason/model"]
+    assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm"]) == 0
+    env = gym.make("cosmos_env/WorldModel-v0", weights=tmp_path / "wm")
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == (11,) and np.isfinite(env.step(env.action_space.sample())[0]).all()
+    assert sorted(p.name for p in (tmp_path / "wm" / "predict").iterdir()) == ["config.json", "model.safetensors"]
+    assert main(["export", "task=hopper", *parts[:2], f"reason={tmp_path}/none", f"out={tmp_path}/wm2"]) == 2
+    assert not (tmp_path / "wm2").exists()
     # a warm start from trained weights (not a resume: a new run directory)
     assert main(["train", "stage=reason", f"out={tmp_path}/reason2", f"tokenizer={tmp_path}/tok/model",
                  "predict=null", f"init={tmp_path}/reason/model", "train.steps=1", *common[:3], *common[4:]]) == 0  # fmt: skip

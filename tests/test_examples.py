@@ -1,0 +1,40 @@
+"""The examples run end to end as subprocesses with tiny budgets, on tiny random world
+models (what they print is meaningless here; the path is real)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(script, *args, timeout=300):
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], capture_output=True, text=True,
+                         cwd=ROOT, timeout=timeout)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_gym_make(weights):
+    stdout = run("gym_make.py", "--weights", str(weights / "hopper"), "--steps", "3", "--num-envs", "4")
+    assert "same start: True" in stdout and "render(): (64, 64, 3) uint8" in stdout
+    assert "make_vec: 4 envs x 20 steps" in stdout
+
+
+@pytest.mark.parametrize("script", ["sb3_ppo_imagined.py", "torchrl_ppo_imagined.py"])
+def test_ppo_in_imagination(script, weights):
+    budget = ["--timesteps", "128", "--n-steps", "16"] if script.startswith("sb3") else ["--frames", "128", "--steps-per-batch", "16"]
+    stdout = run(script, "--weights", str(weights / "hopper"), "--num-envs", "4", *budget, "--eval-episodes", "1",
+                 "--max-episode-steps", "10")  # fmt: skip
+    assert "PPO: 128 imagined steps" in stdout
+    assert "return over 1 episodes: imagined" in stdout and "MuJoCo" in stdout
+
+
+def test_own_task_from_data_to_gym_make(tmp_path):
+    stdout = run("own_task.py", "--tiny", "--root", str(tmp_path))
+    for command in ("collect task=walker2d", "stage=tokenizer", "stage=predict", "stage=reason", "export task=walker2d"):
+        assert command in stdout
+    assert "cosmos_env/WorldModel-v0 on Walker2d-v5: starts where MuJoCo does: True" in stdout
+    assert (tmp_path / "world_model" / "reason" / "model.safetensors").is_file()
