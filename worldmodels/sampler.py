@@ -22,11 +22,14 @@ def sample_next(
     context_noise: float = 0.0,
     task: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    limit: float | None = 5.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Imagine the frame after a context window (raw, unnormalised values).
 
     latents (B, K, C, h, w) and obs (B, K, D): the last K frames; actions (B, K, A): the
-    actions between them, the last one being the action taken now.
+    actions between them, the last one being the action taken now. ``limit`` keeps every
+    imagined value within that many dataset standard deviations of the dataset mean: in
+    a long open-loop rollout an error that leaves the data's range feeds on itself.
     Returns the next latent frame (B, C, h, w) and observation (B, D).
     """
     if steps < 1:
@@ -46,6 +49,8 @@ def sample_next(
         z0, o0 = z0[:, -1:], o0[:, -1:]
         z = z0 + (tau_next / tau) * (z - z0)
         o = o0 + (tau_next / tau) * (o - o0)
+    if limit is not None:
+        z, o = z.clamp(-limit, limit), o.clamp(-limit, limit)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
 
 

@@ -90,6 +90,19 @@ def test_sampler_one_step_returns_the_clean_estimate_and_is_seeded():
         sample_next(m, z, o, a, steps=0)
 
 
+def test_sampler_keeps_imagined_values_within_the_data_range():
+    m = model()
+    m.obs_out.bias.data.fill_(100.0)  # a network that runs away
+    m.obs_mean.fill_(2.0)
+    m.obs_std.fill_(3.0)
+    z, o, _, _ = window(t=3)
+    a = torch.randn(2, 3, 2)
+    _, obs = sample_next(m, z, o, a, limit=5.0)
+    assert obs.max().item() == pytest.approx(2.0 + 5 * 3.0)
+    _, unlimited = sample_next(m, z, o, a, limit=None)
+    assert unlimited.max().item() > 100
+
+
 def test_a_few_steps_fit_a_batch_and_padding_is_masked():
     m = model(randomize=False).train()
     z, o, a, _ = window(b=4, t=4)
