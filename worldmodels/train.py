@@ -167,7 +167,8 @@ def _checkpoint(out: Path, step: int, model: nn.Module, ema: nn.Module, optimize
     name = f"checkpoints/step-{step:08d}"
 
     def write(tmp: Path) -> None:
-        save_pretrained(ema, tmp, extra={**stage.extra, "stage": stage.name, "step": step})
+        save_pretrained(ema, tmp, extra={**stage.extra, "stage": stage.name, "step": step,
+                                         "train_seconds": round(seconds, 1), "device": _device_name()})  # fmt: skip
         atomic_write_bytes(tmp / "raw.safetensors", safetensors.torch.save(
             {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))  # fmt: skip
         _save_optimizer(optimizer, tmp / "optimizer.safetensors")
