@@ -2,9 +2,9 @@
 
     python examples/package_weights.py --task hopper [--runs runs/hopper] [--starts 32]
 
-Copies ``runs/<task>/{tokenizer,predict,reason}/model`` (any of them may be given
-elsewhere, e.g. ``--predict runs/hopper/predict/checkpoints/step-00002000``) into
-``cosmos_env/weights/<task>/``, runs ``benchmarks/fidelity.py`` (and
+Exports ``runs/<task>/{tokenizer,predict,reason}/model`` (any of them may be given
+elsewhere, e.g. ``--predict runs/hopper/predict/checkpoints/step-00002000``) as the
+world model ``cosmos_env/weights/<task>/`` (replacing what was there), runs ``benchmarks/fidelity.py`` (and
 ``benchmarks/reason.py`` when there is a critic) on it, JSON + PNG strip beside the
 weights, and writes MODEL_CARD.md from what was measured and what the runs recorded.
 """
@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from worldmodels.checkpoint import from_pretrained, read_config
+from cosmos_env.training import export_world_model
+from worldmodels.checkpoint import read_config
 from worldmodels.world_model import WorldModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,20 +33,20 @@ def main() -> None:
     parser.add_argument("--task", required=True)
     parser.add_argument("--runs", help="default runs/<task>")
     parser.add_argument("--starts", type=int, default=32)
+    parser.add_argument("--out", help="default cosmos_env/weights/<task>")
     for stage in ("tokenizer", "predict", "reason"):
         parser.add_argument(f"--{stage}", help=f"the {stage} model directory (default: <runs>/{stage}/model)")
     args = parser.parse_args()
     runs = Path(args.runs or f"runs/{args.task}")
-    out = ROOT / "cosmos_env" / "weights" / args.task
+    out = Path(args.out) if args.out else ROOT / "cosmos_env" / "weights" / args.task
     paths = {stage: Path(getattr(args, stage) or runs / stage / "model") for stage in ("tokenizer", "predict", "reason")}
 
-    tok_extra = read_config(paths["tokenizer"])["extra"]
-    pred_extra = read_config(paths["predict"])["extra"]
-    critic = from_pretrained(paths["reason"]) if paths["reason"].is_dir() else None
-    reason_extra = read_config(paths["reason"])["extra"] if critic is not None else {}
-    model = WorldModel(from_pretrained(paths["tokenizer"]), from_pretrained(paths["predict"]), pred_extra["context"],
-                       critic)  # fmt: skip
-    model.save_pretrained(out, extra={"task": pred_extra["task"]})
+    reason = paths["reason"] if paths["reason"].is_dir() else None
+    export_world_model(paths["tokenizer"], paths["predict"], reason, out)  # checks the parts fit; replaces out
+    model = WorldModel.from_pretrained(out)
+    critic = model.reason
+    tok_extra, pred_extra = (read_config(out / stage)["extra"] for stage in ("tokenizer", "predict"))
+    reason_extra = read_config(out / "reason")["extra"] if critic is not None else {}
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--task", args.task, "--weights", str(out),
                     "--starts", str(args.starts), "--json", str(out / "fidelity.json"), "--strip", str(out / "strip.png")],
                    check=True)  # fmt: skip
@@ -99,6 +100,7 @@ proprio token). {size_mb:.1f} MB of safetensors. Load with
 |---|---|---|---|
 | tokenizer | {tok_extra['step']} | {tok_extra.get('train_seconds', float('nan')) / 60:.0f} min | {tok_extra.get('device', '?')} |
 | predict | {pred_extra['step']} | {pred_extra.get('train_seconds', float('nan')) / 60:.0f} min | {pred_extra.get('device', '?')} |
+{f"| reason | {reason_extra['step']} | {reason_extra.get('train_seconds', float('nan')) / 60:.0f} min | {reason_extra.get('device', '?')} |" if critic is not None else ""}
 
 ## Reason (reward, termination, plausibility)
 {reason_section}
