@@ -124,3 +124,17 @@ def test_a_world_model_without_critic_or_task_is_refused(weights, tmp_path):
         gym.make("cosmos_env/WorldModel-v0", weights=tmp_path)
     with pytest.raises(ValueError, match="unknown obs_mode"):
         make("cosmos_env/Hopper-v0", weights, obs_mode="latent")
+
+
+@pytest.mark.parametrize("env_id", list(cosmos_env.SHIPPED_ENVS.values()))
+def test_shipped_world_models_make_offline_on_cpu(env_id):
+    """gym.make with no weights= loads the committed model; it starts where MuJoCo does."""
+    env = gym.make(env_id, obs_mode="dict")
+    obs, info = env.reset(seed=7)
+    with MujocoReference(env.unwrapped.task) as ref:
+        np.testing.assert_array_equal(obs["state"], ref.reset(seed=7)[0])
+    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert np.isfinite(obs["state"]).all() and obs["pixels"].shape == (64, 64, 3)
+    assert np.isfinite(reward) and 0 <= info["plausibility"] <= 1
+    assert env.spec.max_episode_steps == 1000
+    env.close()
