@@ -121,7 +121,7 @@ def main() -> None:
     std = model.predict.obs_std.cpu()
 
     def proprio_rmse(x, y):
-        return ((torch.as_tensor(x) - torch.as_tensor(y)) / std).pow(2).mean(-1).sqrt()  # (N, T)
+        return ((torch.as_tensor(np.array(x)) - torch.as_tensor(np.array(y))) / std).pow(2).mean(-1).sqrt()  # (N, T)
 
     def frame_rmse(x, y):
         return (x.float() - y.float()).div(255).pow(2).flatten(2).mean(-1).sqrt()  # (N, T)
