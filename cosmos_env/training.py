@@ -2,8 +2,8 @@
 
 ``cosmos-env train stage=tokenizer task=hopper`` then ``stage=predict`` then
 ``stage=reason``: the tokenizer learns frames <-> latents; Predict learns latent
-dynamics on the frozen tokenizer's latents (encoded once and cached in the run
-directory); Reason learns reward, termination and plausibility on clips of those
+dynamics on the frozen tokenizer's latents (encoded once per dataset and tokenizer,
+cached beside the dataset); Reason learns reward, termination and plausibility on clips of those
 latents, against Predict's imagined clips and corrupted ones. Held-out episodes (the last
 ``val_fraction`` of the dataset) are the validation split.
 """
@@ -11,6 +11,8 @@ latents, against Predict's imagined clips and corrupted ones. Held-out episodes 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -97,9 +99,8 @@ def fit_normalizers(model: PredictModel | ReasonModel, latents: list[np.ndarray]
 
 
 def cached_latents(tokenizer_dir: str | Path, episodes: EpisodeDataset, cache: Path) -> list[np.ndarray]:
-    """Per-episode latents, from ``cache`` if it was made from the same data and tokenizer."""
-    key = {"dataset_id": episodes.meta["dataset_id"], "tokenizer": str(Path(tokenizer_dir).resolve()),
-           "tokenizer_mtime": str((Path(tokenizer_dir) / "model.safetensors").stat().st_mtime_ns)}  # fmt: skip
+    """Per-episode latents, from ``cache`` if it was made from the same data and tokenizer weights."""
+    key = {"dataset_id": episodes.meta["dataset_id"], "tokenizer_sha256": tokenizer_digest(tokenizer_dir)}
     if cache.is_file():
         arrays, meta = memmap_safetensors(cache)
         if all(meta.get(k) == v for k, v in key.items()):
@@ -112,13 +113,29 @@ def cached_latents(tokenizer_dir: str | Path, episodes: EpisodeDataset, cache: P
     return latents
 
 
+def tokenizer_digest(tokenizer_dir: str | Path) -> str:
+    """The SHA-256 of a tokenizer's weights: the same weights anywhere give the same latents."""
+    return hashlib.sha256((Path(tokenizer_dir) / "model.safetensors").read_bytes()).hexdigest()
+
+
+def latents_cache(data: str | Path, tokenizer: str | Path, out: str | Path) -> Path:
+    """Where a dataset's latents under a tokenizer are cached: beside the dataset
+    (``<data>/latents/<digest>.safetensors``), so the Predict and Reason stages of one
+    tokenizer encode the dataset once; in the run directory ``out`` if the dataset's
+    directory is read-only."""
+    folder = Path(data) / "latents"
+    if not os.access(Path(data), os.W_OK) and not os.access(folder, os.W_OK):
+        return Path(out) / "latents.safetensors"
+    return folder / f"{tokenizer_digest(tokenizer)[:16]}.safetensors"
+
+
 def latent_episodes(data: str | Path, tokenizer: str | Path, out: str | Path
                     ) -> tuple[EpisodeDataset, TokenizerConfig, list[np.ndarray], int, int]:  # fmt: skip
     """What the Predict and Reason stages share: the dataset, the tokenizer's config, the
     per-episode latents (cached in ``out``), and the observation and action sizes."""
     episodes = EpisodeDataset(data)
     tok_config = config_from_dict(TokenizerConfig, read_config(tokenizer)["config"])
-    latents = cached_latents(tokenizer, episodes, Path(out) / "latents.safetensors")
+    latents = cached_latents(tokenizer, episodes, latents_cache(data, tokenizer, out))
     shard = episodes.shard(0)
     return episodes, tok_config, latents, int(np.asarray(shard["obs"]).shape[1]), int(np.asarray(shard["action"]).shape[1])
 

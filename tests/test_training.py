@@ -1,3 +1,5 @@
+import shutil
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -7,7 +9,8 @@ import cosmos_env  # noqa: F401  (registers the env ids)
 from cosmos_env.cli import main
 from cosmos_env.collect import collect
 from cosmos_env.data import EpisodeDataset
-from cosmos_env.training import PredictStage, ReasonStage, TokenizerStage, encode_episodes, split_episodes
+from cosmos_env.training import (PredictStage, ReasonStage, TokenizerStage, encode_episodes, latents_cache,
+                                 split_episodes)
 from worldmodels.checkpoint import from_pretrained, save_pretrained
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
 
@@ -50,15 +53,18 @@ def test_stages_build_windows_and_losses(dataset, tmp_path):
     assert stage.model.config.max_frames >= 4 and stage.model.obs_std.min() > 0
     loss, metrics = stage.loss(stage.model, torch.utils.data.default_collate([stage.train_data[i] for i in range(3)]))
     assert loss.isfinite() and {"latent_mse", "obs_mse"} <= set(metrics)
-    assert (tmp_path / "run" / "latents.safetensors").is_file()
-    # the cache is reused by a second stage, and remade for another tokenizer
-    cache = tmp_path / "run" / "latents.safetensors"
+    # the latents are cached beside the dataset, per tokenizer weights: reused by another
+    # stage (another run directory, a copy of the tokenizer), remade for other weights
+    cache = latents_cache(dataset, tmp_path / "tok", tmp_path / "run")
+    assert cache.parent == dataset / "latents" and cache.is_file()
     made = cache.stat().st_mtime_ns
-    PredictStage(dataset, tmp_path / "tok", tmp_path / "run", size="tiny", context=3)
+    shutil.copytree(tmp_path / "tok", tmp_path / "tok_copy")
+    PredictStage(dataset, tmp_path / "tok_copy", tmp_path / "run2", size="tiny", context=3)
     assert cache.stat().st_mtime_ns == made
+    torch.manual_seed(1)
     save_pretrained(Tokenizer(TOKENIZER_SIZES["tiny"]), tmp_path / "tok")
     PredictStage(dataset, tmp_path / "tok", tmp_path / "run", size="tiny", context=3)
-    assert cache.stat().st_mtime_ns != made
+    assert latents_cache(dataset, tmp_path / "tok", tmp_path / "run") != cache
 
 
 def test_reason_stage_imagines_negatives_once(dataset, tmp_path):
