@@ -1,12 +1,14 @@
 """Package trained runs as a shipped world model, measure it, and write its model card.
 
-    python examples/package_weights.py --task hopper [--runs runs/hopper] [--starts 32]
+    python examples/package_weights.py --task hopper [--runs runs/hopper] [--starts 32] [--limits NOTES.md]
 
 Exports ``runs/<task>/{tokenizer,predict,reason}/model`` (any of them may be given
 elsewhere, e.g. ``--predict runs/hopper/predict/checkpoints/step-00002000``) as the
 world model ``cosmos_env/weights/<task>/`` (replacing what was there), runs ``benchmarks/fidelity.py`` (and
 ``benchmarks/reason.py`` when there is a critic) on it, JSON + PNG strip beside the
-weights, and writes MODEL_CARD.md from what was measured and what the runs recorded.
+weights, and writes MODEL_CARD.md from what was measured and what the runs recorded,
+ending with ``--limits`` (a Markdown file: what a person concluded from those figures
+and the strip, written after looking at them).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("--runs", help="default runs/<task>")
     parser.add_argument("--starts", type=int, default=32)
     parser.add_argument("--out", help="default cosmos_env/weights/<task>")
+    parser.add_argument("--limits", help="Markdown appended as the card's 'Known limits' section")
     for stage in ("tokenizer", "predict", "reason"):
         parser.add_argument(f"--{stage}", help=f"the {stage} model directory (default: <runs>/{stage}/model)")
     args = parser.parse_args()
@@ -107,7 +110,8 @@ proprio token). {size_mb:.1f} MB of safetensors. Load with
 
 ## Fidelity against MuJoCo
 `python benchmarks/fidelity.py --task {args.task} --starts {fid['starts']}` — open loop from {fid['starts']} fresh
-MuJoCo starts (seeds never used for training), the same smooth-random actions replayed in both, 1 sampler step.
+MuJoCo starts (seeds never used for training), the same smooth-random actions replayed in both, 1 sampler step
+{"(observation first, then the frame given it: 2 network passes per step)" if model.predict.config.obs_first else ""}.
 Tokenizer reconstruction of those held-out frames: PSNR {fid['tokenizer_reconstruction']['psnr']:.2f} dB,
 SSIM {fid['tokenizer_reconstruction']['ssim']:.3f}.
 
@@ -123,6 +127,8 @@ MuJoCo, 0 = ignores its actions).
 
 `strip.png`: top row MuJoCo, bottom row imagined, at steps 1, 8, 16, 32, 64 of one start.
 """
+    if args.limits:
+        card += "\n## Known limits\n" + Path(args.limits).read_text()
     (out / "MODEL_CARD.md").write_text(card)
     print(f"wrote {out}: {size_mb:.1f} MB, MODEL_CARD.md, fidelity.json, strip.png")
 
