@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from worldmodels.corrupt import CORRUPTIONS
 from worldmodels.metrics import ssim
-from worldmodels.predict import PredictModel
+from worldmodels.predict import PredictModel, previous_frame
 from worldmodels.reason import ReasonModel
 from worldmodels.tokenizer import depth_to_inverse
 
@@ -118,9 +118,11 @@ def predict_loss(
     def mean_over(err: torch.Tensor, w: torch.Tensor) -> float:
         return ((err * w).sum() / w.sum().clamp_min(1)).item()
 
+    persistence = (z0 - previous_frame(z0)).pow(2).flatten(2).mean(-1)    # (B, L): the last frame repeated
     metrics = {"latent_mse": latent_loss.item(), "obs_mse": obs_loss.item(),
                "latent_mse_next_from_noise": mean_over(latent_err, first * ~obs_given),
-               "obs_mse_next_from_noise": mean_over(obs_err, first * ~obs_given)}  # fmt: skip
+               "obs_mse_next_from_noise": mean_over(obs_err, first * ~obs_given),
+               "latent_mse_next_persistence": mean_over(persistence, first)}  # fmt: skip
     if obs_given_fraction > 0:
         metrics["latent_mse_next_given_obs"] = mean_over(latent_err, first * obs_given)
     return latent_loss + obs_weight * obs_loss, metrics
