@@ -7,7 +7,12 @@
 # then: python examples/package_weights.py --task hopper
 # As shipped: Hopper's tokenizer is the checkpoint at step 1250 of this 2000-step run
 # (stopped early for time); HalfCheetah's Reason was trained on imagined clips of its
-# Predict at step 3000, before Predict was continued to 4500.
+# Predict at step 3000, before Predict was continued to 4500. Both Predicts were then
+# continued for 3200 steps with the current loss and observation-first sampling (the
+# defaults now; the first runs noised every context frame and sampled jointly):
+#   cosmos-env train stage=predict task=T tokenizer=cosmos_env/weights/T/tokenizer \
+#     init=<that Predict> out=runs/T/predict_obsfirst train.steps=3200 train.batch_size=16
+# Their Reason critics were trained against the first Predicts' imagined clips.
 set -euo pipefail
 TASKS=${*:-hopper halfcheetah}
 for task in $TASKS; do
