@@ -75,13 +75,14 @@ def predict_loss(
     """Flow-matching loss for next-frame prediction, noised as sampling will see it.
 
     latents (B, L, C, h, w) and obs (B, L, D) raw; actions (B, L-1, A); valid (B, L).
-    Each window is cut at a random frame c in [1, L-1]: frames before c are context,
+    Each window is cut at a random frame c in [1, L-1]. Frames before c are context,
     lightly noised (tau ~ U(0, ``context_noise``): the augmentation that keeps rollouts
     from drifting), except a ``clean_context_fraction`` of them, left clean: one step
     changes a frame by much less than that noise (Hopper: a next-latent MSE of 0.03 in
-    data-std units against 0.18 of noise at tau = 0.3), so without clean context the motion
-    cannot be read from the past and the model learns persistence); frames from c on are targets with tau = 1 (pure noise, what one-step
-    sampling starts from) with probability ``pure_noise_fraction``, else tau ~ U(0, 1).
+    data-std units against 0.18 of noise at tau = 0.3), so without clean context the
+    motion cannot be read from the past and the model learns persistence. Frames from c on
+    are targets with tau = 1 (pure noise, what one-step sampling starts from) with
+    probability ``pure_noise_fraction``, else tau ~ U(0, 1).
     Frame c is predicted exactly as at sampling time; later frames, which see noisy
     predecessors through causal attention, are extra (diffusion-forcing) targets. The
     loss is the x0 error of target frames whose previous frame is valid.
