@@ -95,8 +95,10 @@ class Block(nn.Module):
     def forward(self, grid: torch.Tensor, glob: torch.Tensor, cond: torch.Tensor,
                 glob_cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         # grid (B, T, H, W, D), glob (B, T, G, D), cond and glob_cond (B, T, D)
-        as_grid = [m[:, :, None, None] for m in self.ada(cond).chunk(6, dim=-1)]   # 6 x (B, T, 1, 1, D)
-        as_glob = [m[:, :, None] for m in self.ada(glob_cond).chunk(6, dim=-1)]    # 6 x (B, T, 1, D)
+        mods = self.ada(cond).chunk(6, dim=-1)                                      # 6 x (B, T, D)
+        glob_mods = mods if glob_cond is cond else self.ada(glob_cond).chunk(6, dim=-1)
+        as_grid = [m[:, :, None, None] for m in mods]                               # (B, T, 1, 1, D)
+        as_glob = [m[:, :, None] for m in glob_mods]                                # (B, T, 1, D)
         gq, gk, gv = self._qkv(modulate(self.norm1(grid), as_grid[0], as_grid[1]))  # (B, T, H, W, n, d)
         pq, pk, pv = self._qkv(modulate(self.norm1(glob), as_glob[0], as_glob[1]))  # (B, T, G, n, d)
         grid_att, glob_att = space_time_attention(gq, gk, gv, pq, pk, pv, kernel=self.kernel)
@@ -185,7 +187,8 @@ class PredictModel(nn.Module):
             grid, glob = block(grid, glob, cond, glob_cond)
         shift, scale = self.final_ada(cond).chunk(2, dim=-1)              # (B, T, D) each
         grid = modulate(self.final_norm(grid), shift[:, :, None, None], scale[:, :, None, None])
-        shift, scale = self.final_ada(glob_cond).chunk(2, dim=-1)         # (B, T, D) each
+        if glob_cond is not cond:
+            shift, scale = self.final_ada(glob_cond).chunk(2, dim=-1)     # (B, T, D) each
         glob = modulate(self.final_norm(glob), shift[:, :, None], scale[:, :, None])
         latents_out = self.latent_out(grid).permute(0, 1, 4, 2, 3)        # (B, T, C, h, w)
         obs_out = self.obs_out(glob[:, :, 0])                             # (B, T, D)
