@@ -90,7 +90,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=10_000, help="MuJoCo starts are seeds seed, seed+1, ...")
     parser.add_argument("--quick", action="store_true", help="a CPU run under a minute")
     parser.add_argument("--json", help="write the figures to this JSON file")
-    parser.add_argument("--strip", help="write a PNG strip: imagined vs MuJoCo at steps 1, 8, 16, 32, 64")
+    parser.add_argument("--strip", help="write a PNG strip: MuJoCo and imagined at steps 1, 8, 16, 32, 64 "
+                        "for two action sequences from one start (rows: MuJoCo A, imagined A, MuJoCo B, imagined B)")
     args = parser.parse_args()
 
     from cosmos_env import viz
@@ -161,7 +162,8 @@ def main() -> None:
                                                 "proprio_rmse_best_of": prop_k[:, h].mean().item()})  # fmt: skip
     if args.strip:
         steps = [1, 8, 16, 32, 64]
-        strip = viz.grid([[real_a[0, s] for s in steps], [img_a[0, s].numpy() for s in steps]], scale=3)
+        rows = [real_a[0], img_a[0].numpy(), real_b[0], img_b[0].numpy()]  # two action sequences, one start
+        strip = viz.grid([[row[s] for s in steps] for row in rows], scale=3)
         viz.save_png(args.strip, strip)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -44,7 +44,7 @@ def imagined_steps_per_s(model, batch: int, sampler_steps: int, iters: int, deco
     action = torch.zeros(batch, cfg.action_dim, device=device)
 
     def step(history):
-        z, _, history = model.step(history, action, sampler_steps)
+        history = model.step(history, action, sampler_steps).history  # with the critic's judgement, as the env steps
         if decode:
             model.decode(history.latents[:, -2:])  # the decoder looks one latent back
         return history

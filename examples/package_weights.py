@@ -125,7 +125,8 @@ MuJoCo, 0 = ignores its actions).
 
 ![imagined vs MuJoCo](strip.png)
 
-`strip.png`: top row MuJoCo, bottom row imagined, at steps 1, 8, 16, 32, 64 of one start.
+`strip.png`: steps 1, 8, 16, 32, 64 from one start under two action sequences; rows: MuJoCo A,
+imagined A, MuJoCo B, imagined B (a model that ignores its actions draws rows 2 and 4 alike).
 """
     if args.limits:
         card += "\n## Known limits\n" + Path(args.limits).read_text()

@@ -45,3 +45,34 @@ def test_env_speed_benchmark(tiny_hopper):
     assert [(r["num_envs"], r["obs_mode"]) for r in rows] == [(2, "state"), (2, "pixels")]
     assert all(r["imagined_steps_per_s"] > 0 and r["mujoco_steps_per_s"] > 0 for r in rows)
     assert stdout.strip().splitlines()[-1].split()[:2] == ["2", "pixels"]
+
+
+def test_fidelity_benchmark(tiny_hopper):
+    import imageio.v3 as iio
+
+    stdout = run("fidelity.py", "--task", "hopper", "--weights", str(tiny_hopper / "wm"), "--quick", "--best-of", "2",
+                 "--json", str(tiny_hopper / "f.json"), "--strip", str(tiny_hopper / "strip.png"))  # fmt: skip
+    results = json.loads((tiny_hopper / "f.json").read_text())
+    assert list(results["horizons"]) == ["1", "16", "64"]
+    first = results["horizons"]["1"]
+    assert first["psnr_persistence"] > first["psnr_persistence_tokenized"]  # a random tokenizer loses detail
+    assert all(r["action_sensitivity_proprio"] >= 0 and "psnr_best_of" in r for r in results["horizons"].values())
+    strip = iio.imread(tiny_hopper / "strip.png")
+    assert strip.shape[0] > 4 * 64 and strip.shape[1] > 5 * 64  # 4 rows (MuJoCo / imagined x 2 action sequences), 5 steps
+    assert stdout.strip().splitlines()[-1].split()[0] == "64"
+
+
+def test_predict_speed_benchmark(tiny_hopper):
+    stdout = run("predict_speed.py", "--task", "hopper", "--weights", str(tiny_hopper / "wm"), "--quick",
+                 "--json", str(tiny_hopper / "p.json"))  # fmt: skip
+    rows = json.loads((tiny_hopper / "p.json").read_text())["imagined"]
+    assert {(r["batch"], r["sampler_steps"]) for r in rows} == {(1, 1), (1, 4), (64, 1), (64, 4)}
+    assert all(r["steps_per_s"] > 0 and r["ratio_to_mujoco"] > 0 for r in rows)
+    assert stdout.strip().splitlines()[-1].split()[:2] == ["64", "4"]
+
+
+def test_collect_benchmark(tmp_path):
+    stdout = run("collect.py", "--quick", "--tasks", "hopper", "--processes", "2", "--json", str(tmp_path / "c.json"))
+    row = json.loads((tmp_path / "c.json").read_text())["tasks"]["hopper"]
+    assert row["physics_only_steps_per_s"] > row["step_render_steps_per_s_1_process"] > 0
+    assert stdout.strip().splitlines()[-1].split()[0] == "hopper"
