@@ -85,7 +85,8 @@ def main() -> None:
     parser.add_argument("--weights", help="world model directory (default: the shipped one)")
     parser.add_argument("--starts", type=int, default=32)
     parser.add_argument("--sampler-steps", type=int, default=1)
-    parser.add_argument("--context-noise", type=float, default=0.0, help="noise level given to the context")
+    parser.add_argument("--context-noise", type=float, default=None,
+                        help="noise level given to imagined context frames (default: the model's rollout_context_noise)")
     parser.add_argument("--best-of", type=int, default=1, help="also imagine keeping the most plausible of K")
     parser.add_argument("--seed", type=int, default=10_000, help="MuJoCo starts are seeds seed, seed+1, ...")
     parser.add_argument("--quick", action="store_true", help="a CPU run under a minute")
@@ -103,6 +104,8 @@ def main() -> None:
     horizon = max(HORIZONS)
     weights = Path(args.weights) if args.weights else weights_dir(args.task)
     model = WorldModel.from_pretrained(weights)
+    if args.context_noise is None:
+        args.context_noise = model.predict.config.rollout_context_noise
     seeds = [args.seed + i for i in range(n)]
     actions = action_sequences(args.task, 2 * n, horizon, args.seed)
     acts_a, acts_b = actions[:n], actions[n:]

@@ -79,7 +79,7 @@ class WorldModelVectorEnv(VectorEnv):
         device: str | torch.device = "cpu",
         sampler_steps: int = 1,
         best_of: int = 1,
-        context_noise: float = 0.0,
+        context_noise: float | None = None,
         render_mode: str | None = None,
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
@@ -186,7 +186,7 @@ class WorldModelVectorEnv(VectorEnv):
             self._latest_latent = fresh.latents[:, -1].clone()
             self._frames = rgb.to(self.device).clone()
         else:
-            for name in ("latents", "obs", "actions"):
+            for name in ("latents", "obs", "actions", "imagined"):
                 getattr(self.history, name)[index] = getattr(fresh, name)
             self._latest_latent[index] = fresh.latents[:, -1]
             self._frames[index] = rgb.to(self.device)

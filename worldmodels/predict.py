@@ -48,6 +48,10 @@ class PredictConfig:
     :func:`worldmodels.sampler.sample_next`). Trained with the observation token of a
     target frame sometimes clean while its latents are noised, so the frame learns to
     follow the predicted state: the state carries the action's effect, the frame draws it."""
+    rollout_context_noise: float = 0.0
+    """Noise level the sampler gives imagined context frames by default (real ones stay
+    clean; :meth:`worldmodels.world_model.WorldModel.step`): it hides their errors, as
+    the training's context noise taught, which keeps long open-loop rollouts in range."""
 
 
 PREDICT_SIZES = {

@@ -23,7 +23,7 @@ def sample_next(
     obs: torch.Tensor,
     actions: torch.Tensor,
     steps: int = 1,
-    context_noise: float = 0.0,
+    context_noise: float | torch.Tensor = 0.0,
     task: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     limit: float | None = 5.0,
@@ -31,7 +31,8 @@ def sample_next(
     """Imagine the frame after a context window (raw, unnormalised values).
 
     latents (B, K, C, h, w) and obs (B, K, D): the last K frames; actions (B, K, A): the
-    actions between them, the last one being the action taken now. ``limit`` keeps every
+    actions between them, the last one being the action taken now. ``context_noise``: the
+    noise level given to the context, one for all frames or (B, K) per frame. ``limit`` keeps every
     imagined value within that many dataset standard deviations of the dataset mean: in
     a long open-loop rollout an error that leaves the data's range feeds on itself.
     Returns the next latent frame (B, C, h, w) and observation (B, D).
@@ -40,17 +41,19 @@ def sample_next(
         raise ValueError(f"steps must be >= 1, got {steps}")
     b, k = latents.shape[:2]
     ctx_z, ctx_o = model.normalize_latents(latents), model.normalize_obs(obs)
-    if context_noise > 0:
-        ctx_z = (1 - context_noise) * ctx_z + context_noise * torch.randn(ctx_z.shape, generator=generator, device=ctx_z.device)
-        ctx_o = (1 - context_noise) * ctx_o + context_noise * torch.randn(ctx_o.shape, generator=generator, device=ctx_o.device)
+    ctx_levels = torch.as_tensor(context_noise, dtype=ctx_o.dtype, device=ctx_o.device).expand(b, k)  # (B, K)
+    if (ctx_levels > 0).any():
+        lz, lo = ctx_levels[..., None, None, None], ctx_levels[..., None]
+        ctx_z = (1 - lz) * ctx_z + lz * torch.randn(ctx_z.shape, generator=generator, device=ctx_z.device)
+        ctx_o = (1 - lo) * ctx_o + lo * torch.randn(ctx_o.shape, generator=generator, device=ctx_o.device)
     z = torch.randn((b, 1, *latents.shape[2:]), generator=generator, device=latents.device, dtype=latents.dtype)
     o = torch.randn((b, 1, obs.shape[-1]), generator=generator, device=obs.device, dtype=obs.dtype)
-    z, o = _euler(model, ctx_z, ctx_o, z, o, actions, steps, context_noise, task)
+    z, o = _euler(model, ctx_z, ctx_o, z, o, actions, steps, ctx_levels, task)
     if model.config.obs_first:
         if limit is not None:
             o = o.clamp(-limit, limit)
         z = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
-        z, _ = _euler(model, ctx_z, ctx_o, z, o, actions, steps, context_noise, task, obs_given=True)
+        z, _ = _euler(model, ctx_z, ctx_o, z, o, actions, steps, ctx_levels, task, obs_given=True)
     if limit is not None:
         z, o = z.clamp(-limit, limit), o.clamp(-limit, limit)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
@@ -58,13 +61,13 @@ def sample_next(
 
 def _euler(
     model: PredictModel, ctx_z: torch.Tensor, ctx_o: torch.Tensor, z: torch.Tensor, o: torch.Tensor,
-    actions: torch.Tensor, steps: int, context_noise: float, task: torch.Tensor | None, obs_given: bool = False,
+    actions: torch.Tensor, steps: int, ctx_levels: torch.Tensor, task: torch.Tensor | None, obs_given: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Integrate the next frame (z, o) (B, 1, ...) from tau = 1 to 0 after a normalised
-    context; with ``obs_given`` the observation o is held fixed at the context's level."""
-    b, k = ctx_z.shape[:2]
+    context at noise levels ``ctx_levels`` (B, K); with ``obs_given`` the observation o is
+    held fixed at the context's highest level."""
     taus = torch.linspace(1, 0, steps + 1, device=z.device).tolist()
-    levels = torch.full((b, k + 1), context_noise, device=z.device)
+    levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)                   # (B, K+1)
     obs_levels = levels.clone() if obs_given else None
     for tau, tau_next in zip(taus[:-1], taus[1:]):
         levels[:, -1] = tau

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
 from worldmodels.predict import PredictModel
@@ -31,6 +32,8 @@ class History:
     """(B, K, D)."""
     actions: torch.Tensor
     """(B, K-1, A): the actions between consecutive frames."""
+    imagined: torch.Tensor
+    """(B, K) bool: which frames Predict made (the rest came from a real start)."""
 
 
     def clip(self, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -39,10 +42,10 @@ class History:
 
     def repeat(self, k: int) -> History:
         """Each history K times in a row (B*K, ...)."""
-        return History(*(x.repeat_interleave(k, 0) for x in (self.latents, self.obs, self.actions)))
+        return History(*(x.repeat_interleave(k, 0) for x in (self.latents, self.obs, self.actions, self.imagined)))
 
     def select(self, index: torch.Tensor) -> History:
-        return History(self.latents[index], self.obs[index], self.actions[index])
+        return History(self.latents[index], self.obs[index], self.actions[index], self.imagined[index])
 
 
 @dataclass(frozen=True)
@@ -111,16 +114,19 @@ class WorldModel:
             latents=z.expand(-1, k, -1, -1, -1).contiguous(),
             obs=obs.to(self.device, torch.float32)[:, None].expand(-1, k, -1).contiguous(),
             actions=torch.zeros(b, k - 1, self.predict.config.action_dim, device=self.device),
+            imagined=torch.zeros(b, k, dtype=torch.bool, device=self.device),
         )
 
     @torch.no_grad()
     def step(self, history: History, action: torch.Tensor, sampler_steps: int = 1,
-             generator: torch.Generator | None = None, context_noise: float = 0.0, best_of: int = 1,
+             generator: torch.Generator | None = None, context_noise: float | None = None, best_of: int = 1,
              ) -> Imagined:  # fmt: skip
         """Imagine the frame after ``action`` (B, A) and judge it when there is a critic.
 
-        ``context_noise`` noises the context to that level first (training saw up to
-        its ``context_noise``), hiding small errors of earlier imagined frames.
+        ``context_noise`` (default: the model's ``PredictConfig.rollout_context_noise``)
+        noises the imagined frames of the context to that level first, hiding their
+        errors (training noised context frames up to its ``context_noise``); frames from
+        a real start stay clean.
         ``best_of`` > 1 needs a critic: that many candidates per env, the most plausible kept."""
         if best_of < 1:
             raise ValueError(f"best_of must be >= 1, got {best_of}")
@@ -130,12 +136,16 @@ class WorldModel:
         candidates = history.repeat(best_of) if best_of > 1 else history
         cand_actions = action.repeat_interleave(best_of, 0) if best_of > 1 else action
         actions = torch.cat([candidates.actions, cand_actions[:, None]], 1)                 # (B*K, K_ctx, A)
+        if context_noise is None:
+            context_noise = self.predict.config.rollout_context_noise
+        levels = context_noise * candidates.imagined.float()                                 # (B*K, K_ctx)
         z, o = sample_next(self.predict, candidates.latents, candidates.obs, actions, steps=sampler_steps,
-                           context_noise=context_noise, generator=generator)  # fmt: skip
+                           context_noise=levels, generator=generator)  # fmt: skip
         nxt = History(
             latents=torch.cat([candidates.latents[:, 1:], z[:, None]], 1),
             obs=torch.cat([candidates.obs[:, 1:], o[:, None]], 1),
             actions=actions[:, 1:],
+            imagined=F.pad(candidates.imagined[:, 1:], (0, 1), value=True),
         )
         if self.reason is None:
             return Imagined(z, o, nxt)
@@ -149,7 +159,7 @@ class WorldModel:
 
     @torch.no_grad()
     def rollout(self, rgb: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, sampler_steps: int = 1,
-                generator: torch.Generator | None = None, context_noise: float = 0.0, best_of: int = 1,
+                generator: torch.Generator | None = None, context_noise: float | None = None, best_of: int = 1,
                 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """Open loop from one real frame: actions (B, N, A) -> latents (B, N+1, C, h, w) and
         observations (B, N+1, D), the first being the start."""

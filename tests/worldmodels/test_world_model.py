@@ -1,6 +1,9 @@
+import dataclasses
+
 import pytest
 import torch
 
+from worldmodels import world_model
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
@@ -24,7 +27,38 @@ def test_start_repeats_one_frame_like_padded_training_windows():
     rgb = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
     h = wm.start(rgb, torch.randn(2, 5))
     assert h.latents.shape == (2, 3, 4, 8, 8) and h.obs.shape == (2, 3, 5) and h.actions.shape == (2, 2, 2)
-    assert torch.equal(h.latents[:, 0], h.latents[:, 2]) and not h.actions.any()
+    assert torch.equal(h.latents[:, 0], h.latents[:, 2]) and not h.actions.any() and not h.imagined.any()
+
+
+def test_context_noise_reaches_imagined_frames_only():
+    wm = tiny_world_model()
+    predict = PredictModel(dataclasses.replace(wm.predict.config, rollout_context_noise=0.2))
+    predict.load_state_dict(wm.predict.state_dict())
+    wm.predict = predict.eval()
+    rgb = torch.randint(0, 256, (1, 64, 64, 3), dtype=torch.uint8)
+    history, action = wm.start(rgb, torch.randn(1, 5)), torch.randn(1, 2)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    # from a real start nothing is noised: the same draw as with no context noise at all
+    torch.testing.assert_close(wm.step(history, action, generator=gen()).latent,
+                               wm.step(history, action, generator=gen(), context_noise=0.0).latent)  # fmt: skip
+    for _ in range(2):
+        history = wm.step(history, action, generator=gen()).history
+    assert history.imagined.tolist() == [[False, True, True]]
+    levels = {}
+    real_sample_next = world_model.sample_next
+
+    def spy(*args, context_noise, **kwargs):
+        levels["default"] = context_noise
+        return real_sample_next(*args, context_noise=context_noise, **kwargs)
+
+    world_model.sample_next = spy
+    try:
+        wm.step(history, action)
+        torch.testing.assert_close(levels["default"], torch.tensor([[0.0, 0.2, 0.2]]))  # the model's default
+        wm.step(history.repeat(2), action.repeat(2, 1), context_noise=0.5)
+        torch.testing.assert_close(levels["default"], torch.tensor([[0.0, 0.5, 0.5]] * 2))
+    finally:
+        world_model.sample_next = real_sample_next
 
 
 def test_rollout_and_decode_shapes_and_action_effect():
