@@ -12,6 +12,7 @@ as clean, so the drawn frame follows the imagined state.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from worldmodels.predict import PredictModel
 
@@ -83,12 +84,15 @@ def _euler(
 def imagine(
     model: PredictModel, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
     real: int, context: int, steps: int = 1, generator: torch.Generator | None = None,
+    context_noise: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Replace the frames of clips from index ``real`` on by Predict's open-loop future.
 
     latents (B, T, C, h, w), obs (B, T, D), actions (B, T-1, A), raw values. The frames
     before ``real`` are the context (left-padded to ``context`` frames by repeating the
-    first, as at an episode start); the clip's own actions drive the imagination.
+    first, as at an episode start); the clip's own actions drive the imagination, with
+    imagined context frames noised to ``context_noise`` (default: the model's
+    ``rollout_context_noise``), as :meth:`worldmodels.world_model.WorldModel.step` does.
     Returns latents and obs of the same shapes, real up to ``real``, imagined after.
     """
     t = latents.shape[1]
@@ -99,10 +103,15 @@ def imagine(
     hist_o = torch.cat([obs[:, :1].expand(-1, pad, -1), obs[:, :real]], 1)[:, -context:]
     hist_a = torch.cat([actions.new_zeros(actions.shape[0], pad, actions.shape[2]), actions[:, : real - 1]], 1)
     hist_a = hist_a[:, hist_a.shape[1] - (context - 1):]                                     # (B, K-1, A)
+    if context_noise is None:
+        context_noise = model.config.rollout_context_noise
+    levels = torch.zeros(latents.shape[0], context, device=latents.device)                    # (B, K)
     out_z, out_o = [latents[:, :real]], [obs[:, :real]]
     for i in range(real, t):
         step_actions = torch.cat([hist_a, actions[:, i - 1 : i]], 1)                          # (B, K, A)
-        z, o = sample_next(model, hist_z, hist_o, step_actions, steps=steps, generator=generator)
+        z, o = sample_next(model, hist_z, hist_o, step_actions, steps=steps, generator=generator,
+                           context_noise=levels)  # fmt: skip
+        levels = F.pad(levels[:, 1:], (0, 1), value=context_noise)
         out_z.append(z[:, None])
         out_o.append(o[:, None])
         hist_z = torch.cat([hist_z[:, 1:], z[:, None]], 1)

@@ -86,6 +86,13 @@ def test_imagine_keeps_real_frames_and_follows_the_sampler():
         torch.testing.assert_close(iz[:, t], z[:, 1])
     with pytest.raises(ValueError, match="real"):
         imagine(predict, z, o, a, real=0, context=3)
+    # context noise reaches imagined frames only: the first imagined frame is unchanged
+    for p in predict.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    clean = imagine(predict, z, o, a, real=2, context=3, generator=torch.Generator().manual_seed(0), context_noise=0.0)
+    noisy = imagine(predict, z, o, a, real=2, context=3, generator=torch.Generator().manual_seed(0), context_noise=0.5)
+    torch.testing.assert_close(noisy[0][:, :3], clean[0][:, :3])
+    assert not torch.allclose(noisy[0][:, 3:], clean[0][:, 3:])
 
 
 def test_reason_loss_trains_all_three_heads():
