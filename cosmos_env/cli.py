@@ -65,7 +65,6 @@ class TrainCommand:
     predict: str | None = "runs/hopper/predict/model"
     context: int = 4
     context_noise: float = 0.3
-    obs_context_noise: float | None = None
     obs_first: bool = True
     clip: int = 4
     imagined: int = 2048
@@ -93,7 +92,7 @@ def run_train(cfg: TrainCommand) -> None:
     elif cfg.stage == "predict":
         stage = PredictStage(cfg.data, cfg.tokenizer, cfg.out, size=cfg.size, context=cfg.context,
                              val_fraction=cfg.val_fraction, context_noise=cfg.context_noise,
-                             obs_context_noise=cfg.obs_context_noise, obs_first=cfg.obs_first)  # fmt: skip
+                             obs_first=cfg.obs_first)  # fmt: skip
     elif cfg.stage == "reason":
         stage = ReasonStage(cfg.data, cfg.tokenizer, cfg.out, predict=cfg.predict, size=cfg.size, clip=cfg.clip,
                             val_fraction=cfg.val_fraction, imagined=cfg.imagined)  # fmt: skip

@@ -146,14 +146,11 @@ class PredictStage:
     def __init__(self, data: str | Path, tokenizer: str | Path, out: str | Path, size: str = "small",
                  context: int = 4, val_fraction: float = 0.05, config: PredictConfig | None = None,
                  context_noise: float = 0.3, obs_first: bool = True, obs_given_fraction: float = 0.5,
-                 clean_context_fraction: float = 0.5, pure_noise_fraction: float = 0.9,
-                 obs_context_noise: float | None = None) -> None:  # fmt: skip
+                 clean_context_fraction: float = 0.5, pure_noise_fraction: float = 0.9) -> None:  # fmt: skip
         """``pure_noise_fraction``: of target frames, those noised to tau = 1, where
-        one-step sampling starts; the rest (tau ~ U(0, 1)) serve multi-step sampling.
-        ``obs_context_noise``: the context observations' own noise (None: as the latents';
-        see :func:`worldmodels.losses.predict_loss`)."""
+        one-step sampling starts; the rest (tau ~ U(0, 1)) serve multi-step sampling."""
         self.context_noise, self.clean_context_fraction = context_noise, clean_context_fraction
-        self.pure_noise_fraction, self.obs_context_noise = pure_noise_fraction, obs_context_noise
+        self.pure_noise_fraction = pure_noise_fraction
         self.obs_given_fraction = obs_given_fraction if obs_first else 0.0
         episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, tokenizer, out)
         config = config or PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[size])
@@ -168,15 +165,13 @@ class PredictStage:
         self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
         self.extra: dict[str, Any] = {"data": str(data), "dataset_id": episodes.meta["dataset_id"],
                                       "task": episodes.meta["task"], "context": context, "context_noise": context_noise,
-                                      "obs_context_noise": obs_context_noise,
                                       "tokenizer": str(tokenizer), "tokenizer_config": config_to_dict(tok_config)}  # fmt: skip
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         return predict_loss(net, self.model, batch["latents"], batch["obs"], batch["action"], batch["valid"],
                             context_noise=self.context_noise, obs_given_fraction=self.obs_given_fraction,
                             clean_context_fraction=self.clean_context_fraction,
-                            pure_noise_fraction=self.pure_noise_fraction,
-                            obs_context_noise=self.obs_context_noise)  # fmt: skip
+                            pure_noise_fraction=self.pure_noise_fraction)  # fmt: skip
 
 
 class ReasonStage:

@@ -70,7 +70,7 @@ def predict_loss(
     net: Callable, model: PredictModel, latents: torch.Tensor, obs: torch.Tensor,
     actions: torch.Tensor, valid: torch.Tensor, context_noise: float = 0.1,
     pure_noise_fraction: float = 0.5, obs_weight: float = 1.0, obs_given_fraction: float = 0.0,
-    clean_context_fraction: float = 0.0, obs_context_noise: float | None = None,
+    clean_context_fraction: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     """Flow-matching loss for next-frame prediction, noised as sampling will see it.
 
@@ -90,11 +90,6 @@ def predict_loss(
     With probability ``obs_given_fraction`` a target frame's observation is given, noised
     like the context, while its latents stay noised: the frame learns to follow the state
     (``PredictConfig.obs_first`` sampling). Given observations are not in the obs loss.
-
-    ``obs_context_noise`` (default: ``context_noise``, drawn with the latents' levels) noises
-    context observations on their own, tau ~ U(0, ``obs_context_noise``): with latents noised
-    more than observations, the pose must be read from the state, which open-loop rollouts
-    keep far better than the frames (a frame that lags its state then catches up).
     """
     z0, o0 = model.normalize_latents(latents.float()), model.normalize_obs(obs.float())
     b, length = z0.shape[:2]
@@ -106,16 +101,11 @@ def predict_loss(
     context_tau = torch.rand(b, length, device=device) * context_noise
     context_tau = torch.where(torch.rand(b, length, device=device) < clean_context_fraction, 0.0, context_tau)
     tau = torch.where(is_target, target_tau, context_tau)
-    if obs_context_noise is not None:
-        obs_context_tau = torch.rand(b, length, device=device) * obs_context_noise
-    else:
-        obs_context_tau = context_tau
     obs_given = is_target & (torch.rand(b, length, device=device) < obs_given_fraction)       # (B, L)
-    obs_tau = torch.where(obs_given | ~is_target, obs_context_tau, tau)
-    shared_levels = obs_given_fraction == 0 and obs_context_noise is None  # obs_tau equals tau
+    obs_tau = torch.where(obs_given, context_tau, tau)
     zt = (1 - tau[..., None, None, None]) * z0 + tau[..., None, None, None] * torch.randn_like(z0)
     ot = (1 - obs_tau[..., None]) * o0 + obs_tau[..., None] * torch.randn_like(o0)
-    z_hat, o_hat = net(zt, ot, actions.float(), tau, obs_noise_levels=None if shared_levels else obs_tau)
+    z_hat, o_hat = net(zt, ot, actions.float(), tau, obs_noise_levels=obs_tau if obs_given_fraction > 0 else None)
     weight = torch.zeros(b, length, device=device)
     weight[:, 1:] = (valid[:, 1:] & valid[:, :-1]).float()
     weight = weight * is_target

@@ -177,22 +177,3 @@ def test_clean_context_fraction_leaves_the_context_unnoised():
     assert (seen["tau"][:, 0] == 0).all()  # frame 0 is always context
     predict_loss(net, m, z, o, a, valid, context_noise=0.3, clean_context_fraction=0.0)
     assert (seen["tau"][:, 0] > 0).all() and (seen["tau"][:, 0] <= 0.3).all()
-
-
-def test_context_observations_take_their_own_noise_level():
-    m = model().train()
-    z, o, a, _ = window(b=64, t=4)
-    seen = {}
-
-    def net(zt, ot, actions, tau, obs_noise_levels=None):
-        seen["tau"], seen["obs_tau"] = tau, obs_noise_levels
-        return m(zt, ot, actions, tau, obs_noise_levels=obs_noise_levels)
-
-    valid = torch.ones(64, 4, dtype=torch.bool)
-    predict_loss(net, m, z, o, a, valid, context_noise=0.5, obs_context_noise=0.0)
-    tau, obs_tau = seen["tau"], seen["obs_tau"]
-    assert (obs_tau[:, 0] == 0).all() and (tau[:, 0] > 0).any()  # frame 0: context, latents noised, obs clean
-    target = tau == 1
-    assert (obs_tau[target] == 1).all()  # targets' observations are noised with their latents
-    predict_loss(net, m, z, o, a, valid, context_noise=0.5)
-    assert seen["obs_tau"] is None  # default: one level per frame, as before
