@@ -81,6 +81,7 @@ class ExportCommand:
     predict: str = "runs/hopper/predict/model"
     reason: str | None = "runs/hopper/reason/model"
     out: str = "runs/hopper/world_model"
+    rollout_context_noise: float | None = None
 
 
 def run_train(cfg: TrainCommand) -> None:
@@ -133,7 +134,7 @@ def run_demo_command(cfg: DemoCommand) -> None:
 def run_export(cfg: ExportCommand) -> None:
     from cosmos_env.training import export_world_model
 
-    out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out)
+    out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, cfg.rollout_context_noise)
     print(f"wrote {out}/: use it with gym.make(\"cosmos_env/WorldModel-v0\", weights=\"{out}\")")
 
 

@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=32)
     parser.add_argument("--out", help="default cosmos_env/weights/<task>")
     parser.add_argument("--limits", help="Markdown appended as the card's 'Known limits' section")
+    parser.add_argument("--rollout-context-noise", type=float,
+                        help="Predict's sampling default for imagined context frames (choose it on other seeds: "
+                             "benchmarks/fidelity.py --seed 20000 --context-noise X)")
     for stage in ("tokenizer", "predict", "reason"):
         parser.add_argument(f"--{stage}", help=f"the {stage} model directory (default: <runs>/{stage}/model)")
     args = parser.parse_args()
@@ -45,7 +48,7 @@ def main() -> None:
     paths = {stage: Path(getattr(args, stage) or runs / stage / "model") for stage in ("tokenizer", "predict", "reason")}
 
     reason = paths["reason"] if paths["reason"].is_dir() else None
-    export_world_model(paths["tokenizer"], paths["predict"], reason, out)  # checks the parts fit; replaces out
+    export_world_model(paths["tokenizer"], paths["predict"], reason, out, args.rollout_context_noise)  # checks the parts fit
     model = WorldModel.from_pretrained(out)
     critic = model.reason
     tok_extra, pred_extra = (read_config(out / stage)["extra"] for stage in ("tokenizer", "predict"))
@@ -111,7 +114,8 @@ proprio token). {size_mb:.1f} MB of safetensors. Load with
 ## Fidelity against MuJoCo
 `python benchmarks/fidelity.py --task {args.task} --starts {fid['starts']}` — open loop from {fid['starts']} fresh
 MuJoCo starts (seeds never used for training), the same smooth-random actions replayed in both, 1 sampler step
-{"(observation first, then the frame given it: 2 network passes per step)" if model.predict.config.obs_first else ""}.
+{"(observation first, then the frame given it: 2 network passes per step)" if model.predict.config.obs_first else ""},
+imagined context frames noised to {fid['context_noise']} (the model's `rollout_context_noise`).
 Tokenizer reconstruction of those held-out frames: PSNR {fid['tokenizer_reconstruction']['psnr']:.2f} dB,
 SSIM {fid['tokenizer_reconstruction']['ssim']:.3f}.
 
