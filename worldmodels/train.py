@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from worldmodels.checkpoint import (
-    CheckpointError, config_to_dict, load_state, read_config, save_pretrained, write_directory,
+    CheckpointError, config_from_dict, config_to_dict, load_state, read_config, save_pretrained, write_directory,
 )  # fmt: skip
 from worldmodels.io import atomic_write_bytes, atomic_write_json
 
@@ -194,7 +194,8 @@ def _resume(out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.
     if not latest.is_file():
         return 0, 0.0
     ckpt = out / json.loads(latest.read_text())["dir"]
-    saved = read_config(ckpt)["config"]
+    # through the dataclass: a field added since the run started takes its default
+    saved = config_to_dict(config_from_dict(type(model.config), read_config(ckpt)["config"], source=str(ckpt)))
     ours = config_to_dict(model.config)
     changed = sorted(k for k in set(saved) | set(ours) if saved.get(k) != ours.get(k))
     if changed:

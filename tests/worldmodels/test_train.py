@@ -58,6 +58,16 @@ def test_resume_with_another_model_is_refused(tmp_path):
         train(other, config(tmp_path / "run", 6))
 
 
+def test_resume_after_a_config_field_was_added(tmp_path):
+    train(ToyStage(), config(tmp_path / "run", 3))
+    ckpt = tmp_path / "run" / json.loads((tmp_path / "run" / "latest.json").read_text())["dir"]
+    record = json.loads((ckpt / "config.json").read_text())
+    del record["config"]["fsq_levels"]  # as saved before the field existed; it defaults to None
+    (ckpt / "config.json").write_text(json.dumps(record))
+    train(ToyStage(), config(tmp_path / "run", 6))
+    assert json.loads((tmp_path / "run" / "latest.json").read_text())["step"] == 6
+
+
 def test_step_batches_depend_only_on_the_step():
     a = StepBatchSampler(10, 4, seed=1, start_step=0)
     b = StepBatchSampler(10, 4, seed=1, start_step=5)
