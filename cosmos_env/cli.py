@@ -82,6 +82,7 @@ class ExportCommand:
     reason: str | None = "runs/hopper/reason/model"
     out: str = "runs/hopper/world_model"
     rollout_context_noise: float | None = None
+    obs_first: bool | None = None
 
 
 def run_train(cfg: TrainCommand) -> None:
@@ -134,7 +135,8 @@ def run_demo_command(cfg: DemoCommand) -> None:
 def run_export(cfg: ExportCommand) -> None:
     from cosmos_env.training import export_world_model
 
-    out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, cfg.rollout_context_noise)
+    sampling = {"rollout_context_noise": cfg.rollout_context_noise, "obs_first": cfg.obs_first}
+    out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, sampling)
     print(f"wrote {out}/: use it with gym.make(\"cosmos_env/WorldModel-v0\", weights=\"{out}\")")
 
 

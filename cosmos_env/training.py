@@ -234,21 +234,28 @@ def cached_imagined_clips(predict_dir: str | Path, windows: WindowDataset, count
     return tensors["latents"], tensors["obs"], tensors["action"]
 
 
+SAMPLING_FIELDS = ("obs_first", "rollout_context_noise")
+"""PredictConfig fields that change how a trained Predict is sampled, not its weights."""
+
+
 def export_world_model(tokenizer: str | Path, predict: str | Path, reason: str | Path | None, out: str | Path,
-                       rollout_context_noise: float | None = None) -> Path:  # fmt: skip
+                       sampling: dict[str, Any] | None = None) -> Path:  # fmt: skip
     """Put trained stage models together as one world model directory (``tokenizer/``,
     ``predict/``, ``reason/``, each with its training record) that
     ``gym.make("cosmos_env/WorldModel-v0", weights=out)`` and ``WorldModel.from_pretrained``
     take. Checks that the parts fit together first; replaces ``out`` atomically.
-    ``rollout_context_noise`` (None: as trained) is written into Predict's config: the
-    sampling default, chosen after training (``benchmarks/fidelity.py --context-noise``)."""
+    ``sampling``: values of :data:`SAMPLING_FIELDS` written into Predict's config, chosen
+    after training (``benchmarks/fidelity.py --seed 20000 ...``); the rest stay as trained."""
     import shutil
 
     from worldmodels.io import atomic_write_json
     from worldmodels.world_model import WorldModel
 
-    if rollout_context_noise is not None and not 0 <= rollout_context_noise < 1:
-        raise ValueError(f"rollout_context_noise must be in [0, 1), got {rollout_context_noise}")
+    sampling = {k: v for k, v in (sampling or {}).items() if v is not None}
+    if set(sampling) - set(SAMPLING_FIELDS):
+        raise ValueError(f"sampling sets {sorted(set(sampling) - set(SAMPLING_FIELDS))}; only {SAMPLING_FIELDS} may be")
+    if not 0 <= sampling.get("rollout_context_noise", 0) < 1:
+        raise ValueError(f"rollout_context_noise must be in [0, 1), got {sampling['rollout_context_noise']}")
     paths = {"tokenizer": Path(tokenizer), "predict": Path(predict)} | ({"reason": Path(reason)} if reason else {})
     for stage, path in paths.items():
         if not (path / "config.json").is_file():
@@ -260,9 +267,9 @@ def export_world_model(tokenizer: str | Path, predict: str | Path, reason: str |
         (tmp / stage).mkdir(parents=True)
         for name in ("config.json", "model.safetensors"):
             shutil.copy2(path / name, tmp / stage / name)
-    if rollout_context_noise is not None:
+    if sampling:
         record = read_config(tmp / "predict")
-        record["config"]["rollout_context_noise"] = rollout_context_noise
+        record["config"].update(sampling)
         atomic_write_json(tmp / "predict" / "config.json", record)
     WorldModel.from_pretrained(tmp)  # raises, naming the mismatch, when the parts do not fit
     shutil.rmtree(out, ignore_errors=True)

@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--rollout-context-noise", type=float,
                         help="Predict's sampling default for imagined context frames (choose it on other seeds: "
                              "benchmarks/fidelity.py --seed 20000 --context-noise X)")
+    parser.add_argument("--obs-first", type=lambda v: v.lower() in ("1", "true", "yes"),
+                        help="true/false: sample the observation first (two passes) or both at once (default: as trained)")
     for stage in ("tokenizer", "predict", "reason"):
         parser.add_argument(f"--{stage}", help=f"the {stage} model directory (default: <runs>/{stage}/model)")
     args = parser.parse_args()
@@ -48,7 +50,8 @@ def main() -> None:
     paths = {stage: Path(getattr(args, stage) or runs / stage / "model") for stage in ("tokenizer", "predict", "reason")}
 
     reason = paths["reason"] if paths["reason"].is_dir() else None
-    export_world_model(paths["tokenizer"], paths["predict"], reason, out, args.rollout_context_noise)  # checks the parts fit
+    sampling = {"rollout_context_noise": args.rollout_context_noise, "obs_first": args.obs_first}
+    export_world_model(paths["tokenizer"], paths["predict"], reason, out, sampling)  # checks the parts fit
     model = WorldModel.from_pretrained(out)
     critic = model.reason
     tok_extra, pred_extra = (read_config(out / stage)["extra"] for stage in ("tokenizer", "predict"))
