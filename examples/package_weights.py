@@ -117,7 +117,7 @@ proprio token). {size_mb:.1f} MB of safetensors. Load with
 ## Fidelity against MuJoCo
 `python benchmarks/fidelity.py --task {args.task} --starts {fid['starts']}` — open loop from {fid['starts']} fresh
 MuJoCo starts (seeds never used for training), the same smooth-random actions replayed in both, 1 sampler step
-{"(observation first, then the frame given it: 2 network passes per step)" if model.predict.config.obs_first else ""},
+{"(observation first, then the frame given it: 2 network passes)" if model.predict.config.obs_first else "(observation and frame at once: 1 network pass)"},
 imagined context frames noised to {fid['context_noise']} (the model's `rollout_context_noise`).
 Tokenizer reconstruction of those held-out frames: PSNR {fid['tokenizer_reconstruction']['psnr']:.2f} dB,
 SSIM {fid['tokenizer_reconstruction']['ssim']:.3f}.

@@ -8,11 +8,21 @@
 # As shipped: Hopper's tokenizer is the checkpoint at step 1250 of this 2000-step run
 # (stopped early for time); HalfCheetah's Reason was trained on imagined clips of its
 # Predict at step 3000, before Predict was continued to 4500. Both Predicts were then
-# continued for 3200 steps with the current loss and observation-first sampling (the
-# defaults now; the first runs noised every context frame and sampled jointly):
+# continued with the current loss (the defaults now; the first runs noised every context
+# frame), Hopper for 9000 steps and HalfCheetah for 6800, resumed across sessions:
 #   cosmos-env train stage=predict task=T tokenizer=cosmos_env/weights/T/tokenizer \
-#     init=<that Predict> out=runs/T/predict_obsfirst train.steps=3200 train.batch_size=16
-# Their Reason critics were trained against the first Predicts' imagined clips.
+#     init=<that Predict> out=runs/T/predict_obsfirst train.steps=N train.batch_size=16
+# and packaged sampling observation and frame at once (obs_first measured a wash at twice
+# the cost) with clean context (rollout context noise 0.1-0.3, tried with
+# benchmarks/fidelity.py --seed 20000 on starts the cards do not report, fills
+# HalfCheetah's sky with limbs and blurs Hopper's frames):
+#   python examples/package_weights.py --task T --predict runs/T/predict_obsfirst/model \
+#     --obs-first false --rollout-context-noise 0 --limits LIMITS.md
+# Their Reason critics were trained against the first Predicts' imagined clips; Hopper's
+# was then continued against the shipped Predict's:
+#   cosmos-env train stage=reason task=hopper tokenizer=cosmos_env/weights/hopper/tokenizer \
+#     predict=cosmos_env/weights/hopper/predict init=cosmos_env/weights/hopper/reason \
+#     out=runs/hopper/reason_v2 train.steps=600 train.batch_size=64
 set -euo pipefail
 TASKS=${*:-hopper halfcheetah}
 for task in $TASKS; do
