@@ -124,8 +124,9 @@ def main() -> None:
     real_a_t, real_b_t = torch.from_numpy(real_a), torch.from_numpy(real_b)
     std = model.predict.obs_std.cpu()
 
-    def proprio_rmse(x, y):
-        return ((torch.as_tensor(np.array(x)) - torch.as_tensor(np.array(y))) / std).pow(2).mean(-1).sqrt()  # (N, T)
+    def proprio_rmse(x, y):  # tensors or arrays (N, T, D) -> (N, T)
+        x, y = (v.float() if isinstance(v, torch.Tensor) else torch.from_numpy(np.array(v, np.float32)) for v in (x, y))
+        return ((x - y) / std).pow(2).mean(-1).sqrt()
 
     def frame_rmse(x, y):
         return (x.float() - y.float()).div(255).pow(2).flatten(2).mean(-1).sqrt()  # (N, T)
