@@ -254,8 +254,6 @@ def export_world_model(tokenizer: str | Path, predict: str | Path, reason: str |
     sampling = {k: v for k, v in (sampling or {}).items() if v is not None}
     if set(sampling) - set(SAMPLING_FIELDS):
         raise ValueError(f"sampling sets {sorted(set(sampling) - set(SAMPLING_FIELDS))}; only {SAMPLING_FIELDS} may be")
-    if not 0 <= sampling.get("rollout_context_noise", 0) < 1:
-        raise ValueError(f"rollout_context_noise must be in [0, 1), got {sampling['rollout_context_noise']}")
     paths = {"tokenizer": Path(tokenizer), "predict": Path(predict)} | ({"reason": Path(reason)} if reason else {})
     for stage, path in paths.items():
         if not (path / "config.json").is_file():
@@ -271,7 +269,7 @@ def export_world_model(tokenizer: str | Path, predict: str | Path, reason: str |
         record = read_config(tmp / "predict")
         record["config"].update(sampling)
         atomic_write_json(tmp / "predict" / "config.json", record)
-    WorldModel.from_pretrained(tmp)  # raises, naming the mismatch, when the parts do not fit
+    WorldModel.from_pretrained(tmp)  # raises, naming the mismatch or bad value, when the parts do not fit
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out

@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--rollout-context-noise", type=float,
                         help="Predict's sampling default for imagined context frames (choose it on other seeds: "
                              "benchmarks/fidelity.py --seed 20000 --context-noise X)")
-    parser.add_argument("--obs-first", type=lambda v: v.lower() in ("1", "true", "yes"),
+    parser.add_argument("--obs-first", choices=("true", "false"),
                         help="true/false: sample the observation first (two passes) or both at once (default: as trained)")
     for stage in ("tokenizer", "predict", "reason"):
         parser.add_argument(f"--{stage}", help=f"the {stage} model directory (default: <runs>/{stage}/model)")
@@ -50,7 +50,8 @@ def main() -> None:
     paths = {stage: Path(getattr(args, stage) or runs / stage / "model") for stage in ("tokenizer", "predict", "reason")}
 
     reason = paths["reason"] if paths["reason"].is_dir() else None
-    sampling = {"rollout_context_noise": args.rollout_context_noise, "obs_first": args.obs_first}
+    obs_first = None if args.obs_first is None else args.obs_first == "true"
+    sampling = {"rollout_context_noise": args.rollout_context_noise, "obs_first": obs_first}
     export_world_model(paths["tokenizer"], paths["predict"], reason, out, sampling)  # checks the parts fit
     model = WorldModel.from_pretrained(out)
     critic = model.reason

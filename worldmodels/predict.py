@@ -53,6 +53,10 @@ class PredictConfig:
     clean; :meth:`worldmodels.world_model.WorldModel.step`): it hides their errors, as
     the training's context noise taught, which keeps long open-loop rollouts in range."""
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.rollout_context_noise < 1:
+            raise ValueError(f"rollout_context_noise must be in [0, 1), got {self.rollout_context_noise}")
+
 
 PREDICT_SIZES = {
     "tiny": dict(dim=32, depth=2, heads=2, kernel=3),

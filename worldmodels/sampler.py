@@ -43,7 +43,8 @@ def sample_next(
     b, k = latents.shape[:2]
     ctx_z, ctx_o = model.normalize_latents(latents), model.normalize_obs(obs)
     ctx_levels = torch.as_tensor(context_noise, dtype=ctx_o.dtype, device=ctx_o.device).expand(b, k)  # (B, K)
-    if (ctx_levels > 0).any():
+    noised = (ctx_levels > 0).any() if isinstance(context_noise, torch.Tensor) else context_noise > 0
+    if noised:  # a float needs no device sync; a tensor of levels does
         lz, lo = ctx_levels[..., None, None, None], ctx_levels[..., None]
         ctx_z = (1 - lz) * ctx_z + lz * torch.randn(ctx_z.shape, generator=generator, device=ctx_z.device)
         ctx_o = (1 - lo) * ctx_o + lo * torch.randn(ctx_o.shape, generator=generator, device=ctx_o.device)

@@ -138,7 +138,8 @@ class WorldModel:
         actions = torch.cat([candidates.actions, cand_actions[:, None]], 1)                 # (B*K, K_ctx, A)
         if context_noise is None:
             context_noise = self.predict.config.rollout_context_noise
-        levels = context_noise * candidates.imagined.float()                                 # (B*K, K_ctx)
+        # per context frame (B*K, K_ctx); a plain 0.0 when off, so the sampler needs no device sync
+        levels = context_noise * candidates.imagined.float() if context_noise > 0 else 0.0
         z, o = sample_next(self.predict, candidates.latents, candidates.obs, actions, steps=sampler_steps,
                            context_noise=levels, generator=generator)  # fmt: skip
         nxt = History(
