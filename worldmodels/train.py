@@ -54,6 +54,9 @@ class TrainConfig:
     lr: float = 3e-4
     weight_decay: float = 0.01
     warmup: int = 100
+    cooldown: int = 0
+    """The last ``cooldown`` steps decay the learning rate linearly towards 0
+    (warmup-stable-decay): a run extended with more ``steps`` still ends annealed."""
     ema: float = 0.999
     grad_clip: float = 1.0
     val_every: int = 250
@@ -216,6 +219,13 @@ def _drop_log_after(path: Path, step: int) -> None:
         atomic_write_bytes(path, "".join(x + "\n" for x in lines).encode())
 
 
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Multiplier of ``cfg.lr`` for the update made at 0-based ``step``."""
+    warm = (step + 1) / max(cfg.warmup, 1)
+    cool = (cfg.steps - step) / cfg.cooldown if cfg.cooldown > 0 else 1.0
+    return min(1.0, warm, cool)
+
+
 def train(stage: Stage, cfg: TrainConfig) -> Path:
     """Train ``stage.model`` to ``cfg.steps`` (resuming from ``cfg.out`` if it has a
     checkpoint); returns the directory of the final EMA model."""
@@ -258,7 +268,7 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
     while step < cfg.steps:
         batch = {k: v.to(ddp.device, non_blocking=True) for k, v in next(batches).items()}
         for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+            group["lr"] = cfg.lr * lr_factor(step, cfg)
         torch.manual_seed(cfg.seed * 1_000_003 + step * 101 + ddp.rank)
         model.train()
         with autocast:

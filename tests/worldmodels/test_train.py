@@ -10,7 +10,7 @@ import torch
 from toy_stage import ToyStage
 
 from worldmodels.checkpoint import CheckpointError, from_pretrained
-from worldmodels.train import StepBatchSampler, TrainConfig, train
+from worldmodels.train import StepBatchSampler, TrainConfig, lr_factor, train
 
 HERE = Path(__file__).parent
 
@@ -66,6 +66,15 @@ def test_resume_after_a_config_field_was_added(tmp_path):
     (ckpt / "config.json").write_text(json.dumps(record))
     train(ToyStage(), config(tmp_path / "run", 6))
     assert json.loads((tmp_path / "run" / "latest.json").read_text())["step"] == 6
+
+
+def test_cooldown_decays_the_learning_rate_to_the_last_step(tmp_path):
+    cfg = config(tmp_path / "run", 8, cooldown=4)
+    assert [lr_factor(s, cfg) for s in range(8)] == [0.5, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25]
+    train(ToyStage(), cfg)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [x["lr"] for x in lines if x["split"] == "train"]
+    assert logged[-1] == pytest.approx(0.25 * cfg.lr) and logged[2] == pytest.approx(cfg.lr)
 
 
 def test_step_batches_depend_only_on_the_step():
