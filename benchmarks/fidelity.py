@@ -20,10 +20,14 @@ With ``--best-of K`` (a world model with a Reason critic) the first rollouts are
 again keeping, at every step, the most plausible of K candidates: best-of-K beside
 best-of-1 in the same run.
 
+With ``--warmup W`` both first play W shared smooth-random actions from the reset, and the
+world model starts from the last of those real frames (its context filled with the real
+clip): starts in motion rather than at rest, where persistence is no longer near-free.
+
 MuJoCo keeps stepping after a task terminates (a fallen hopper goes on moving), as the
 training data does with ``steps_after_termination``.
 
-    python benchmarks/fidelity.py --task hopper [--weights DIR] [--best-of K] [--quick] [--json PATH] [--strip PNG]
+    python benchmarks/fidelity.py --task hopper [--weights DIR] [--best-of K] [--warmup W] [--quick] [--json PATH] [--strip PNG]
 """
 
 from __future__ import annotations
@@ -89,6 +93,8 @@ def main() -> None:
                         help="noise level given to imagined context frames (default: the model's rollout_context_noise)")
     parser.add_argument("--best-of", type=int, default=1, help="also imagine keeping the most plausible of K")
     parser.add_argument("--seed", type=int, default=10_000, help="MuJoCo starts are seeds seed, seed+1, ...")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="start after W shared random actions (the model gets the real clip as context)")
     parser.add_argument("--quick", action="store_true", help="a CPU run under a minute")
     parser.add_argument("--json", help="write the figures to this JSON file")
     parser.add_argument("--strip", help="write a PNG strip: MuJoCo and imagined at steps 1, 8, 16, 32, 64 "
@@ -107,20 +113,25 @@ def main() -> None:
     if args.context_noise is None:
         args.context_noise = model.predict.config.rollout_context_noise
     seeds = [args.seed + i for i in range(n)]
-    actions = action_sequences(args.task, 2 * n, horizon, args.seed)
-    acts_a, acts_b = actions[:n], actions[n:]
-    real_a, obs_a = mujoco_rollouts(args.task, seeds, acts_a)
-    real_b, obs_b = mujoco_rollouts(args.task, seeds, acts_b)
+    if not 0 <= args.warmup <= horizon:
+        parser.error(f"--warmup must be in [0, {horizon}], got {args.warmup}")
+    actions = action_sequences(args.task, 3 * n, horizon, args.seed)
+    acts_a, acts_b, warm = actions[:n], actions[n : 2 * n], actions[2 * n :, : args.warmup]
+    w = args.warmup
+    full_a, full_obs_a = mujoco_rollouts(args.task, seeds, np.concatenate([warm, acts_a], 1))
+    full_b, full_obs_b = mujoco_rollouts(args.task, seeds, np.concatenate([warm, acts_b], 1))
+    real_a, obs_a, real_b, obs_b = full_a[:, w:], full_obs_a[:, w:], full_b[:, w:], full_obs_b[:, w:]
 
-    def imagine(real, obs, acts, best_of=1):
+    def imagine(full, full_obs, acts, best_of=1):
         gen = torch.Generator().manual_seed(0)
-        z, o = model.rollout(torch.from_numpy(real[:, 0]), torch.from_numpy(obs[:, 0]), torch.from_numpy(acts),
-                             sampler_steps=args.sampler_steps, generator=gen, context_noise=args.context_noise,
-                             best_of=best_of)  # fmt: skip
+        z, o = model.rollout(torch.from_numpy(full[:, : w + 1]), torch.from_numpy(full_obs[:, : w + 1]),
+                             torch.from_numpy(acts), sampler_steps=args.sampler_steps, generator=gen,
+                             context_noise=args.context_noise, best_of=best_of,
+                             context_actions=torch.from_numpy(warm))  # fmt: skip
         return model.decode(z)["rgb"], o
 
-    img_a, pred_a = imagine(real_a, obs_a, acts_a)
-    img_b, pred_b = imagine(real_b, obs_b, acts_b)
+    img_a, pred_a = imagine(full_a, full_obs_a, acts_a)
+    img_b, pred_b = imagine(full_b, full_obs_b, acts_b)
     real_a_t, real_b_t = torch.from_numpy(real_a), torch.from_numpy(real_b)
     std = model.predict.obs_std.cpu()
 
@@ -140,12 +151,12 @@ def main() -> None:
     psnr_r, ssim_r = frame_metrics(recon, real_a_t)
     psnr_tp, ssim_tp = frame_metrics(recon[:, :1].expand_as(recon), real_a_t)
     if args.best_of > 1:
-        img_k, pred_k = imagine(real_a, obs_a, acts_a, best_of=args.best_of)
+        img_k, pred_k = imagine(full_a, full_obs_a, acts_a, best_of=args.best_of)
         psnr_k, ssim_k = frame_metrics(img_k, real_a_t)
         prop_k = proprio_rmse(pred_k, obs_a)
 
     results = {"task": args.task, "weights": str(weights), "starts": n, "sampler_steps": args.sampler_steps,
-               "context_noise": args.context_noise, "best_of": args.best_of,
+               "warmup": w, "context_noise": args.context_noise, "best_of": args.best_of,
                "tokenizer_reconstruction": {"psnr": psnr_r.mean().item(), "ssim": ssim_r.mean().item()},
                "horizons": {}}  # fmt: skip
     for h in HORIZONS:
@@ -172,7 +183,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"\n{args.task}: open loop from {n} MuJoCo starts, {args.sampler_steps} sampler step(s), "
+    print(f"\n{args.task}: open loop from {n} MuJoCo starts ({w} warm-up steps), {args.sampler_steps} sampler step(s), "
           f"context noise {args.context_noise}; weights {weights}")
     print("pers. = persistence (start repeated); tok.pers. = the start through the tokenizer; "
           "ceiling = every MuJoCo frame through the tokenizer")

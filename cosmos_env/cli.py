@@ -66,6 +66,7 @@ class TrainCommand:
     context: int = 4
     context_noise: float = 0.3
     obs_first: bool = True
+    obs_given_fraction: float = 0.5
     clip: int = 4
     imagined: int = 2048
     val_fraction: float = 0.05
@@ -94,7 +95,7 @@ def run_train(cfg: TrainCommand) -> None:
     elif cfg.stage == "predict":
         stage = PredictStage(cfg.data, cfg.tokenizer, cfg.out, size=cfg.size, context=cfg.context,
                              val_fraction=cfg.val_fraction, context_noise=cfg.context_noise,
-                             obs_first=cfg.obs_first)  # fmt: skip
+                             obs_first=cfg.obs_first, obs_given_fraction=cfg.obs_given_fraction)  # fmt: skip
     elif cfg.stage == "reason":
         stage = ReasonStage(cfg.data, cfg.tokenizer, cfg.out, predict=cfg.predict, size=cfg.size, clip=cfg.clip,
                             val_fraction=cfg.val_fraction, imagined=cfg.imagined)  # fmt: skip

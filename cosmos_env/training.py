@@ -151,6 +151,8 @@ class PredictStage:
         one-step sampling starts; the rest (tau ~ U(0, 1)) serve multi-step sampling."""
         self.context_noise, self.clean_context_fraction = context_noise, clean_context_fraction
         self.pure_noise_fraction = pure_noise_fraction
+        if not 0.0 <= obs_given_fraction <= 1.0:
+            raise ValueError(f"obs_given_fraction must be in [0, 1], got {obs_given_fraction}")
         self.obs_given_fraction = obs_given_fraction if obs_first else 0.0
         episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, tokenizer, out)
         config = config or PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[size])

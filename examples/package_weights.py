@@ -26,6 +26,18 @@ from worldmodels.world_model import WorldModel
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def table(fid: dict) -> str:
+    """A Markdown table of ``benchmarks/fidelity.py --json`` figures."""
+    head = ("| horizon | PSNR | persistence | persistence through tokenizer | SSIM | persistence | proprio RMSE (std units) "
+            "| persistence | action sensitivity, frames | action sensitivity, proprio |\n" + "|---" * 10 + "|\n")  # fmt: skip
+    return head + "\n".join(
+        f"| {h} | {r['psnr']:.2f} | {r['psnr_persistence']:.2f} | {r['psnr_persistence_tokenized']:.2f} | "
+        f"{r['ssim']:.3f} | {r['ssim_persistence']:.3f} | {r['proprio_rmse']:.3f} | {r['proprio_rmse_persistence']:.3f} | "
+        f"{r['action_sensitivity_frames']:.2f} | {r['action_sensitivity_proprio']:.2f} |"
+        for h, r in fid["horizons"].items()
+    )
+
+
 def params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -36,6 +48,8 @@ def main() -> None:
     parser.add_argument("--runs", help="default runs/<task>")
     parser.add_argument("--starts", type=int, default=32)
     parser.add_argument("--out", help="default cosmos_env/weights/<task>")
+    parser.add_argument("--warmup", type=int, default=8,
+                        help="also measure fidelity from starts in motion after W random steps (0: skip)")
     parser.add_argument("--limits", help="Markdown appended as the card's 'Known limits' section")
     parser.add_argument("--rollout-context-noise", type=float,
                         help="Predict's sampling default for imagined context frames (choose it on other seeds: "
@@ -57,10 +71,14 @@ def main() -> None:
     critic = model.reason
     tok_extra, pred_extra = (read_config(out / stage)["extra"] for stage in ("tokenizer", "predict"))
     reason_extra = read_config(out / "reason")["extra"] if critic is not None else {}
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--task", args.task, "--weights", str(out),
-                    "--starts", str(args.starts), "--json", str(out / "fidelity.json"), "--strip", str(out / "strip.png")],
-                   check=True)  # fmt: skip
-    fid = json.loads((out / "fidelity.json").read_text())
+    def fidelity(name: str, warmup: int) -> dict:
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--task", args.task, "--weights", str(out),
+                        "--starts", str(args.starts), "--warmup", str(warmup), "--json", str(out / f"{name}.json"),
+                        "--strip", str(out / f"{name}.png")], check=True)  # fmt: skip
+        return json.loads((out / f"{name}.json").read_text())
+
+    fid = fidelity("fidelity", 0)
+    moving = fidelity("fidelity_in_motion", args.warmup) if args.warmup else None
     reason_section = "No Reason critic in this folder yet."
     if critic is not None:
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reason.py"), "--task", args.task, "--weights", str(out),
@@ -83,12 +101,19 @@ def main() -> None:
     episodes = sum(s["episodes"] for s in index["shards"])
     size_mb = sum(f.stat().st_size for f in out.rglob("*.safetensors")) / 2**20
 
-    rows = "\n".join(
-        f"| {h} | {r['psnr']:.2f} | {r['psnr_persistence']:.2f} | {r['psnr_persistence_tokenized']:.2f} | "
-        f"{r['ssim']:.3f} | {r['ssim_persistence']:.3f} | {r['proprio_rmse']:.3f} | {r['proprio_rmse_persistence']:.3f} | "
-        f"{r['action_sensitivity_frames']:.2f} | {r['action_sensitivity_proprio']:.2f} |"
-        for h, r in fid["horizons"].items()
-    )
+    in_motion = ""
+    if moving is not None:
+        in_motion = f"""
+### Starts in motion
+`python benchmarks/fidelity.py --task {args.task} --starts {moving['starts']} --warmup {moving['warmup']}` — the same,
+but both first play {moving['warmup']} shared random actions from the reset and the model starts from the last real
+frame with the real clip as context: the body is moving, so persistence is no longer near-free at horizon 1.
+Tokenizer reconstruction: PSNR {moving['tokenizer_reconstruction']['psnr']:.2f} dB.
+
+{table(moving)}
+
+![imagined vs MuJoCo, starts in motion](fidelity_in_motion.png)
+"""
     card = f"""# {meta['task']['gym_id']} world model (cosmos-env, small)
 
 An action-conditioned latent video model of gymnasium's `{meta['task']['gym_id']}` at
@@ -123,23 +148,21 @@ imagined context frames noised to {fid['context_noise']} (the model's `rollout_c
 Tokenizer reconstruction of those held-out frames: PSNR {fid['tokenizer_reconstruction']['psnr']:.2f} dB,
 SSIM {fid['tokenizer_reconstruction']['ssim']:.3f}.
 
-| horizon | PSNR | persistence | persistence through tokenizer | SSIM | persistence | proprio RMSE (std units) | persistence | action sensitivity, frames | action sensitivity, proprio |
-|---|---|---|---|---|---|---|---|---|---|
-{rows}
+{table(fid)}
 
 Persistence repeats the start frame / observation. Action sensitivity: distance between the
 imagined futures of two action sequences from one start over MuJoCo's (1 = reacts as much as
 MuJoCo, 0 = ignores its actions).
 
-![imagined vs MuJoCo](strip.png)
+![imagined vs MuJoCo](fidelity.png)
 
-`strip.png`: steps 1, 8, 16, 32, 64 from one start under two action sequences; rows: MuJoCo A,
+`fidelity.png`: steps 1, 8, 16, 32, 64 from one start under two action sequences; rows: MuJoCo A,
 imagined A, MuJoCo B, imagined B (a model that ignores its actions draws rows 2 and 4 alike).
-"""
+{in_motion}"""
     if args.limits:
         card += "\n## Known limits\n" + Path(args.limits).read_text()
     (out / "MODEL_CARD.md").write_text(card)
-    print(f"wrote {out}: {size_mb:.1f} MB, MODEL_CARD.md, fidelity.json, strip.png")
+    print(f"wrote {out}: {size_mb:.1f} MB, MODEL_CARD.md, fidelity*.json, fidelity*.png")
 
 
 if __name__ == "__main__":

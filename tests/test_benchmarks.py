@@ -62,6 +62,16 @@ def test_fidelity_benchmark(tiny_hopper):
     assert stdout.strip().splitlines()[-1].split()[0] == "64"
 
 
+def test_fidelity_from_starts_in_motion(tiny_hopper):
+    common = ("fidelity.py", "--task", "hopper", "--weights", str(tiny_hopper / "wm"), "--quick")
+    run(*common, "--json", str(tiny_hopper / "rest.json"))
+    run(*common, "--warmup", "6", "--json", str(tiny_hopper / "moving.json"))
+    rest, moving = (json.loads((tiny_hopper / f).read_text()) for f in ("rest.json", "moving.json"))
+    assert rest["warmup"] == 0 and moving["warmup"] == 6
+    # after six random steps the hopper moves: one step changes its frame more than at rest
+    assert moving["horizons"]["1"]["psnr_persistence"] < rest["horizons"]["1"]["psnr_persistence"]
+
+
 def test_predict_speed_benchmark(tiny_hopper):
     stdout = run("predict_speed.py", "--task", "hopper", "--weights", str(tiny_hopper / "wm"), "--quick",
                  "--json", str(tiny_hopper / "p.json"))  # fmt: skip

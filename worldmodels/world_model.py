@@ -105,16 +105,32 @@ class WorldModel:
         return next(self.predict.parameters()).device
 
     @torch.no_grad()
-    def start(self, rgb: torch.Tensor, obs: torch.Tensor) -> History:
-        """History from one real frame: rgb (B, H, W, 3) uint8, obs (B, D)."""
-        frames = rgb.to(self.device).permute(0, 3, 1, 2)[:, None].float() / 255   # (B, 1, 3, H, W)
-        z = self.tokenizer.encode(frames)                                        # (B, 1, C, h, w)
-        k, b = self.context, rgb.shape[0]
+    def start(self, rgb: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor | None = None) -> History:
+        """History from real frames: one frame, rgb (B, H, W, 3) uint8 and obs (B, D), or a
+        clip, rgb (B, T, H, W, 3), obs (B, T, D) and the actions between them (B, T-1, A).
+        The last ``context`` frames are kept; fewer are padded in front with the first
+        frame and zero actions, as training pads an episode's first windows."""
+        if rgb.ndim == 4:
+            rgb, obs = rgb[:, None], obs[:, None]
+        b, t = rgb.shape[:2]
+        a_dim = self.predict.config.action_dim
+        if actions is None and t == 1:
+            actions = torch.zeros(b, 0, a_dim)
+        if rgb.ndim != 5 or obs.shape[:2] != (b, t) or actions is None or actions.shape != (b, t - 1, a_dim):
+            raise ValueError(
+                f"start takes rgb (B, T, H, W, 3), obs (B, T, D) and actions (B, T-1, {a_dim}); got rgb "
+                f"{tuple(rgb.shape)}, obs {tuple(obs.shape)}, actions {None if actions is None else tuple(actions.shape)}"
+            )
+        frames = rgb.to(self.device).permute(0, 1, 4, 2, 3).float() / 255        # (B, T, 3, H, W)
+        z = self.tokenizer.encode(frames)[:, -self.context :]                    # (B, t, C, h, w), t <= K
+        obs = obs.to(self.device, torch.float32)[:, -self.context :]             # (B, t, D)
+        actions = actions.to(self.device, torch.float32)[:, actions.shape[1] - z.shape[1] + 1 :]  # (B, t-1, A)
+        pad = self.context - z.shape[1]
         return History(
-            latents=z.expand(-1, k, -1, -1, -1).contiguous(),
-            obs=obs.to(self.device, torch.float32)[:, None].expand(-1, k, -1).contiguous(),
-            actions=torch.zeros(b, k - 1, self.predict.config.action_dim, device=self.device),
-            imagined=torch.zeros(b, k, dtype=torch.bool, device=self.device),
+            latents=torch.cat([z[:, :1].expand(-1, pad, -1, -1, -1), z], 1),
+            obs=torch.cat([obs[:, :1].expand(-1, pad, -1), obs], 1),
+            actions=torch.cat([actions.new_zeros(b, pad, a_dim), actions], 1),
+            imagined=torch.zeros(b, self.context, dtype=torch.bool, device=self.device),
         )
 
     @torch.no_grad()
@@ -161,10 +177,11 @@ class WorldModel:
     @torch.no_grad()
     def rollout(self, rgb: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, sampler_steps: int = 1,
                 generator: torch.Generator | None = None, context_noise: float | None = None, best_of: int = 1,
-                ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """Open loop from one real frame: actions (B, N, A) -> latents (B, N+1, C, h, w) and
-        observations (B, N+1, D), the first being the start."""
-        history = self.start(rgb, obs)
+                context_actions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Open loop from real frames (one, or a clip with ``context_actions``: see
+        ``start``): actions (B, N, A) -> latents (B, N+1, C, h, w) and observations
+        (B, N+1, D), the first being the last real frame."""
+        history = self.start(rgb, obs, context_actions)
         latents, observations = [history.latents[:, -1]], [history.obs[:, -1]]
         for t in range(actions.shape[1]):
             imagined = self.step(history, actions[:, t], sampler_steps, generator, context_noise, best_of)

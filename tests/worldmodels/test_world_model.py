@@ -30,6 +30,21 @@ def test_start_repeats_one_frame_like_padded_training_windows():
     assert torch.equal(h.latents[:, 0], h.latents[:, 2]) and not h.actions.any() and not h.imagined.any()
 
 
+def test_start_from_a_real_clip_keeps_the_last_context_frames():
+    wm = tiny_world_model(context=3)
+    rgb = torch.randint(0, 256, (2, 5, 64, 64, 3), dtype=torch.uint8)
+    obs, actions = torch.randn(2, 5, 5), torch.randn(2, 4, 2)
+    h = wm.start(rgb, obs, actions)
+    clip = wm.tokenizer.encode(rgb.permute(0, 1, 4, 2, 3).float() / 255)  # the clip encoded causally as a whole
+    torch.testing.assert_close(h.latents, clip[:, -3:])
+    assert torch.equal(h.obs, obs[:, -3:]) and torch.equal(h.actions, actions[:, -2:])
+    short = wm.start(rgb[:, :2], obs[:, :2], actions[:, :1])  # shorter than the context: padded in front
+    assert torch.equal(short.obs[:, :2], obs[:, :1].expand(-1, 2, -1)) and torch.equal(short.actions[:, 1], actions[:, 0])
+    assert not short.actions[:, 0].any()
+    with pytest.raises(ValueError, match=r"actions \(B, T-1, 2\)"):
+        wm.start(rgb, obs)
+
+
 def test_context_noise_reaches_imagined_frames_only():
     wm = tiny_world_model()
     predict = PredictModel(dataclasses.replace(wm.predict.config, rollout_context_noise=0.2))
