@@ -4,9 +4,9 @@
 
 Exports ``runs/<task>/{tokenizer,predict,reason}/model`` (any of them may be given
 elsewhere, e.g. ``--predict runs/hopper/predict/checkpoints/step-00002000``) as the
-world model ``cosmos_env/weights/<task>/`` (replacing what was there), runs ``benchmarks/fidelity.py`` (and
-``benchmarks/reason.py`` when there is a critic) on it, JSON + PNG strip beside the
-weights, and writes MODEL_CARD.md from what was measured and what the runs recorded,
+world model ``cosmos_env/weights/<task>/`` (replacing what was there), runs ``benchmarks/fidelity.py``
+from rest and from starts in motion (``--warmup``), and ``benchmarks/reason.py`` when there is a
+critic, JSON + PNG strips beside the weights, and writes MODEL_CARD.md from what was measured and what the runs recorded,
 ending with ``--limits`` (a Markdown file: what a person concluded from those figures
 and the strip, written after looking at them).
 """

@@ -9,9 +9,12 @@
 # (stopped early for time); HalfCheetah's Reason was trained on imagined clips of its
 # Predict at step 3000, before Predict was continued to 4500. Both Predicts were then
 # continued with the current loss (the defaults now; the first runs noised every context
-# frame), Hopper for 9000 steps and HalfCheetah for 6800, resumed across sessions:
+# frame), resumed across sessions: to 9000 (Hopper) and 6800 (HalfCheetah) steps with half
+# the targets trained given their observation (obs_first), then, training only the
+# one-pass mode and ending with a linear learning-rate cooldown, to 15000 and 12800:
 #   cosmos-env train stage=predict task=T tokenizer=cosmos_env/weights/T/tokenizer \
-#     init=<that Predict> out=runs/T/predict_obsfirst train.steps=N train.batch_size=16
+#     init=<that Predict> out=runs/T/predict_obsfirst train.steps=N train.batch_size=16 \
+#     obs_given_fraction=0 train.cooldown=2000
 # and packaged sampling observation and frame at once (obs_first measured a wash at twice
 # the cost) with clean context (rollout context noise 0.1-0.3, tried with
 # benchmarks/fidelity.py --seed 20000 on starts the cards do not report, fills

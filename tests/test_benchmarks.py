@@ -2,16 +2,12 @@
 path real): each as a subprocess with --quick and --json."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from cosmos_env.collect import collect
 from cosmos_env.testing import tiny_world_model
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.scripts import run_script
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +19,7 @@ def tiny_hopper(tmp_path_factory):
 
 
 def run(script, *args):
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True,
-                         cwd=ROOT, timeout=300)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout
+    return run_script(f"benchmarks/{script}", *args)
 
 
 def test_reason_benchmark(tiny_hopper):

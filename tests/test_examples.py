@@ -1,20 +1,14 @@
 """The examples run end to end as subprocesses with tiny budgets, on tiny random world
 models (what they print is meaningless here; the path is real)."""
 
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.scripts import run_script
 
 
 def run(script, *args, timeout=300):
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], capture_output=True, text=True,
-                         cwd=ROOT, timeout=timeout)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout
+    return run_script(f"examples/{script}", *args, timeout=timeout)
 
 
 def test_gym_make(weights):
