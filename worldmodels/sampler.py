@@ -82,6 +82,19 @@ def _euler(
 
 
 @torch.no_grad()
+def context_window(latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, context: int,
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The last ``context`` frames of a real clip and the actions between them; a shorter
+    clip is padded in front by repeating its first frame with zero actions, as training
+    pads an episode's first windows. latents (B, T, C, h, w), obs (B, T, D), actions
+    (B, T-1, A) -> (B, K, C, h, w), (B, K, D), (B, K-1, A)."""
+    pad = max(0, context - latents.shape[1])
+    z = torch.cat([latents[:, :1].expand(-1, pad, *latents.shape[2:]), latents], 1)[:, -context:]  # (B, K, C, h, w)
+    o = torch.cat([obs[:, :1].expand(-1, pad, -1), obs], 1)[:, -context:]                          # (B, K, D)
+    a = torch.cat([actions.new_zeros(actions.shape[0], pad, actions.shape[2]), actions], 1)
+    return z, o, a[:, a.shape[1] - (context - 1) :]                                                 # (B, K-1, A)
+
+
 def imagine(
     model: PredictModel, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
     real: int, context: int, steps: int = 1, generator: torch.Generator | None = None,
@@ -99,11 +112,7 @@ def imagine(
     t = latents.shape[1]
     if not 1 <= real <= t:
         raise ValueError(f"real must be in [1, {t}], got {real}")
-    pad = max(0, context - real)
-    hist_z = torch.cat([latents[:, :1].expand(-1, pad, *latents.shape[2:]), latents[:, :real]], 1)[:, -context:]
-    hist_o = torch.cat([obs[:, :1].expand(-1, pad, -1), obs[:, :real]], 1)[:, -context:]
-    hist_a = torch.cat([actions.new_zeros(actions.shape[0], pad, actions.shape[2]), actions[:, : real - 1]], 1)
-    hist_a = hist_a[:, hist_a.shape[1] - (context - 1):]                                     # (B, K-1, A)
+    hist_z, hist_o, hist_a = context_window(latents[:, :real], obs[:, :real], actions[:, : real - 1], context)
     if context_noise is None:
         context_noise = model.config.rollout_context_noise
     levels = torch.zeros(latents.shape[0], context, device=latents.device)                    # (B, K)

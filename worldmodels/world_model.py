@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
 from worldmodels.predict import PredictModel
 from worldmodels.reason import ReasonModel
-from worldmodels.sampler import sample_next
+from worldmodels.sampler import context_window, sample_next
 from worldmodels.tokenizer import Tokenizer, inverse_to_depth
 
 
@@ -122,16 +122,11 @@ class WorldModel:
                 f"{tuple(rgb.shape)}, obs {tuple(obs.shape)}, actions {None if actions is None else tuple(actions.shape)}"
             )
         frames = rgb.to(self.device).permute(0, 1, 4, 2, 3).float() / 255        # (B, T, 3, H, W)
-        z = self.tokenizer.encode(frames)[:, -self.context :]                    # (B, t, C, h, w), t <= K
-        obs = obs.to(self.device, torch.float32)[:, -self.context :]             # (B, t, D)
-        actions = actions.to(self.device, torch.float32)[:, actions.shape[1] - z.shape[1] + 1 :]  # (B, t-1, A)
-        pad = self.context - z.shape[1]
-        return History(
-            latents=torch.cat([z[:, :1].expand(-1, pad, -1, -1, -1), z], 1),
-            obs=torch.cat([obs[:, :1].expand(-1, pad, -1), obs], 1),
-            actions=torch.cat([actions.new_zeros(b, pad, a_dim), actions], 1),
-            imagined=torch.zeros(b, self.context, dtype=torch.bool, device=self.device),
-        )
+        z = self.tokenizer.encode(frames)                                        # (B, T, C, h, w), causal
+        obs, actions = obs.to(self.device, torch.float32), actions.to(self.device, torch.float32)
+        latents, obs, actions = context_window(z, obs, actions, self.context)    # (B, K, ...)
+        imagined = torch.zeros(b, self.context, dtype=torch.bool, device=self.device)
+        return History(latents.contiguous(), obs.contiguous(), actions.contiguous(), imagined)
 
     @torch.no_grad()
     def step(self, history: History, action: torch.Tensor, sampler_steps: int = 1,
