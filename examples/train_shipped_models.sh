@@ -21,12 +21,12 @@
 # HalfCheetah's sky with limbs and blurs Hopper's frames):
 #   python examples/package_weights.py --task T --predict runs/T/predict_obsfirst/model \
 #     --obs-first false --rollout-context-noise 0 --limits LIMITS.md
-# Their Reason critics were trained against the first Predicts' imagined clips; Hopper's
-# was continued 600 steps against each newer Predict's (exported first with
+# Their Reason critics were trained against the first Predicts' imagined clips, then
+# continued 600 steps against each newer Predict's (Hopper twice, HalfCheetah once) (exported first with
 # `cosmos-env export ... reason=null obs_first=false rollout_context_noise=0 out=/tmp/hopper_wm`):
 #   cosmos-env train stage=reason task=hopper tokenizer=cosmos_env/weights/hopper/tokenizer \
 #     predict=/tmp/hopper_wm/predict init=cosmos_env/weights/hopper/reason \
-#     out=runs/hopper/reason_v3 train.steps=600 train.batch_size=64
+#     out=runs/hopper/reason_v3 train.steps=600 train.batch_size=64   (HalfCheetah: runs/halfcheetah/reason_v2)
 set -euo pipefail
 TASKS=${*:-hopper halfcheetah}
 for task in $TASKS; do
