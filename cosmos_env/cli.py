@@ -65,8 +65,6 @@ class TrainCommand:
     predict: str | None = "runs/hopper/predict/model"
     context: int = 4
     context_noise: float = 0.3
-    obs_first: bool = True
-    obs_given_fraction: float = 0.5
     clip: int = 4
     imagined: int = 2048
     val_fraction: float = 0.05
@@ -83,7 +81,6 @@ class ExportCommand:
     reason: str | None = "runs/hopper/reason/model"
     out: str = "runs/hopper/world_model"
     rollout_context_noise: float | None = None
-    obs_first: bool | None = None
 
 
 def run_train(cfg: TrainCommand) -> None:
@@ -94,8 +91,7 @@ def run_train(cfg: TrainCommand) -> None:
         stage = TokenizerStage(cfg.data, size=cfg.size, val_fraction=cfg.val_fraction)
     elif cfg.stage == "predict":
         stage = PredictStage(cfg.data, cfg.tokenizer, cfg.out, size=cfg.size, context=cfg.context,
-                             val_fraction=cfg.val_fraction, context_noise=cfg.context_noise,
-                             obs_first=cfg.obs_first, obs_given_fraction=cfg.obs_given_fraction)  # fmt: skip
+                             val_fraction=cfg.val_fraction, context_noise=cfg.context_noise)  # fmt: skip
     elif cfg.stage == "reason":
         stage = ReasonStage(cfg.data, cfg.tokenizer, cfg.out, predict=cfg.predict, size=cfg.size, clip=cfg.clip,
                             val_fraction=cfg.val_fraction, imagined=cfg.imagined)  # fmt: skip
@@ -136,7 +132,7 @@ def run_demo_command(cfg: DemoCommand) -> None:
 def run_export(cfg: ExportCommand) -> None:
     from cosmos_env.training import export_world_model
 
-    sampling = {"rollout_context_noise": cfg.rollout_context_noise, "obs_first": cfg.obs_first}
+    sampling = {"rollout_context_noise": cfg.rollout_context_noise}
     out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, sampling)
     print(f"wrote {out}/: use it with gym.make(\"cosmos_env/WorldModel-v0\", weights=\"{out}\")")
 

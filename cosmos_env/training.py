@@ -145,19 +145,14 @@ class PredictStage:
 
     def __init__(self, data: str | Path, tokenizer: str | Path, out: str | Path, size: str = "small",
                  context: int = 4, val_fraction: float = 0.05, config: PredictConfig | None = None,
-                 context_noise: float = 0.3, obs_first: bool = True, obs_given_fraction: float = 0.5,
-                 clean_context_fraction: float = 0.5, pure_noise_fraction: float = 0.9) -> None:  # fmt: skip
+                 context_noise: float = 0.3, clean_context_fraction: float = 0.5, pure_noise_fraction: float = 0.9) -> None:  # fmt: skip
         """``pure_noise_fraction``: of target frames, those noised to tau = 1, where
         one-step sampling starts; the rest (tau ~ U(0, 1)) serve multi-step sampling."""
         self.context_noise, self.clean_context_fraction = context_noise, clean_context_fraction
         self.pure_noise_fraction = pure_noise_fraction
-        if not 0.0 <= obs_given_fraction <= 1.0:
-            raise ValueError(f"obs_given_fraction must be in [0, 1], got {obs_given_fraction}")
-        self.obs_given_fraction = obs_given_fraction if obs_first else 0.0
         episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, tokenizer, out)
         config = config or PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[size])
         config = dataclasses.replace(config, obs_dim=obs_dim, action_dim=action_dim, max_frames=max(config.max_frames, context + 1),
-                                     obs_first=obs_first,
                                      latent_channels=tok_config.latent_channels, latent_size=tok_config.latent_resolution)  # fmt: skip
         self.model = PredictModel(config)
         train_eps, val_eps = split_episodes(episodes, val_fraction)
@@ -171,7 +166,7 @@ class PredictStage:
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         return predict_loss(net, self.model, batch["latents"], batch["obs"], batch["action"], batch["valid"],
-                            context_noise=self.context_noise, obs_given_fraction=self.obs_given_fraction,
+                            context_noise=self.context_noise,
                             clean_context_fraction=self.clean_context_fraction,
                             pure_noise_fraction=self.pure_noise_fraction)  # fmt: skip
 
@@ -236,7 +231,7 @@ def cached_imagined_clips(predict_dir: str | Path, windows: WindowDataset, count
     return tensors["latents"], tensors["obs"], tensors["action"]
 
 
-SAMPLING_FIELDS = ("obs_first", "rollout_context_noise")
+SAMPLING_FIELDS = ("rollout_context_noise",)
 """PredictConfig fields that change how a trained Predict is sampled, not its weights."""
 
 

@@ -54,8 +54,6 @@ def main() -> None:
     parser.add_argument("--rollout-context-noise", type=float,
                         help="Predict's sampling default for imagined context frames (choose it on other seeds: "
                              "benchmarks/fidelity.py --seed 20000 --context-noise X)")
-    parser.add_argument("--obs-first", choices=("true", "false"),
-                        help="true/false: sample the observation first (two passes) or both at once (default: as trained)")
     for stage in ("tokenizer", "predict", "reason"):
         parser.add_argument(f"--{stage}", help=f"the {stage} model directory (default: <runs>/{stage}/model)")
     args = parser.parse_args()
@@ -64,8 +62,7 @@ def main() -> None:
     paths = {stage: Path(getattr(args, stage) or runs / stage / "model") for stage in ("tokenizer", "predict", "reason")}
 
     reason = paths["reason"] if paths["reason"].is_dir() else None
-    obs_first = None if args.obs_first is None else args.obs_first == "true"
-    sampling = {"rollout_context_noise": args.rollout_context_noise, "obs_first": obs_first}
+    sampling = {"rollout_context_noise": args.rollout_context_noise}
     export_world_model(paths["tokenizer"], paths["predict"], reason, out, sampling)  # checks the parts fit
     model = WorldModel.from_pretrained(out)
     critic = model.reason
@@ -143,7 +140,7 @@ proprio token). {size_mb:.1f} MB of safetensors. Load with
 ## Fidelity against MuJoCo
 `python benchmarks/fidelity.py --task {args.task} --starts {fid['starts']}` — open loop from {fid['starts']} fresh
 MuJoCo starts (seeds never used for training), the same smooth-random actions replayed in both, 1 sampler step
-{"(observation first, then the frame given it: 2 network passes)" if model.predict.config.obs_first else "(observation and frame at once: 1 network pass)"},
+(observation and frame at once: 1 network pass),
 imagined context frames noised to {fid['context_noise']} (the model's `rollout_context_noise`).
 Tokenizer reconstruction of those held-out frames: PSNR {fid['tokenizer_reconstruction']['psnr']:.2f} dB,
 SSIM {fid['tokenizer_reconstruction']['ssim']:.3f}.

@@ -10,20 +10,20 @@
 # Predict at step 3000, before Predict was continued to 4500. Both Predicts were then
 # continued with the current loss (the defaults now; the first runs noised every context
 # frame), resumed across sessions: to 9000 (Hopper) and 6800 (HalfCheetah) steps with half
-# the targets trained given their observation (obs_first), then, training only the
-# one-pass mode and ending with a linear learning-rate cooldown, to 15000 and 12800:
+# the targets trained given their observation (a two-pass sampling mode since retired: it
+# needs commit 1d998a7 to re-run), then, training only the one-pass mode that the code now
+# has and ending with a linear learning-rate cooldown, to 16000 and 13800:
 #   cosmos-env train stage=predict task=T tokenizer=cosmos_env/weights/T/tokenizer \
 #     init=<that Predict> out=runs/T/predict_obsfirst train.steps=N train.batch_size=16 \
-#     obs_given_fraction=0 train.cooldown=2000
-# and packaged sampling observation and frame at once (obs_first measured a wash at twice
-# the cost) with clean context (rollout context noise 0.1-0.3, tried with
+#     train.cooldown=2000
+# and packaged with clean context (rollout context noise 0.1-0.3, tried with
 # benchmarks/fidelity.py --seed 20000 on starts the cards do not report, fills
 # HalfCheetah's sky with limbs and blurs Hopper's frames):
 #   python examples/package_weights.py --task T --predict runs/T/predict_obsfirst/model \
-#     --obs-first false --rollout-context-noise 0 --limits LIMITS.md
+#     --rollout-context-noise 0 --limits LIMITS.md
 # Their Reason critics were trained against the first Predicts' imagined clips, then
 # continued 600 steps against each newer Predict's (Hopper twice, HalfCheetah once) (exported first with
-# `cosmos-env export ... reason=null obs_first=false rollout_context_noise=0 out=/tmp/hopper_wm`):
+# `cosmos-env export ... reason=null rollout_context_noise=0 out=/tmp/hopper_wm`):
 #   cosmos-env train stage=reason task=hopper tokenizer=cosmos_env/weights/hopper/tokenizer \
 #     predict=/tmp/hopper_wm/predict init=cosmos_env/weights/hopper/reason \
 #     out=runs/hopper/reason_v3 train.steps=600 train.batch_size=64   (HalfCheetah: runs/halfcheetah/reason_v2)

@@ -104,9 +104,9 @@ def test_train_command_runs_every_stage(dataset, tmp_path):
     obs, _ = env.reset(seed=3)
     assert obs.shape == (11,) and np.isfinite(env.step(env.action_space.sample())[0]).all()
     assert sorted(p.name for p in (tmp_path / "wm" / "predict").iterdir()) == ["config.json", "model.safetensors"]
-    assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm", "rollout_context_noise=0.2", "obs_first=false"]) == 0
+    assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm", "rollout_context_noise=0.2"]) == 0
     sampled = from_pretrained(tmp_path / "wm" / "predict").config
-    assert sampled.rollout_context_noise == 0.2 and not sampled.obs_first and model.config.obs_first
+    assert sampled.rollout_context_noise == 0.2 and model.config.rollout_context_noise == 0.0
     assert main(["export", "task=hopper", *parts[:2], f"reason={tmp_path}/none", f"out={tmp_path}/wm2"]) == 2
     assert not (tmp_path / "wm2").exists()
     # a warm start from trained weights (not a resume: a new run directory)

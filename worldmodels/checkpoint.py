@@ -24,7 +24,10 @@ from torch import nn
 from worldmodels.io import atomic_write_bytes, atomic_write_json
 
 FORMAT = "cosmos-env-model"
-VERSION = 1
+VERSION = 2
+"""2: PredictConfig no longer has ``obs_first`` (a two-pass sampling mode, measured no
+better than one pass at twice the cost). Version 1 files are upgraded as they are read:
+the weights are the same."""
 
 
 class CheckpointError(ValueError):
@@ -125,9 +128,17 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     config = json.loads(path.read_text())
     if config.get("format") != FORMAT:
         raise CheckpointError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}")
+    if config.get("version") == 1:
+        config = _upgrade_from_1(config)
     if config.get("version") != VERSION:
         raise CheckpointError(f"{path}: format version {config.get('version')} (this code reads {VERSION})")
     return config
+
+
+def _upgrade_from_1(config: dict[str, Any]) -> dict[str, Any]:
+    if config.get("class") == "PredictModel":
+        config["config"] = {k: v for k, v in config["config"].items() if k != "obs_first"}
+    return {**config, "version": 2}
 
 
 def load_state(model: nn.Module, path: Path, state: dict[str, torch.Tensor] | None = None) -> None:

@@ -69,8 +69,7 @@ def tokenizer_loss(
 def predict_loss(
     net: Callable, model: PredictModel, latents: torch.Tensor, obs: torch.Tensor,
     actions: torch.Tensor, valid: torch.Tensor, context_noise: float = 0.1,
-    pure_noise_fraction: float = 0.5, obs_weight: float = 1.0, obs_given_fraction: float = 0.0,
-    clean_context_fraction: float = 0.0,
+    pure_noise_fraction: float = 0.5, obs_weight: float = 1.0, clean_context_fraction: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     """Flow-matching loss for next-frame prediction, noised as sampling will see it.
 
@@ -86,10 +85,6 @@ def predict_loss(
     Frame c is predicted exactly as at sampling time; later frames, which see noisy
     predecessors through causal attention, are extra (diffusion-forcing) targets. The
     loss is the x0 error of target frames whose previous frame is valid.
-
-    With probability ``obs_given_fraction`` a target frame's observation is given, noised
-    like the context, while its latents stay noised: the frame learns to follow the state
-    (``PredictConfig.obs_first`` sampling). Given observations are not in the obs loss.
     """
     z0, o0 = model.normalize_latents(latents.float()), model.normalize_obs(obs.float())
     b, length = z0.shape[:2]
@@ -101,19 +96,16 @@ def predict_loss(
     context_tau = torch.rand(b, length, device=device) * context_noise
     context_tau = torch.where(torch.rand(b, length, device=device) < clean_context_fraction, 0.0, context_tau)
     tau = torch.where(is_target, target_tau, context_tau)
-    obs_given = is_target & (torch.rand(b, length, device=device) < obs_given_fraction)       # (B, L)
-    obs_tau = torch.where(obs_given, context_tau, tau)
     zt = (1 - tau[..., None, None, None]) * z0 + tau[..., None, None, None] * torch.randn_like(z0)
-    ot = (1 - obs_tau[..., None]) * o0 + obs_tau[..., None] * torch.randn_like(o0)
-    z_hat, o_hat = net(zt, ot, actions.float(), tau, obs_noise_levels=obs_tau if obs_given_fraction > 0 else None)
+    ot = (1 - tau[..., None]) * o0 + tau[..., None] * torch.randn_like(o0)
+    z_hat, o_hat = net(zt, ot, actions.float(), tau)
     weight = torch.zeros(b, length, device=device)
     weight[:, 1:] = (valid[:, 1:] & valid[:, :-1]).float()
     weight = weight * is_target
-    obs_weights = weight * ~obs_given
     latent_err = (z_hat.float() - z0).pow(2).flatten(2).mean(-1)         # (B, L)
     obs_err = (o_hat.float() - o0).pow(2).mean(-1)                        # (B, L)
     latent_loss = (latent_err * weight).sum() / weight.sum().clamp_min(1)
-    obs_loss = (obs_err * obs_weights).sum() / obs_weights.sum().clamp_min(1)
+    obs_loss = (obs_err * weight).sum() / weight.sum().clamp_min(1)
     first = weight * (torch.arange(length, device=device)[None] == cut) * (tau == 1)  # the sampling situation
 
     def mean_over(err: torch.Tensor, w: torch.Tensor) -> float:
@@ -121,11 +113,9 @@ def predict_loss(
 
     persistence = (z0 - previous_frame(z0)).pow(2).flatten(2).mean(-1)    # (B, L): the last frame repeated
     metrics = {"latent_mse": latent_loss.item(), "obs_mse": obs_loss.item(),
-               "latent_mse_next_from_noise": mean_over(latent_err, first * ~obs_given),
-               "obs_mse_next_from_noise": mean_over(obs_err, first * ~obs_given),
+               "latent_mse_next_from_noise": mean_over(latent_err, first),
+               "obs_mse_next_from_noise": mean_over(obs_err, first),
                "latent_mse_next_persistence": mean_over(persistence, first)}  # fmt: skip
-    if obs_given_fraction > 0:
-        metrics["latent_mse_next_given_obs"] = mean_over(latent_err, first * obs_given)
     return latent_loss + obs_weight * obs_loss, metrics
 
 

@@ -43,11 +43,6 @@ class PredictConfig:
     mlp_ratio: float = 4.0
     task_dim: int = 0
     """Length of an optional task vector; 0 = none."""
-    obs_first: bool = False
-    """Sample the observation first, then the frame given it (two network passes; see
-    :func:`worldmodels.sampler.sample_next`). Trained with the observation token of a
-    target frame sometimes clean while its latents are noised, so the frame learns to
-    follow the predicted state: the state carries the action's effect, the frame draws it."""
     rollout_context_noise: float = 0.0
     """Noise level the sampler gives imagined context frames by default (real ones stay
     clean; :meth:`worldmodels.world_model.WorldModel.step`): it hides their errors, as
@@ -100,13 +95,11 @@ class Block(nn.Module):
         q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).unbind(-3)  # (..., n, d) each
         return [self.q_norm(q), self.k_norm(k), v]
 
-    def forward(self, grid: torch.Tensor, glob: torch.Tensor, cond: torch.Tensor,
-                glob_cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        # grid (B, T, H, W, D), glob (B, T, G, D), cond and glob_cond (B, T, D)
+    def forward(self, grid: torch.Tensor, glob: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # grid (B, T, H, W, D), glob (B, T, G, D), cond (B, T, D)
         mods = self.ada(cond).chunk(6, dim=-1)                                      # 6 x (B, T, D)
-        glob_mods = mods if glob_cond is cond else self.ada(glob_cond).chunk(6, dim=-1)
         as_grid = [m[:, :, None, None] for m in mods]                               # (B, T, 1, 1, D)
-        as_glob = [m[:, :, None] for m in glob_mods]                                # (B, T, 1, D)
+        as_glob = [m[:, :, None] for m in mods]                                     # (B, T, 1, D)
         gq, gk, gv = self._qkv(modulate(self.norm1(grid), as_grid[0], as_grid[1]))  # (B, T, H, W, n, d)
         pq, pk, pv = self._qkv(modulate(self.norm1(glob), as_glob[0], as_glob[1]))  # (B, T, G, n, d)
         grid_att, glob_att = space_time_attention(gq, gk, gv, pq, pk, pv, kernel=self.kernel)
@@ -162,25 +155,22 @@ class PredictModel(nn.Module):
     # -- network -----------------------------------------------------------------------
     def forward(
         self, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
-        noise_levels: torch.Tensor, task: torch.Tensor | None = None, obs_noise_levels: torch.Tensor | None = None,
+        noise_levels: torch.Tensor, task: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """Estimate the clean frames of a noisy window (all values normalised).
 
         latents (B, T, C, h, w), obs (B, T, D): noisy frames; actions (B, T-1, A): the
-        action between consecutive frames; noise_levels (B, T) in [0, 1] of the latents and,
-        unless ``obs_noise_levels`` (B, T) is given, of the observations; task (B, task_dim).
+        action between consecutive frames; noise_levels (B, T) in [0, 1] of each frame
+        (latents and observation alike); task (B, task_dim).
         Returns clean-frame estimates of latents and obs, same shapes.
         """
         b, t = latents.shape[:2]
         if t > self.config.max_frames:
             raise ValueError(f"window of {t} frames exceeds max_frames={self.config.max_frames}")
-        shared_levels = obs_noise_levels is None
-        obs_noise_levels = noise_levels if shared_levels else obs_noise_levels
         c_in, c_skip, c_out = preconditioning(noise_levels)               # (B, T) each
-        o_in, o_skip, o_out = preconditioning(obs_noise_levels)           # (B, T) each
         grid = self.latent_in((latents * c_in[..., None, None, None]).permute(0, 1, 3, 4, 2))  # (B, T, h, w, D)
         grid = grid + self.space_pos + self.time_pos[:t, None, None]
-        glob = (self.obs_in(obs * o_in[..., None]) + self.proprio_type + self.time_pos[:t])[:, :, None]  # (B, T, 1, D)
+        glob = (self.obs_in(obs * c_in[..., None]) + self.proprio_type + self.time_pos[:t])[:, :, None]  # (B, T, 1, D)
 
         actions_in = F.pad(actions, (0, 0, 1, 0))                         # (B, T, A): none into frame 0
         shared = self.action_mlp(actions_in)                              # (B, T, D)
@@ -189,22 +179,19 @@ class PredictModel(nn.Module):
                 raise ValueError("this model was built with task_dim > 0 and needs a task vector")
             shared = shared + self.task_mlp(task)[:, None]
         cond = shared + self.noise_mlp(timestep_embedding(noise_levels, self.config.dim))            # (B, T, D)
-        glob_cond = cond if shared_levels else shared + self.noise_mlp(timestep_embedding(obs_noise_levels, self.config.dim))
 
         for block in self.blocks:
-            grid, glob = block(grid, glob, cond, glob_cond)
+            grid, glob = block(grid, glob, cond)
         shift, scale = self.final_ada(cond).chunk(2, dim=-1)              # (B, T, D) each
         grid = modulate(self.final_norm(grid), shift[:, :, None, None], scale[:, :, None, None])
-        if glob_cond is not cond:
-            shift, scale = self.final_ada(glob_cond).chunk(2, dim=-1)     # (B, T, D) each
         glob = modulate(self.final_norm(glob), shift[:, :, None], scale[:, :, None])
         latents_out = self.latent_out(grid).permute(0, 1, 4, 2, 3)        # (B, T, C, h, w)
         obs_out = self.obs_out(glob[:, :, 0])                             # (B, T, D)
         # the network's output is a change from the previous frame's estimate
         z_prev = previous_frame(c_skip[..., None, None, None] * latents)  # (B, T, C, h, w)
-        o_prev = previous_frame(o_skip[..., None] * obs)                  # (B, T, D)
+        o_prev = previous_frame(c_skip[..., None] * obs)                  # (B, T, D)
         return (c_skip[..., None, None, None] * latents + c_out[..., None, None, None] * (z_prev + latents_out),
-                o_skip[..., None] * obs + o_out[..., None] * (o_prev + obs_out))  # fmt: skip
+                c_skip[..., None] * obs + c_out[..., None] * (o_prev + obs_out))  # fmt: skip
 
 
 def previous_frame(x: torch.Tensor) -> torch.Tensor:

@@ -3,10 +3,7 @@
 The flow runs from noise (tau = 1) to data (tau = 0); the model returns a clean-frame
 estimate x0, so one step is ``x <- x0 + (tau_next / tau) (x - x0)`` and a single step
 returns x0 itself: the distilled one-step path. More steps trade speed for sharpness.
-
-A model with ``obs_first`` is sampled twice per frame: the observation (and a first
-frame) from noise, then the frame again from noise with the sampled observation given
-as clean, so the drawn frame follows the imagined state.
+The observation and the frame are drawn together, in the same network passes.
 """
 
 from __future__ import annotations
@@ -50,35 +47,16 @@ def sample_next(
         ctx_o = (1 - lo) * ctx_o + lo * torch.randn(ctx_o.shape, generator=generator, device=ctx_o.device)
     z = torch.randn((b, 1, *latents.shape[2:]), generator=generator, device=latents.device, dtype=latents.dtype)
     o = torch.randn((b, 1, obs.shape[-1]), generator=generator, device=obs.device, dtype=obs.dtype)
-    z, o = _euler(model, ctx_z, ctx_o, z, o, actions, steps, ctx_levels, task)
-    if model.config.obs_first:
-        if limit is not None:
-            o = o.clamp(-limit, limit)
-        z = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
-        z, _ = _euler(model, ctx_z, ctx_o, z, o, actions, steps, ctx_levels, task, obs_given=True)
+    taus = torch.linspace(1, 0, steps + 1).tolist()
+    levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)                   # (B, K+1)
+    for tau, tau_next in zip(taus[:-1], taus[1:]):  # Euler from noise (tau = 1) to data (0)
+        levels[:, -1] = tau
+        z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task)
+        z0, o0 = z0[:, -1:], o0[:, -1:]                                                   # (B, 1, ...)
+        z, o = z0 + (tau_next / tau) * (z - z0), o0 + (tau_next / tau) * (o - o0)
     if limit is not None:
         z, o = z.clamp(-limit, limit), o.clamp(-limit, limit)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
-
-
-def _euler(
-    model: PredictModel, ctx_z: torch.Tensor, ctx_o: torch.Tensor, z: torch.Tensor, o: torch.Tensor,
-    actions: torch.Tensor, steps: int, ctx_levels: torch.Tensor, task: torch.Tensor | None, obs_given: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Integrate the next frame (z, o) (B, 1, ...) from tau = 1 to 0 after a normalised
-    context at noise levels ``ctx_levels`` (B, K); with ``obs_given`` the observation o is
-    held fixed at the context's highest level."""
-    taus = torch.linspace(1, 0, steps + 1, device=z.device).tolist()
-    levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)                   # (B, K+1)
-    obs_levels = levels.clone() if obs_given else None
-    for tau, tau_next in zip(taus[:-1], taus[1:]):
-        levels[:, -1] = tau
-        z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task, obs_levels)
-        z0, o0 = z0[:, -1:], o0[:, -1:]
-        z = z0 + (tau_next / tau) * (z - z0)
-        if not obs_given:
-            o = o0 + (tau_next / tau) * (o - o0)
-    return z, o
 
 
 @torch.no_grad()

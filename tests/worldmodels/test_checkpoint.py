@@ -71,6 +71,13 @@ def test_wrong_class_version_and_missing_files(saved, tmp_path):
         from_pretrained(tmp_path / "nowhere")
 
 
+def test_version_1_predict_models_still_load(tmp_path):
+    model = PredictModel(PredictConfig(obs_dim=5, action_dim=2, **PREDICT_SIZES["tiny"]))
+    path = save_pretrained(model, tmp_path / "m")
+    edit_config(path, lambda c: c.update(version=1, config={**c["config"], "obs_first": True}))  # a retired field
+    assert from_pretrained(path).config == model.config
+
+
 def test_hub_id_offline_gives_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CheckpointError, match="nvidia/Cosmos-Predict2-2B.*(could not be fetched|not installed)"):

@@ -123,54 +123,14 @@ def test_a_few_steps_fit_a_batch_and_padding_is_masked():
     assert predict_loss(m, m, z, o, a, none_valid)[0].item() == 0.0
 
 
-def test_separate_observation_noise_levels():
-    m = model()
-    z, o, a, tau = window()
-    torch.testing.assert_close(m(z, o, a, tau), m(z, o, a, tau, obs_noise_levels=tau))  # same levels: same answer
-    clean_obs = torch.zeros_like(tau)
-    z_given, o_given = m(z, o, a, tau, obs_noise_levels=clean_obs)
-    torch.testing.assert_close(o_given, o)  # an observation given clean comes back as it is
-    assert (z_given - m(z, o, a, tau)[0]).abs().max() > 1e-3  # and the frames are estimated knowing that
-
-
-def test_obs_first_draws_the_frame_given_the_sampled_observation():
-    m = model(obs_first=True)
-    z, o, _, _ = window(t=3)
-    a = torch.randn(2, 3, 2)
-    gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
-    z_next, o_next = sample_next(m, z, o, a, limit=None, generator=gen())
-    # by hand: pass 1 from noise gives the observation; pass 2 draws the frame from fresh
-    # noise with that observation given clean
-    g = gen()
-    noise_z, noise_o = torch.randn((2, 1, 4, 8, 8), generator=g), torch.randn((2, 1, 5), generator=g)
-    ctx_z, ctx_o = m.normalize_latents(z), m.normalize_obs(o)
-    levels = torch.tensor([[0.0, 0.0, 0.0, 1.0]]).expand(2, -1)
-    _, o0 = m(torch.cat([ctx_z, noise_z], 1), torch.cat([ctx_o, noise_o], 1), a, levels)
-    noise_z = torch.randn((2, 1, 4, 8, 8), generator=g)
-    z0, _ = m(torch.cat([ctx_z, noise_z], 1), torch.cat([ctx_o, o0[:, -1:]], 1), a, levels,
-              obs_noise_levels=torch.zeros(2, 4))  # fmt: skip
-    torch.testing.assert_close(o_next, m.denormalize_obs(o0[:, -1]))
-    torch.testing.assert_close(z_next, m.denormalize_latents(z0[:, -1]))
-
-
-def test_given_observations_train_the_frame_only():
-    m = model().train()
-    z, o, a, _ = window(b=4, t=4)
-    valid = torch.ones(4, 4, dtype=torch.bool)
-    loss, metrics = predict_loss(m, m, z, o, a, valid, obs_given_fraction=1.0)
-    assert metrics["obs_mse"] == 0.0 and metrics["latent_mse_next_given_obs"] > 0  # every target's obs was given
-    assert loss.item() == pytest.approx(metrics["latent_mse"])
-    assert "latent_mse_next_given_obs" not in predict_loss(m, m, z, o, a, valid)[1]
-
-
 def test_clean_context_fraction_leaves_the_context_unnoised():
     m = model().train()
     z, o, a, _ = window(b=64, t=4)
     seen = {}
 
-    def net(zt, ot, actions, tau, obs_noise_levels=None):
+    def net(zt, ot, actions, tau):
         seen["tau"] = tau
-        return m(zt, ot, actions, tau, obs_noise_levels=obs_noise_levels)
+        return m(zt, ot, actions, tau)
 
     valid = torch.ones(64, 4, dtype=torch.bool)
     predict_loss(net, m, z, o, a, valid, context_noise=0.3, clean_context_fraction=1.0)
