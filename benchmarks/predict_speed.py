@@ -46,7 +46,7 @@ def imagined_steps_per_s(model, batch: int, sampler_steps: int, iters: int, deco
     def step(history):
         history = model.step(history, action, sampler_steps).history  # with the critic's judgement, as the env steps
         if decode:
-            model.decode(history.latents[:, -2:])  # the decoder looks one latent back
+            model.decode_latest(history)
         return history
 
     history = step(history)  # warm-up

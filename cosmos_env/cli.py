@@ -22,6 +22,10 @@ from worldmodels.checkpoint import CheckpointError
 from worldmodels.train import TrainConfig
 
 
+class CommandError(ValueError):
+    """A command's settings do not fit together (reported without a traceback)."""
+
+
 @dataclass
 class CollectCommand:
     """Record episodes from the MuJoCo reference into a dataset directory."""
@@ -53,7 +57,7 @@ class DemoCommand:
 
 @dataclass
 class TrainCommand:
-    """Train a model stage (tokenizer, predict, reason) on a dataset; resumes after a kill."""
+    """Train a model stage (tokenizer, predict, reason, decoder) on a dataset; resumes after a kill."""
 
     task: TaskConfig
     train: TrainConfig
@@ -67,6 +71,7 @@ class TrainCommand:
     context_noise: float = 0.3
     clip: int = 4
     imagined: int = 2048
+    horizon: int = 4
     val_fraction: float = 0.05
     init: str | None = None
 
@@ -84,7 +89,7 @@ class ExportCommand:
 
 
 def run_train(cfg: TrainCommand) -> None:
-    from cosmos_env.training import PredictStage, ReasonStage, TokenizerStage
+    from cosmos_env.training import DecoderStage, PredictStage, ReasonStage, TokenizerStage
     from worldmodels.train import train
 
     if cfg.stage == "tokenizer":
@@ -95,8 +100,12 @@ def run_train(cfg: TrainCommand) -> None:
     elif cfg.stage == "reason":
         stage = ReasonStage(cfg.data, cfg.tokenizer, cfg.out, predict=cfg.predict, size=cfg.size, clip=cfg.clip,
                             val_fraction=cfg.val_fraction, imagined=cfg.imagined)  # fmt: skip
+    elif cfg.stage == "decoder":
+        if cfg.predict is None:
+            raise CommandError("stage=decoder trains on Predict's imagined latents: set predict=<a Predict model directory>")
+        stage = DecoderStage(cfg.data, cfg.tokenizer, cfg.predict, horizon=cfg.horizon, val_fraction=cfg.val_fraction)
     else:
-        raise ValueError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict, reason")
+        raise CommandError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict, reason, decoder")
     if cfg.init is not None:  # warm start (e.g. from shipped weights); not a resume
         from worldmodels.checkpoint import load_state
 
@@ -192,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = compose(command, overrides)
         COMMANDS[command][1](cfg)
-    except (UnknownTaskError, DatasetError, CheckpointError, FileNotFoundError) as e:
+    except (UnknownTaskError, DatasetError, CheckpointError, FileNotFoundError, CommandError) as e:
         print(f"cosmos-env {command}: {e}", file=sys.stderr)
         return 2
     return 0

@@ -4,7 +4,8 @@
 ``stage=reason``: the tokenizer learns frames <-> latents; Predict learns latent
 dynamics on the frozen tokenizer's latents (encoded once per dataset and tokenizer,
 cached beside the dataset); Reason learns reward, termination and plausibility on clips of those
-latents, against Predict's imagined clips and corrupted ones. Held-out episodes (the last
+latents, against Predict's imagined clips and corrupted ones. ``stage=decoder`` (optional)
+then continues the tokenizer's decoder alone on Predict's imagined latents. Held-out episodes (the last
 ``val_fraction`` of the dataset) are the validation split.
 """
 
@@ -23,7 +24,7 @@ from tqdm.auto import tqdm
 from cosmos_env.data import EpisodeDataset, WindowDataset
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
 from worldmodels.io import atomic_save_safetensors, memmap_safetensors
-from worldmodels.losses import predict_loss, reason_loss, tokenizer_loss
+from worldmodels.losses import decoder_loss, predict_loss, reason_loss, tokenizer_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
 from worldmodels.sampler import imagine
@@ -57,6 +58,39 @@ class TokenizerStage:
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         return tokenizer_loss(net, self.model.config.num_segments, batch["rgb"], batch["depth"], batch["segmentation"])
+
+
+class DecoderStage:
+    """Continue a trained tokenizer's decoder on Predict's imagined latents
+    (:func:`worldmodels.losses.decoder_loss`), its encoder frozen: the result is a
+    tokenizer whose latents are bit-identical, so the Predict and Reason models trained on
+    them go on working, that draws imagined frames closer to MuJoCo's."""
+
+    name = "decoder"
+
+    def __init__(self, data: str | Path, tokenizer: str | Path, predict: str | Path, horizon: int = 4,
+                 val_fraction: float = 0.05) -> None:  # fmt: skip
+        if horizon < 1:
+            raise ValueError(f"horizon (imagined frames per clip) must be >= 1, got {horizon}")
+        episodes = EpisodeDataset(data)
+        self.model = from_pretrained(tokenizer, expected_class="Tokenizer").freeze_encoder()
+        self.predict = from_pretrained(predict, expected_class="PredictModel").eval().requires_grad_(False)
+        if self.predict.config.latent_channels != self.model.config.latent_channels:
+            raise ValueError(f"{predict}: Predict models {self.predict.config.latent_channels} latent channels, "
+                             f"the tokenizer {tokenizer} makes {self.model.config.latent_channels}")  # fmt: skip
+        self.context = read_config(predict)["extra"].get("context", 4)
+        train_eps, val_eps = split_episodes(episodes, val_fraction)
+        fields = ("rgb", "depth", "segmentation", "obs", "action")
+        common = dict(context=self.context, horizon=horizon, fields=fields)
+        self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
+        self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
+        self.extra = {"data": str(data), "dataset_id": episodes.meta["dataset_id"], "task": episodes.meta["task"],
+                      "encoder_of": str(tokenizer), "decoder_trained_on": str(predict), "horizon": horizon}  # fmt: skip
+
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        predict = self.predict.to(batch["rgb"].device)
+        return decoder_loss(net, self.model, predict, self.context, batch["rgb"], batch["depth"],
+                            batch["segmentation"], batch["obs"], batch["action"])  # fmt: skip
 
 
 @torch.no_grad()

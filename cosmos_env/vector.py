@@ -121,7 +121,6 @@ class WorldModelVectorEnv(VectorEnv):
         self.history: History | None = None
         self._frames: torch.Tensor | None = None    # (N, H, W, 3) uint8, see _decoded_frames
         self._fresh = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
-        self._latest_latent: torch.Tensor | None = None
         self._state = np.zeros((num_envs, state.shape[0]), dtype=np.float64)  # the current observations
         self._steps = np.zeros(num_envs, dtype=np.int64)
         self._seeds = np.full(num_envs, -1, dtype=np.int64)
@@ -183,12 +182,10 @@ class WorldModelVectorEnv(VectorEnv):
         index = torch.as_tensor(np.flatnonzero(mask), device=self.device)
         if self.history is None:
             self.history = fresh
-            self._latest_latent = fresh.latents[:, -1].clone()
             self._frames = rgb.to(self.device).clone()
         else:
             for name in ("latents", "obs", "actions", "imagined"):
                 getattr(self.history, name)[index] = getattr(fresh, name)
-            self._latest_latent[index] = fresh.latents[:, -1]
             self._frames[index] = rgb.to(self.device)
         self._state[mask] = obs  # exactly the start's observation, not its float32 copy
         self._fresh[index] = True
@@ -202,7 +199,6 @@ class WorldModelVectorEnv(VectorEnv):
         imagined = self.model.step(self.history, action, self.sampler_steps, self._generator,
                                    self.context_noise, self.best_of)  # fmt: skip
         self.history = imagined.history
-        self._latest_latent = imagined.latent
         self._state = imagined.obs.double().cpu().numpy()
         self._fresh[:] = False
         self._steps += 1
@@ -261,7 +257,7 @@ class WorldModelVectorEnv(VectorEnv):
         the imagined latent after a step (decoded once, when first asked for)."""
         stale = ~self._fresh
         if stale.any():
-            self._frames[stale] = self.model.decode(self._latest_latent[stale][:, None])["rgb"][:, 0]
+            self._frames[stale] = self.model.decode_latest(self.history.select(stale))["rgb"]
             self._fresh[:] = True
         return self._frames
 

@@ -9,8 +9,8 @@ import cosmos_env  # noqa: F401  (registers the env ids)
 from cosmos_env.cli import main
 from cosmos_env.collect import collect
 from cosmos_env.data import EpisodeDataset
-from cosmos_env.training import (PredictStage, ReasonStage, TokenizerStage, encode_episodes, latents_cache,
-                                 split_episodes)
+from cosmos_env.training import (DecoderStage, PredictStage, ReasonStage, TokenizerStage, encode_episodes,
+                                 latents_cache, split_episodes)
 from worldmodels.checkpoint import from_pretrained, save_pretrained
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
 
@@ -86,6 +86,25 @@ def test_reason_stage_imagines_negatives_once(dataset, tmp_path):
     assert cache.stat().st_mtime_ns == made and torch.equal(again.imagined[0], z)
 
 
+def test_decoder_stage_trains_the_decoder_on_imagined_latents_only(dataset, tmp_path):
+    torch.manual_seed(0)
+    save_pretrained(Tokenizer(TOKENIZER_SIZES["tiny"]), tmp_path / "tok")
+    predict_stage = PredictStage(dataset, tmp_path / "tok", tmp_path / "pred", size="tiny", context=3)
+    save_pretrained(predict_stage.model, tmp_path / "pred" / "model", extra={"context": 3})
+    stage = DecoderStage(dataset, tmp_path / "tok", tmp_path / "pred" / "model", horizon=2)
+    sample = stage.train_data[0]
+    assert sample["rgb"].shape == (5, 64, 64, 3) and sample["action"].shape == (4, 3)
+    batch = torch.utils.data.default_collate([stage.train_data[i] for i in range(2)])
+    loss, metrics = stage.loss(stage.model, batch)
+    loss.backward()
+    assert loss.isfinite() and {"psnr_encoded", "psnr_imagined", "psnr_imagined_next"} <= set(metrics)
+    trained = {n for n, p in stage.model.named_parameters() if p.grad is not None}
+    assert trained and all(not n.startswith(("encoder", "to_latent")) for n in trained)
+    assert {n for n, p in stage.model.named_parameters() if p.requires_grad} == trained
+    with pytest.raises(ValueError, match="horizon"):
+        DecoderStage(dataset, tmp_path / "tok", tmp_path / "pred" / "model", horizon=0)
+
+
 def test_train_command_runs_every_stage(dataset, tmp_path):
     common = ["task=hopper", f"data={dataset}", "size=tiny", "train.steps=2", "train.batch_size=2",
               "train.val_every=2", "train.ckpt_every=2", "train.progress=false"]  # fmt: skip
@@ -97,6 +116,15 @@ def test_train_command_runs_every_stage(dataset, tmp_path):
                  f"predict={tmp_path}/pred/model", "imagined=8", *common]) == 0  # fmt: skip
     critic = from_pretrained(tmp_path / "reason" / "model", expected_class="ReasonModel")
     assert critic.config.clip == 4 and critic.config.obs_dim == 11
+    # the decoder continued on imagined latents: the encoder (so every latent) is unchanged
+    assert main(["train", "stage=decoder", f"out={tmp_path}/dec", f"tokenizer={tmp_path}/tok/model",
+                 f"predict={tmp_path}/pred/model", "horizon=2", *common]) == 0  # fmt: skip
+    before, after = (from_pretrained(tmp_path / d / "model").state_dict() for d in ("tok", "dec"))
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("encoder", "to_latent")))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    assert main(["train", "stage=decoder", f"out={tmp_path}/dec2", f"tokenizer={tmp_path}/tok/model",
+                 "predict=null", *common]) == 2  # fmt: skip
+    assert main(["train", "stage=transfer", f"out={tmp_path}/t", *common]) == 2  # not a stage (yet)
     # the three stages become one world model directory that the generic env id takes
     parts = [f"tokenizer={tmp_path}/tok/model", f"predict={tmp_path}/pred/model", f"reason={tmp_path}/reason/model"]
     assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm"]) == 0

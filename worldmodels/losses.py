@@ -11,7 +11,8 @@ from worldmodels.corrupt import CORRUPTIONS
 from worldmodels.metrics import ssim
 from worldmodels.predict import PredictModel, previous_frame
 from worldmodels.reason import ReasonModel
-from worldmodels.tokenizer import depth_to_inverse
+from worldmodels.sampler import imagine
+from worldmodels.tokenizer import Tokenizer, depth_to_inverse
 
 
 def class_balanced_weights(segmentation: torch.Tensor, power: float = 0.5) -> torch.Tensor:
@@ -36,17 +37,27 @@ def image_gradient_l1(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) ->
 
 def tokenizer_loss(
     net: Callable, num_segments: int, rgb: torch.Tensor, depth: torch.Tensor, segmentation: torch.Tensor,
-    ssim_weight: float = 0.2, gradient_weight: float = 1.0, depth_weight: float = 1.0,
-    segmentation_weight: float = 0.1,
+    **weights: float,
 ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
-    """rgb (B, T, H, W, 3) uint8, depth (B, T, H, W) metres, segmentation (B, T, H, W) ids.
+    """rgb (B, T, H, W, 3) uint8, depth (B, T, H, W) metres, segmentation (B, T, H, W)
+    ids: the tokenizer encodes and decodes the frames (:func:`reconstruction_loss`)."""
+    frames = rgb.permute(0, 1, 4, 2, 3).float() / 255                   # (B, T, 3, H, W)
+    _, out = net(frames)
+    return reconstruction_loss(out, num_segments, frames, depth, segmentation, **weights)
+
+
+def reconstruction_loss(
+    out: dict[str, torch.Tensor], num_segments: int, frames: torch.Tensor, depth: torch.Tensor,
+    segmentation: torch.Tensor, ssim_weight: float = 0.2, gradient_weight: float = 1.0,
+    depth_weight: float = 1.0, segmentation_weight: float = 0.1,
+) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    """A decoder's output (:meth:`worldmodels.tokenizer.Tokenizer.decode`) against frames
+    (B, T, 3, H, W) in [0, 1], depth (B, T, H, W) metres and segmentation (B, T, H, W) ids.
 
     L1, edge and depth terms are weighted per pixel by :func:`class_balanced_weights`;
     the segmentation cross-entropy likewise."""
-    frames = rgb.permute(0, 1, 4, 2, 3).float() / 255                   # (B, T, 3, H, W)
     seg_target = segmentation.long().clamp_max(num_segments - 1)          # (B, T, H, W)
     weight = class_balanced_weights(seg_target)                           # (B, T, H, W)
-    _, out = net(frames)
     l1 = ((out["rgb"] - frames).abs() * weight.unsqueeze(2)).mean()
     grad = image_gradient_l1(out["rgb"], frames, weight)
     structure = 1 - ssim(out["rgb"], frames).mean()
@@ -63,6 +74,32 @@ def tokenizer_loss(
                "depth_l1": depth_l1.item(), "segmentation_ce": seg_ce.item(),
                "psnr": (10 * torch.log10(1 / mse.clamp_min(1e-10))).item(),
                "psnr_foreground": (10 * torch.log10(1 / fg_mse.clamp_min(1e-10))).item()}  # fmt: skip
+    return loss, metrics
+
+
+def decoder_loss(
+    net: Callable, tokenizer: Tokenizer, predict: PredictModel, context: int, rgb: torch.Tensor,
+    depth: torch.Tensor, segmentation: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
+) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    """Decode Predict's imagined latents into the real frames they stand for.
+
+    rgb (B, L, H, W, 3) uint8, depth, segmentation (B, L, H, W), obs (B, L, D), actions
+    (B, L-1, A). The first ``context`` frames are encoded (the encoder is frozen, so
+    Predict's latent space stays as it was trained), the rest imagined open loop from them
+    with the clip's actions; the decoder learns to draw, from both, the frames MuJoCo drew.
+    Imagined latents are off the encoder's manifold (one-step samples are posterior means)
+    and a decoder trained only on encoded frames renders them with specks and smears."""
+    frames = rgb.permute(0, 1, 4, 2, 3).float() / 255                   # (B, L, 3, H, W)
+    with torch.no_grad():
+        z = tokenizer.encode(frames)                                      # (B, L, C, h, w)
+        z, _ = imagine(predict, z, obs.float(), actions.float(), real=context, context=context)
+    _, out = net(latents=z)
+    loss, metrics = reconstruction_loss(out, tokenizer.config.num_segments, frames, depth, segmentation)
+    with torch.no_grad():
+        mse = (out["rgb"] - frames).pow(2).flatten(2).mean(-1)           # (B, L)
+        psnr = 10 * torch.log10(1 / mse.clamp_min(1e-10))
+        metrics.update(psnr_encoded=psnr[:, :context].mean().item(), psnr_imagined=psnr[:, context:].mean().item(),
+                       psnr_imagined_next=psnr[:, context].mean().item())  # fmt: skip
     return loss, metrics
 
 

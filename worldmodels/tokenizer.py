@@ -142,6 +142,11 @@ class Tokenizer(nn.Module):
         """Input frames a latent frame depends on (itself and the ones before)."""
         return self.encoder_time.time_kernel
 
+    @property
+    def decoder_receptive_field(self) -> int:
+        """Latent frames a decoded frame depends on (its own and the ones before)."""
+        return self.decoder_time.time_kernel
+
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) in [0, 1] -> latents (B, T, C, h, w)."""
         b, t = frames.shape[:2]
@@ -163,9 +168,20 @@ class Tokenizer(nn.Module):
             "segmentation": unflat(self.segmentation_head(x)),
         }
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        latents = self.encode(frames)
+    def forward(self, frames: torch.Tensor | None = None, latents: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+        """Encode ``frames`` and decode them; or decode given ``latents`` (the decoder
+        stage trains on Predict's imagined latents, through this forward so DDP sees it)."""
+        if (frames is None) == (latents is None):
+            raise ValueError("pass frames or latents, not both or neither")
+        latents = self.encode(frames) if latents is None else latents
         return latents, self.decode(latents)
+
+    def freeze_encoder(self) -> Tokenizer:
+        """Stop the encoder training: its latents (and every model trained on them) stay valid."""
+        for part in (self.encoder, self.encoder_time, self.to_latent):
+            part.requires_grad_(False)
+        return self
 
 
 def depth_to_inverse(depth: torch.Tensor) -> torch.Tensor:

@@ -186,6 +186,14 @@ class WorldModel:
         return torch.stack(latents, 1), torch.stack(observations, 1)
 
     @torch.no_grad()
+    def decode_latest(self, history: History) -> dict[str, torch.Tensor]:
+        """The newest frame of a history, decoded as :meth:`decode` decodes a whole clip
+        (the decoder looks a latent back): ``rgb`` (B, H, W, 3) uint8, ``depth``,
+        ``segmentation`` (B, H, W)."""
+        out = self.decode(history.latents[:, -self.tokenizer.decoder_receptive_field :])
+        return {k: v[:, -1] for k, v in out.items()}
+
+    @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
         """Latents (B, T, C, h, w) -> ``rgb`` (B, T, H, W, 3) uint8, ``depth`` (B, T, H, W)
         metres, ``segmentation`` (B, T, H, W) uint8 ids."""

@@ -93,6 +93,21 @@ def test_rollout_and_decode_shapes_and_action_effect():
     assert frames["depth"].shape == (2, 7, 64, 64) and frames["segmentation"].dtype == torch.uint8
 
 
+def test_decode_latest_draws_the_newest_frame_as_a_whole_clip_decodes():
+    wm = tiny_world_model()
+    torch.nn.init.normal_(wm.tokenizer.decoder_time.conv.weight, std=0.1)  # zero at init: make it look back
+    history = wm.start(torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8), torch.randn(2, 5))
+    for _ in range(3):
+        history = wm.step(history, torch.randn(2, 2)).history
+    latest = wm.decode_latest(history)
+    whole = wm.decode(history.latents)
+    assert latest["rgb"].shape == (2, 64, 64, 3)
+    for key in ("rgb", "depth", "segmentation"):
+        torch.testing.assert_close(latest[key], whole[key][:, -1])
+    alone = wm.decode(history.latents[:, -1:])["rgb"][:, 0]
+    assert not torch.equal(alone, latest["rgb"])  # decoding one latent alone would lose the look back
+
+
 def test_critic_judges_each_step_and_best_of_keeps_the_most_plausible():
     wm = tiny_world_model(critic=True)
     rgb = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
