@@ -85,7 +85,8 @@ class DecoderStage:
         self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
         self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
         self.extra = {"data": str(data), "dataset_id": episodes.meta["dataset_id"], "task": episodes.meta["task"],
-                      "encoder_of": str(tokenizer), "decoder_trained_on": str(predict), "horizon": horizon}  # fmt: skip
+                      "encoder_of": str(tokenizer), "decoder_trained_on": str(predict), "horizon": horizon,
+                      "tokenizer_record": read_config(tokenizer)["extra"]}  # fmt: skip
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         predict = self.predict.to(batch["rgb"].device)

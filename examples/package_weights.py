@@ -38,6 +38,15 @@ def table(fid: dict) -> str:
     )
 
 
+def decoder_note(extra: dict | None) -> str:
+    if not extra:
+        return ""
+    return (f"\nThe tokenizer's decoder was then continued {extra['step']} steps on Predict's imagined latents "
+            f"(`cosmos-env train stage=decoder horizon={extra['horizon']}`: {extra['horizon']} frames imagined open loop "
+            "after Predict's real context, decoded against MuJoCo's), its encoder frozen: the latents, and so "
+            "Predict and Reason, are unchanged.")
+
+
 def params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -67,6 +76,9 @@ def main() -> None:
     model = WorldModel.from_pretrained(out)
     critic = model.reason
     tok_extra, pred_extra = (read_config(out / stage)["extra"] for stage in ("tokenizer", "predict"))
+    decoder_extra = None
+    if tok_extra.get("stage") == "decoder":  # the decoder continued on imagined latents: both runs are on file
+        decoder_extra, tok_extra = tok_extra, tok_extra["tokenizer_record"]
     reason_extra = read_config(out / "reason")["extra"] if critic is not None else {}
     def fidelity(name: str, warmup: int) -> dict:
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--task", args.task, "--weights", str(out),
@@ -133,6 +145,8 @@ proprio token). {size_mb:.1f} MB of safetensors. Load with
 | tokenizer | {tok_extra['step']} | {tok_extra.get('train_seconds', float('nan')) / 60:.0f} min | {tok_extra.get('device', '?')} |
 | predict | {pred_extra['step']} | {pred_extra.get('train_seconds', float('nan')) / 60:.0f} min | {pred_extra.get('device', '?')} |
 {f"| reason | {reason_extra['step']} | {reason_extra.get('train_seconds', float('nan')) / 60:.0f} min | {reason_extra.get('device', '?')} |" if critic is not None else ""}
+{f"| decoder, on imagined latents | {decoder_extra['step']} | {decoder_extra.get('train_seconds', float('nan')) / 60:.0f} min | {decoder_extra.get('device', '?')} |" if decoder_extra else ""}
+{decoder_note(decoder_extra)}
 
 ## Reason (reward, termination, plausibility)
 {reason_section}

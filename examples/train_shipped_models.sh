@@ -27,6 +27,13 @@
 #   cosmos-env train stage=reason task=hopper tokenizer=cosmos_env/weights/hopper/tokenizer \
 #     predict=/tmp/hopper_wm/predict init=cosmos_env/weights/hopper/reason \
 #     out=runs/hopper/reason_v3 train.steps=600 train.batch_size=64   (HalfCheetah: runs/halfcheetah/reason_v2)
+# Last, each tokenizer's decoder was continued on its Predict's imagined latents, the
+# encoder frozen (so Predict and Reason need no retraining), and packaged in its place:
+#   cosmos-env train stage=decoder task=hopper tokenizer=cosmos_env/weights/hopper/tokenizer \
+#     predict=cosmos_env/weights/hopper/predict out=runs/hopper/decoder train.steps=2000 \
+#     train.batch_size=8 train.cooldown=500            (HalfCheetah: horizon=8 train.batch_size=6)
+#   python examples/package_weights.py --task hopper --tokenizer runs/hopper/decoder/model \
+#     --predict cosmos_env/weights/hopper/predict --reason cosmos_env/weights/hopper/reason --limits LIMITS.md
 set -euo pipefail
 TASKS=${*:-hopper halfcheetah}
 for task in $TASKS; do

@@ -11,7 +11,7 @@ from cosmos_env.collect import collect
 from cosmos_env.data import EpisodeDataset
 from cosmos_env.training import (DecoderStage, PredictStage, ReasonStage, TokenizerStage, encode_episodes,
                                  latents_cache, split_episodes)
-from worldmodels.checkpoint import from_pretrained, save_pretrained
+from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
 
 
@@ -122,6 +122,8 @@ def test_train_command_runs_every_stage(dataset, tmp_path):
     before, after = (from_pretrained(tmp_path / d / "model").state_dict() for d in ("tok", "dec"))
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("encoder", "to_latent")))
     assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    record = read_config(tmp_path / "dec" / "model")["extra"]
+    assert record["stage"] == "decoder" and record["tokenizer_record"]["stage"] == "tokenizer"  # both runs on file
     assert main(["train", "stage=decoder", f"out={tmp_path}/dec2", f"tokenizer={tmp_path}/tok/model",
                  "predict=null", *common]) == 2  # fmt: skip
     assert main(["train", "stage=transfer", f"out={tmp_path}/t", *common]) == 2  # not a stage (yet)
