@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from worldmodels.corrupt import CORRUPTIONS
-from worldmodels.metrics import ssim
+from worldmodels.metrics import psnr, ssim
 from worldmodels.predict import PredictModel, previous_frame
 from worldmodels.reason import ReasonModel
 from worldmodels.sampler import imagine
@@ -96,10 +96,10 @@ def decoder_loss(
     _, out = net(latents=z)
     loss, metrics = reconstruction_loss(out, tokenizer.config.num_segments, frames, depth, segmentation)
     with torch.no_grad():
-        mse = (out["rgb"] - frames).pow(2).flatten(2).mean(-1)           # (B, L)
-        psnr = 10 * torch.log10(1 / mse.clamp_min(1e-10))
-        metrics.update(psnr_encoded=psnr[:, :context].mean().item(), psnr_imagined=psnr[:, context:].mean().item(),
-                       psnr_imagined_next=psnr[:, context].mean().item())  # fmt: skip
+        per_frame = psnr(out["rgb"], frames)                              # (B, L)
+        metrics.update(psnr_encoded=per_frame[:, :context].mean().item(),
+                       psnr_imagined=per_frame[:, context:].mean().item(),
+                       psnr_imagined_next=per_frame[:, context].mean().item())  # fmt: skip
     return loss, metrics
 
 
