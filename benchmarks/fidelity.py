@@ -11,6 +11,9 @@ at horizons 1, 16 and 64, each beside a persistence baseline measured in the sam
   persistence scores above any lossy tokenizer's ceiling, while the tokenizer baseline
   asks whether the dynamics beat standing still at the same compression;
 * proprio error: RMSE of the observation in units of the data's per-dimension std;
+* gain over persistence, paired over starts: the mean per-start PSNR difference (model
+  minus persistence, dB) and proprio-error difference (persistence minus model), each
+  with its ~95% interval: the spread between starts is wide, the paired gap much less so;
 * action sensitivity: from one start, two different action sequences; the distance
   between the two imagined futures divided by the distance between MuJoCo's (0 = the
   model ignores its actions, 1 = it reacts as much as MuJoCo). Frames: RGB RMSE; proprio:
@@ -103,6 +106,7 @@ def main() -> None:
 
     from cosmos_env import viz
     from cosmos_env.shipped import weights_dir
+    from worldmodels.metrics import paired_gain
     from worldmodels.world_model import WorldModel
 
     torch.manual_seed(0)
@@ -112,6 +116,8 @@ def main() -> None:
     model = WorldModel.from_pretrained(weights)
     if args.context_noise is None:
         args.context_noise = model.predict.config.rollout_context_noise
+    if n < 2:
+        parser.error(f"--starts must be >= 2 (the gains over persistence are paired over starts), got {n}")
     seeds = [args.seed + i for i in range(n)]
     if not 0 <= args.warmup <= horizon:
         parser.error(f"--warmup must be in [0, {horizon}], got {args.warmup}")
@@ -128,7 +134,8 @@ def main() -> None:
                              torch.from_numpy(acts), sampler_steps=args.sampler_steps, generator=gen,
                              context_noise=args.context_noise, best_of=best_of,
                              context_actions=torch.from_numpy(warm))  # fmt: skip
-        return model.decode(z)["rgb"], o
+        age = torch.arange(z.shape[1]).expand(z.shape[0], -1)  # 0 = the last real frame, then steps imagined
+        return model.decode(z, age)["rgb"], o
 
     img_a, pred_a = imagine(full_a, full_obs_a, acts_a)
     img_b, pred_b = imagine(full_b, full_obs_b, acts_b)
@@ -160,10 +167,14 @@ def main() -> None:
                "tokenizer_reconstruction": {"psnr": psnr_r.mean().item(), "ssim": ssim_r.mean().item()},
                "horizons": {}}  # fmt: skip
     for h in HORIZONS:
+        psnr_gain, psnr_half = paired_gain(psnr_m[:, h], psnr_p[:, h])
+        prop_gain, prop_half = paired_gain(prop_p[:, h], prop_m[:, h])
         results["horizons"][str(h)] = {
             "psnr": psnr_m[:, h].mean().item(), "psnr_persistence": psnr_p[:, h].mean().item(),
             "ssim": ssim_m[:, h].mean().item(), "ssim_persistence": ssim_p[:, h].mean().item(),
             "proprio_rmse": prop_m[:, h].mean().item(), "proprio_rmse_persistence": prop_p[:, h].mean().item(),
+            "psnr_gain": psnr_gain, "psnr_gain_ci95": psnr_half,
+            "proprio_gain": prop_gain, "proprio_gain_ci95": prop_half,
             "psnr_tokenizer_ceiling": psnr_r[:, h].mean().item(),
             "ssim_tokenizer_ceiling": ssim_r[:, h].mean().item(),
             "psnr_persistence_tokenized": psnr_tp[:, h].mean().item(),
@@ -194,6 +205,12 @@ def main() -> None:
               f"{r['psnr_tokenizer_ceiling']:7.2f} {r['ssim']:5.3f} {r['ssim_persistence']:5.3f} "
               f"{r['ssim_persistence_tokenized']:9.3f} {r['proprio_rmse']:7.3f} {r['proprio_rmse_persistence']:6.3f} "
               f"{r['action_sensitivity_frames']:11.2f} {r['action_sensitivity_proprio']:12.2f}")  # fmt: skip
+    print("gain over persistence, paired over starts (~95% interval): PSNR (dB, model - persistence), "
+          "proprio RMSE (persistence - model)")
+    print(f"{'horizon':>7s} {'PSNR gain':>15s} {'proprio gain':>15s}")
+    for h, r in results["horizons"].items():
+        print(f"{h:>7s} {r['psnr_gain']:+7.2f} ± {r['psnr_gain_ci95']:5.2f} "
+              f"{r['proprio_gain']:+7.3f} ± {r['proprio_gain_ci95']:5.3f}")  # fmt: skip
     if args.best_of > 1:
         print(f"best-of-{args.best_of} (most plausible of {args.best_of} candidates per step) vs best-of-1:")
         print(f"{'horizon':>7s} {'PSNR':>6s} {'K=1':>6s} {'SSIM':>5s} {'K=1':>5s} {'proprio':>7s} {'K=1':>6s}")

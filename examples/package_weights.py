@@ -28,23 +28,28 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def table(fid: dict) -> str:
     """A Markdown table of ``benchmarks/fidelity.py --json`` figures."""
-    head = ("| horizon | PSNR | persistence | persistence through tokenizer | SSIM | persistence | proprio RMSE (std units) "
-            "| persistence | action sensitivity, frames | action sensitivity, proprio |\n" + "|---" * 10 + "|\n")  # fmt: skip
+    head = ("| horizon | PSNR | persistence | PSNR gain, paired (95%) | persistence through tokenizer | SSIM | persistence "
+            "| proprio RMSE (std units) | persistence | action sensitivity, frames | action sensitivity, proprio |\n"
+            + "|---" * 11 + "|\n")  # fmt: skip
     return head + "\n".join(
-        f"| {h} | {r['psnr']:.2f} | {r['psnr_persistence']:.2f} | {r['psnr_persistence_tokenized']:.2f} | "
-        f"{r['ssim']:.3f} | {r['ssim_persistence']:.3f} | {r['proprio_rmse']:.3f} | {r['proprio_rmse_persistence']:.3f} | "
-        f"{r['action_sensitivity_frames']:.2f} | {r['action_sensitivity_proprio']:.2f} |"
+        f"| {h} | {r['psnr']:.2f} | {r['psnr_persistence']:.2f} | {r['psnr_gain']:+.2f} ± {r['psnr_gain_ci95']:.2f} | "
+        f"{r['psnr_persistence_tokenized']:.2f} | {r['ssim']:.3f} | {r['ssim_persistence']:.3f} | {r['proprio_rmse']:.3f} | "
+        f"{r['proprio_rmse_persistence']:.3f} | {r['action_sensitivity_frames']:.2f} | {r['action_sensitivity_proprio']:.2f} |"
         for h, r in fid["horizons"].items()
     )
 
 
-def decoder_note(extra: dict | None) -> str:
-    if not extra:
+def decoder_note(runs: list[dict]) -> str:
+    """What the decoder continuations (oldest first) did, for the card."""
+    if not runs:
         return ""
-    return (f"\nThe tokenizer's decoder was then continued {extra['step']} steps on Predict's imagined latents "
-            f"(`cosmos-env train stage=decoder horizon={extra['horizon']}`: {extra['horizon']} frames imagined open loop "
-            "after Predict's real context, decoded against MuJoCo's), its encoder frozen: the latents, and so "
-            "Predict and Reason, are unchanged.")
+    steps = " then ".join(f"{r['step']} steps at horizon {r['horizon']}"
+                          + (f", told each frame's age ({r['age_buckets']} buckets)" if r.get("age_buckets") else "")
+                          for r in runs)  # fmt: skip
+    return (f"\nThe tokenizer's decoder was then continued on Predict's imagined latents, {steps} "
+            "(`cosmos-env train stage=decoder horizon=H [age_buckets=N]`: H frames imagined open loop after Predict's "
+            "real context, decoded against MuJoCo's; an age-conditioned decoder knows each frame's steps since the last "
+            "real one), its encoder frozen: the latents, and so Predict and Reason, are unchanged.")
 
 
 def params(model) -> int:
@@ -76,9 +81,12 @@ def main() -> None:
     model = WorldModel.from_pretrained(out)
     critic = model.reason
     tok_extra, pred_extra = (read_config(out / stage)["extra"] for stage in ("tokenizer", "predict"))
-    decoder_extra = None
-    if tok_extra.get("stage") == "decoder":  # the decoder continued on imagined latents: both runs are on file
-        decoder_extra, tok_extra = tok_extra, tok_extra["tokenizer_record"]
+    decoder_runs = []  # decoder continuations on imagined latents, each keeping the record of what it continued
+    while tok_extra.get("stage") == "decoder":
+        decoder_runs.insert(0, tok_extra)
+        tok_extra = tok_extra["tokenizer_record"]
+    if decoder_runs:  # records older than the age_buckets field: the shipped config says what the last run made
+        decoder_runs[-1] = {"age_buckets": model.tokenizer.config.age_buckets, **decoder_runs[-1]}
     reason_extra = read_config(out / "reason")["extra"] if critic is not None else {}
     def fidelity(name: str, warmup: int) -> dict:
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--task", args.task, "--weights", str(out),
@@ -145,8 +153,8 @@ proprio token). {size_mb:.1f} MB of safetensors. Load with
 | tokenizer | {tok_extra['step']} | {tok_extra.get('train_seconds', float('nan')) / 60:.0f} min | {tok_extra.get('device', '?')} |
 | predict | {pred_extra['step']} | {pred_extra.get('train_seconds', float('nan')) / 60:.0f} min | {pred_extra.get('device', '?')} |
 {f"| reason | {reason_extra['step']} | {reason_extra.get('train_seconds', float('nan')) / 60:.0f} min | {reason_extra.get('device', '?')} |" if critic is not None else ""}
-{f"| decoder, on imagined latents | {decoder_extra['step']} | {decoder_extra.get('train_seconds', float('nan')) / 60:.0f} min | {decoder_extra.get('device', '?')} |" if decoder_extra else ""}
-{decoder_note(decoder_extra)}
+{chr(10).join(f"| decoder, on imagined latents (horizon {r['horizon']}) | {r['step']} | {r.get('train_seconds', float('nan')) / 60:.0f} min | {r.get('device', '?')} |" for r in decoder_runs)}
+{decoder_note(decoder_runs)}
 
 ## Reason (reward, termination, plausibility)
 {reason_section}
@@ -161,7 +169,9 @@ SSIM {fid['tokenizer_reconstruction']['ssim']:.3f}.
 
 {table(fid)}
 
-Persistence repeats the start frame / observation. Action sensitivity: distance between the
+Persistence repeats the start frame / observation. PSNR gain: the mean over starts of the model's
+PSNR minus persistence's on the same start, with its ~95% interval (an interval that straddles 0
+is a tie). Action sensitivity: distance between the
 imagined futures of two action sequences from one start over MuJoCo's (1 = reacts as much as
 MuJoCo, 0 = ignores its actions).
 

@@ -50,6 +50,8 @@ def test_fidelity_benchmark(tiny_hopper):
     first = results["horizons"]["1"]
     assert first["psnr_persistence"] > first["psnr_persistence_tokenized"]  # a random tokenizer loses detail
     assert all(r["action_sensitivity_proprio"] >= 0 and "psnr_best_of" in r for r in results["horizons"].values())
+    assert all(r["psnr_gain"] == pytest.approx(r["psnr"] - r["psnr_persistence"], abs=1e-4) and r["psnr_gain_ci95"] > 0
+               for r in results["horizons"].values())  # the mean of differences is the difference of means
     strip = iio.imread(tiny_hopper / "strip.png")
     assert strip.shape[0] > 4 * 64 and strip.shape[1] > 5 * 64  # 4 rows (MuJoCo / imagined x 2 action sequences), 5 steps
     assert stdout.strip().splitlines()[-1].split()[0] == "64"

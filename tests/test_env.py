@@ -79,6 +79,8 @@ def test_make_vec_steps_in_one_batch_and_autoresets_only_finished_envs(weights):
         for a in warmup:
             envs.step(a)
         obs, _ = envs.reset(options={"reset_mask": np.array([True, False, False])})  # env 0 restarts alone
+        age = envs.history.age  # steps since each frame's real start: env 0's history is real again
+        assert not age[0].any() and age[1:, -1].tolist() == [2, 2]  # two warm-up steps
         trajectory0, steps = [obs[0]], []
         for a in actions:
             obs, reward, terminated, truncated, info = envs.step(a)

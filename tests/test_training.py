@@ -103,6 +103,11 @@ def test_decoder_stage_trains_the_decoder_on_imagined_latents_only(dataset, tmp_
     assert {n for n, p in stage.model.named_parameters() if p.requires_grad} == trained
     with pytest.raises(ValueError, match="horizon"):
         DecoderStage(dataset, tmp_path / "tok", tmp_path / "pred" / "model", horizon=0)
+    aged = DecoderStage(dataset, tmp_path / "tok", tmp_path / "pred" / "model", horizon=2, age_buckets=4)
+    loss, _ = aged.loss(aged.model, batch)
+    loss.backward()
+    assert aged.model.config.age_buckets == 4 and aged.model.age_film.weight.grad.abs().sum() > 0
+    assert aged.model.age_film.weight.grad[3].abs().sum() == 0  # ages 0, 1, 2 only: bucket 3 (4+) unused
 
 
 def test_train_command_runs_every_stage(dataset, tmp_path):
@@ -118,17 +123,19 @@ def test_train_command_runs_every_stage(dataset, tmp_path):
     assert critic.config.clip == 4 and critic.config.obs_dim == 11
     # the decoder continued on imagined latents: the encoder (so every latent) is unchanged
     assert main(["train", "stage=decoder", f"out={tmp_path}/dec", f"tokenizer={tmp_path}/tok/model",
-                 f"predict={tmp_path}/pred/model", "horizon=2", *common]) == 0  # fmt: skip
+                 f"predict={tmp_path}/pred/model", "horizon=2", "age_buckets=3", *common]) == 0  # fmt: skip
+    assert from_pretrained(tmp_path / "dec" / "model").config.age_buckets == 3
     before, after = (from_pretrained(tmp_path / d / "model").state_dict() for d in ("tok", "dec"))
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("encoder", "to_latent")))
     assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    assert "age_film.weight" in after and "age_film.weight" not in before
     record = read_config(tmp_path / "dec" / "model")["extra"]
     assert record["stage"] == "decoder" and record["tokenizer_record"]["stage"] == "tokenizer"  # both runs on file
     assert main(["train", "stage=decoder", f"out={tmp_path}/dec2", f"tokenizer={tmp_path}/tok/model",
                  "predict=null", *common]) == 2  # fmt: skip
     assert main(["train", "stage=transfer", f"out={tmp_path}/t", *common]) == 2  # not a stage (yet)
     # the three stages become one world model directory that the generic env id takes
-    parts = [f"tokenizer={tmp_path}/tok/model", f"predict={tmp_path}/pred/model", f"reason={tmp_path}/reason/model"]
+    parts = [f"tokenizer={tmp_path}/dec/model", f"predict={tmp_path}/pred/model", f"reason={tmp_path}/reason/model"]
     assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm"]) == 0
     env = gym.make("cosmos_env/WorldModel-v0", weights=tmp_path / "wm")
     obs, _ = env.reset(seed=3)

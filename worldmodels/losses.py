@@ -86,14 +86,16 @@ def decoder_loss(
     rgb (B, L, H, W, 3) uint8, depth, segmentation (B, L, H, W), obs (B, L, D), actions
     (B, L-1, A). The first ``context`` frames are encoded (the encoder is frozen, so
     Predict's latent space stays as it was trained), the rest imagined open loop from them
-    with the clip's actions; the decoder learns to draw, from both, the frames MuJoCo drew.
+    with the clip's actions; the decoder learns to draw, from both, the frames MuJoCo drew
+    (an age-conditioned decoder is told each frame's steps since the last real one).
     Imagined latents are off the encoder's manifold (one-step samples are posterior means)
     and a decoder trained only on encoded frames renders them with specks and smears."""
     frames = rgb.permute(0, 1, 4, 2, 3).float() / 255                   # (B, L, 3, H, W)
     with torch.no_grad():
         z = tokenizer.encode(frames)                                      # (B, L, C, h, w)
         z, _ = imagine(predict, z, obs.float(), actions.float(), real=context, context=context)
-    _, out = net(latents=z)
+    age = F.relu(torch.arange(z.shape[1], device=z.device) - (context - 1)).expand(z.shape[0], -1)  # (B, L): 0 .. 0, 1, 2, ...
+    _, out = net(latents=z, age=age)
     loss, metrics = reconstruction_loss(out, tokenizer.config.num_segments, frames, depth, segmentation)
     with torch.no_grad():
         per_frame = psnr(out["rgb"], frames)                              # (B, L)

@@ -42,3 +42,18 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, window: 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Mean SSIM per image over (C, H, W)."""
     return ssim_map(x, y, data_range).flatten(-3).mean(-1)
+
+
+def paired_gain(model: torch.Tensor, baseline: torch.Tensor) -> tuple[float, float]:
+    """How much ``model`` exceeds ``baseline`` on the same N cases, (N,) each: the mean of
+    the per-case differences and the half-width of its ~95% interval (1.96 standard errors).
+
+    Pairing matters: over a few dozen MuJoCo starts the case-to-case spread of PSNR (a start
+    whose body leaves the frame is hard for every predictor) is far wider than the gap
+    between two predictors on the same start, and that spread cancels in the difference.
+    """
+    if model.shape != baseline.shape or model.ndim != 1 or len(model) < 2:
+        raise ValueError(f"paired_gain needs two (N,) tensors with N >= 2, got {tuple(model.shape)} "
+                         f"and {tuple(baseline.shape)}")  # fmt: skip
+    diff = model.double() - baseline.double()
+    return diff.mean().item(), 1.96 * (diff.std() / len(diff) ** 0.5).item()

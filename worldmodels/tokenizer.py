@@ -4,6 +4,9 @@ Each frame is encoded by 2-D convolutions (64x64 -> 8x8 with three stride-2 stag
 then mixed along time by a causal 3-D convolution (a latent frame sees its own and
 earlier input frames, never later ones). The decoder mirrors it and has three heads:
 RGB, inverse depth and segmentation logits, so an imagined latent renders all three.
+With ``age_buckets`` the decoder also knows each latent's age, the steps since the last
+real (encoded) frame: Predict's latents grow less certain with it, and one decoder can
+then draw a sharp frame one step out and a cautious one sixty steps out.
 Latents are continuous; with ``fsq_levels`` they are finite-scalar quantised (FSQ,
 Mentzer et al. 2023) to discrete codes, with a straight-through gradient.
 
@@ -12,7 +15,7 @@ Shapes: frames ``(B, T, 3, H, W)`` in [0, 1]; latents ``(B, T, C, H/8, W/8)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -29,12 +32,17 @@ class TokenizerConfig:
     """Segmentation classes decoded (ids >= this are folded into the last class)."""
     fsq_levels: tuple[int, ...] | None = None
     """Levels per latent channel for FSQ codes, e.g. (8, 8, 8, 5, 5, 5); None = continuous."""
+    age_buckets: int = 0
+    """Decoder conditioning on latent age (:func:`age_bucket`): 0 = none; n = ages 0, 1,
+    2-3, 4-7, ... up to n - 1 buckets, the last holding every older age."""
 
     def __post_init__(self) -> None:
         if self.fsq_levels is not None and len(self.fsq_levels) != self.latent_channels:
             raise ValueError(
                 f"fsq_levels has {len(self.fsq_levels)} entries but latent_channels is {self.latent_channels}"
             )
+        if self.age_buckets < 0:
+            raise ValueError(f"age_buckets must be >= 0, got {self.age_buckets}")
         if self.resolution % 2 ** len(self.channels):
             raise ValueError(f"resolution {self.resolution} is not divisible by {2 ** len(self.channels)}")
 
@@ -48,6 +56,13 @@ TOKENIZER_SIZES = {
     "small": TokenizerConfig(channels=(16, 32, 64), latent_channels=8),
     "base": TokenizerConfig(channels=(64, 128, 256), latent_channels=16),
 }
+
+
+def age_bucket(age: torch.Tensor, buckets: int) -> torch.Tensor:
+    """Steps since the last real frame (integers >= 0) -> bucket 0 (real), 1 (one step),
+    then one bucket per doubling (2-3, 4-7, ...), capped at ``buckets - 1``."""
+    log2 = torch.floor(torch.log2(age.clamp_min(1).float())).long() + 1        # 1 -> 1, 2..3 -> 2, 4..7 -> 3
+    return torch.where(age > 0, log2, 0).clamp_max(buckets - 1)
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -127,6 +142,10 @@ class Tokenizer(nn.Module):
 
         self.from_latent = nn.Conv2d(config.latent_channels, c[-1], 3, padding=1)
         self.decoder_time = CausalTimeMix(c[-1])
+        self.age_film = None
+        if config.age_buckets:  # a scale and shift of the decoder's latent features per age bucket
+            self.age_film = nn.Embedding(config.age_buckets, 2 * c[-1])
+            nn.init.zeros_(self.age_film.weight)  # starts as the unconditioned decoder
         dec: list[nn.Module] = []
         for i in reversed(range(len(c))):
             dec += [ResBlock(c[min(i + 1, len(c) - 1)]),
@@ -155,11 +174,19 @@ class Tokenizer(nn.Module):
         z = x.view(b, t, *x.shape[1:])                                    # (B, T, C, h, w)
         return self.quantiser(z) if self.quantiser is not None else z
 
-    def decode(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
+    def decode(self, latents: torch.Tensor, age: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Latents (B, T, C, h, w) -> ``rgb`` (B, T, 3, H, W) in [0, 1], ``inverse_depth``
-        (B, T, H, W) in [0, 1] (1 / metres, clipped), ``segmentation`` logits (B, T, S, H, W)."""
+        (B, T, H, W) in [0, 1] (1 / metres, clipped), ``segmentation`` logits (B, T, S, H, W).
+        ``age`` (B, T) integers: each latent's steps since the last real frame (None: all
+        real); a decoder without ``age_buckets`` ignores it."""
         b, t = latents.shape[:2]
         x = self.decoder_time(self.from_latent(latents.flatten(0, 1)), b)  # (B*T, c, h, w)
+        if self.age_film is not None:
+            age = torch.zeros(b, t, dtype=torch.long, device=x.device) if age is None else age
+            if age.shape != (b, t):
+                raise ValueError(f"age must be (B, T) = {(b, t)}, got {tuple(age.shape)}")
+            scale, shift = self.age_film(age_bucket(age.to(x.device), self.config.age_buckets)).flatten(0, 1).chunk(2, -1)
+            x = x * (1 + scale[..., None, None]) + shift[..., None, None]  # (B*T, c, h, w)
         x = self.decoder(x)                                               # (B*T, c0, H, W)
         unflat = lambda y: y.view(b, t, *y.shape[1:])  # noqa: E731
         return {
@@ -169,13 +196,26 @@ class Tokenizer(nn.Module):
         }
 
     def forward(self, frames: torch.Tensor | None = None, latents: torch.Tensor | None = None,
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
-        """Encode ``frames`` and decode them; or decode given ``latents`` (the decoder
-        stage trains on Predict's imagined latents, through this forward so DDP sees it)."""
+                age: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+        """Encode ``frames`` and decode them; or decode given ``latents`` of the given
+        ``age`` (the decoder stage trains on Predict's imagined latents, through this
+        forward so DDP sees it)."""
         if (frames is None) == (latents is None):
             raise ValueError("pass frames or latents, not both or neither")
         latents = self.encode(frames) if latents is None else latents
-        return latents, self.decode(latents)
+        return latents, self.decode(latents, age)
+
+    def with_age_buckets(self, buckets: int) -> Tokenizer:
+        """This tokenizer with an age-conditioned decoder of ``buckets`` buckets: the same
+        weights and a zero (no-op) conditioning, to be trained by the decoder stage."""
+        if buckets == self.config.age_buckets:
+            return self
+        if self.config.age_buckets:
+            raise ValueError(f"the decoder already has {self.config.age_buckets} age buckets, asked for {buckets}")
+        out = Tokenizer(replace(self.config, age_buckets=buckets)).to(next(self.parameters()).device)
+        missing, unexpected = out.load_state_dict(self.state_dict(), strict=False)
+        assert not unexpected and all(k.startswith("age_film.") for k in missing), (missing, unexpected)
+        return out
 
     def freeze_encoder(self) -> Tokenizer:
         """Stop the encoder training: its latents (and every model trained on them) stay valid."""

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
 from worldmodels.predict import PredictModel
@@ -32,8 +31,14 @@ class History:
     """(B, K, D)."""
     actions: torch.Tensor
     """(B, K-1, A): the actions between consecutive frames."""
-    imagined: torch.Tensor
-    """(B, K) bool: which frames Predict made (the rest came from a real start)."""
+    age: torch.Tensor
+    """(B, K) int64: each frame's steps since the last real frame (0: it came from a real
+    start; n: Predict made it n steps after)."""
+
+    @property
+    def imagined(self) -> torch.Tensor:
+        """(B, K) bool: which frames Predict made."""
+        return self.age > 0
 
 
     def clip(self, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -42,10 +47,10 @@ class History:
 
     def repeat(self, k: int) -> History:
         """Each history K times in a row (B*K, ...)."""
-        return History(*(x.repeat_interleave(k, 0) for x in (self.latents, self.obs, self.actions, self.imagined)))
+        return History(*(x.repeat_interleave(k, 0) for x in (self.latents, self.obs, self.actions, self.age)))
 
     def select(self, index: torch.Tensor) -> History:
-        return History(self.latents[index], self.obs[index], self.actions[index], self.imagined[index])
+        return History(self.latents[index], self.obs[index], self.actions[index], self.age[index])
 
 
 @dataclass(frozen=True)
@@ -125,8 +130,8 @@ class WorldModel:
         z = self.tokenizer.encode(frames)                                        # (B, T, C, h, w), causal
         obs, actions = obs.to(self.device, torch.float32), actions.to(self.device, torch.float32)
         latents, obs, actions = context_window(z, obs, actions, self.context)    # (B, K, ...)
-        imagined = torch.zeros(b, self.context, dtype=torch.bool, device=self.device)
-        return History(latents.contiguous(), obs.contiguous(), actions.contiguous(), imagined)
+        age = torch.zeros(b, self.context, dtype=torch.long, device=self.device)
+        return History(latents.contiguous(), obs.contiguous(), actions.contiguous(), age)
 
     @torch.no_grad()
     def step(self, history: History, action: torch.Tensor, sampler_steps: int = 1,
@@ -157,7 +162,7 @@ class WorldModel:
             latents=torch.cat([candidates.latents[:, 1:], z[:, None]], 1),
             obs=torch.cat([candidates.obs[:, 1:], o[:, None]], 1),
             actions=actions[:, 1:],
-            imagined=F.pad(candidates.imagined[:, 1:], (0, 1), value=True),
+            age=torch.cat([candidates.age[:, 1:], candidates.age[:, -1:] + 1], 1),
         )
         if self.reason is None:
             return Imagined(z, o, nxt)
@@ -188,16 +193,18 @@ class WorldModel:
     @torch.no_grad()
     def decode_latest(self, history: History) -> dict[str, torch.Tensor]:
         """The newest frame of a history, decoded as :meth:`decode` decodes a whole clip
-        (the decoder looks a latent back): ``rgb`` (B, H, W, 3) uint8, ``depth``,
-        ``segmentation`` (B, H, W)."""
-        out = self.decode(history.latents[:, -self.tokenizer.decoder_receptive_field :])
+        (the decoder looks a latent back, and knows each one's age): ``rgb`` (B, H, W, 3)
+        uint8, ``depth``, ``segmentation`` (B, H, W)."""
+        k = self.tokenizer.decoder_receptive_field
+        out = self.decode(history.latents[:, -k:], history.age[:, -k:])
         return {k: v[:, -1] for k, v in out.items()}
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
+    def decode(self, latents: torch.Tensor, age: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Latents (B, T, C, h, w) -> ``rgb`` (B, T, H, W, 3) uint8, ``depth`` (B, T, H, W)
-        metres, ``segmentation`` (B, T, H, W) uint8 ids."""
-        out = self.tokenizer.decode(latents.to(self.device))
+        metres, ``segmentation`` (B, T, H, W) uint8 ids. ``age`` (B, T): steps since the
+        last real frame (None: all real; a clip from :meth:`rollout` has ages 0, 1, 2, ...)."""
+        out = self.tokenizer.decode(latents.to(self.device), age)
         return {
             "rgb": (out["rgb"].permute(0, 1, 3, 4, 2) * 255).round().clamp(0, 255).to(torch.uint8),
             "depth": inverse_to_depth(out["inverse_depth"]),

@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from worldmodels.losses import tokenizer_loss
-from worldmodels.tokenizer import FSQ, TOKENIZER_SIZES, Tokenizer, TokenizerConfig, depth_to_inverse, inverse_to_depth
+from worldmodels.tokenizer import (
+    FSQ, TOKENIZER_SIZES, Tokenizer, TokenizerConfig, age_bucket, depth_to_inverse, inverse_to_depth,
+)  # fmt: skip
 
 
 def frames(b=2, t=3, seed=0):
@@ -96,3 +98,27 @@ def test_class_balanced_weights_lift_rare_classes():
     assert w.mean().item() == pytest.approx(1.0)
     ratio = (w[seg == 2][0] / w[seg == 0][0]).item()
     assert ratio == pytest.approx((96 / 4) ** 0.5)
+
+
+def test_age_buckets_double():
+    assert age_bucket(torch.tensor([0, 1, 2, 3, 4, 7, 8, 31, 32, 1000]), 7).tolist() == [0, 1, 2, 2, 3, 3, 4, 5, 6, 6]
+
+
+def test_an_age_conditioned_decoder_starts_as_the_one_it_extends():
+    torch.manual_seed(0)
+    tok = Tokenizer(TOKENIZER_SIZES["tiny"]).eval()
+    aged = tok.with_age_buckets(7)
+    assert aged.config.age_buckets == 7 and tok.config.age_buckets == 0
+    z = torch.randn(2, 5, 4, 8, 8)
+    age = torch.tensor([[0, 1, 2, 3, 40], [0, 0, 0, 1, 2]])
+    torch.testing.assert_close(aged.decode(z, age)["rgb"], tok.decode(z)["rgb"])  # zero conditioning: a no-op
+    torch.nn.init.normal_(aged.age_film.weight, std=0.5)
+    rgb = aged.decode(z, age)["rgb"]
+    real = aged.decode(z)["rgb"]  # no age: every latent real (age 0)
+    torch.testing.assert_close(real, aged.decode(z, torch.zeros(2, 5, dtype=torch.long))["rgb"])
+    torch.testing.assert_close(rgb[1, :3], real[1, :3])  # age 0 frames decode as real ones
+    assert not torch.allclose(rgb[0, 1:], real[0, 1:])  # older latents are drawn differently
+    with pytest.raises(ValueError, match=r"age must be \(B, T\)"):
+        aged.decode(z, age[:, :3])
+    with pytest.raises(ValueError, match="already has 7 age buckets"):
+        aged.with_age_buckets(5)

@@ -108,6 +108,19 @@ def test_decode_latest_draws_the_newest_frame_as_a_whole_clip_decodes():
     assert not torch.equal(alone, latest["rgb"])  # decoding one latent alone would lose the look back
 
 
+def test_history_counts_each_frames_steps_since_the_real_start_and_the_decoder_is_told():
+    wm = tiny_world_model()
+    wm.tokenizer = wm.tokenizer.with_age_buckets(7)
+    torch.nn.init.normal_(wm.tokenizer.age_film.weight, std=0.5)
+    history = wm.start(torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8), torch.randn(2, 5))
+    for _ in range(5):
+        history = wm.step(history, torch.randn(2, 2)).history
+    assert history.age.tolist() == [[3, 4, 5]] * 2  # older than the context: the count goes on
+    latest = wm.decode_latest(history)["rgb"]
+    torch.testing.assert_close(latest, wm.decode(history.latents, history.age)["rgb"][:, -1])
+    assert not torch.equal(latest, wm.decode(history.latents)["rgb"][:, -1])  # as if real: drawn otherwise
+
+
 def test_critic_judges_each_step_and_best_of_keeps_the_most_plausible():
     wm = tiny_world_model(critic=True)
     rgb = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
