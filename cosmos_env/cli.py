@@ -73,6 +73,7 @@ class TrainCommand:
     imagined: int = 2048
     horizon: int = 4
     age_buckets: int = 0
+    age_only: bool = False
     val_fraction: float = 0.05
     init: str | None = None
 
@@ -105,7 +106,8 @@ def run_train(cfg: TrainCommand) -> None:
         if cfg.predict is None:
             raise CommandError("stage=decoder trains on Predict's imagined latents: set predict=<a Predict model directory>")
         stage = DecoderStage(cfg.data, cfg.tokenizer, cfg.predict, horizon=cfg.horizon,
-                             val_fraction=cfg.val_fraction, age_buckets=cfg.age_buckets)  # fmt: skip
+                             val_fraction=cfg.val_fraction, age_buckets=cfg.age_buckets,
+                             age_only=cfg.age_only)  # fmt: skip
     else:
         raise CommandError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict, reason, decoder")
     if cfg.init is not None:  # warm start (e.g. from shipped weights); not a resume

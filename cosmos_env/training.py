@@ -67,17 +67,20 @@ class DecoderStage:
     them go on working, that draws imagined frames closer to MuJoCo's. ``age_buckets`` > 0
     gives the decoder each frame's age (steps since the last real frame,
     :func:`worldmodels.tokenizer.age_bucket`) so it can be sharp one step out and cautious
-    many steps out; a decoder trained at one horizon for all ages trades one for the other."""
+    many steps out; a decoder trained at one horizon for all ages trades one for the other.
+    ``age_only`` trains the age conditioning alone: real latents decode exactly as before."""
 
     name = "decoder"
 
     def __init__(self, data: str | Path, tokenizer: str | Path, predict: str | Path, horizon: int = 4,
-                 val_fraction: float = 0.05, age_buckets: int = 0) -> None:  # fmt: skip
+                 val_fraction: float = 0.05, age_buckets: int = 0, age_only: bool = False) -> None:  # fmt: skip
         if horizon < 1:
             raise ValueError(f"horizon (imagined frames per clip) must be >= 1, got {horizon}")
         episodes = EpisodeDataset(data)
         source = from_pretrained(tokenizer, expected_class="Tokenizer")
         self.model = (source.with_age_buckets(age_buckets) if age_buckets else source).freeze_encoder()
+        if age_only:
+            self.model.freeze_all_but_age()
         self.predict = from_pretrained(predict, expected_class="PredictModel").eval().requires_grad_(False)
         if self.predict.config.latent_channels != self.model.config.latent_channels:
             raise ValueError(f"{predict}: Predict models {self.predict.config.latent_channels} latent channels, "
@@ -90,7 +93,7 @@ class DecoderStage:
         self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
         self.extra = {"data": str(data), "dataset_id": episodes.meta["dataset_id"], "task": episodes.meta["task"],
                       "encoder_of": str(tokenizer), "decoder_trained_on": str(predict), "horizon": horizon,
-                      "age_buckets": self.model.config.age_buckets,
+                      "age_buckets": self.model.config.age_buckets, "age_only": age_only,
                       "tokenizer_record": read_config(tokenizer)["extra"]}  # fmt: skip
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:

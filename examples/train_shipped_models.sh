@@ -34,6 +34,13 @@
 #     train.batch_size=8 train.cooldown=500            (HalfCheetah: horizon=8 train.batch_size=6)
 #   python examples/package_weights.py --task hopper --tokenizer runs/hopper/decoder/model \
 #     --predict cosmos_env/weights/hopper/predict --reason cosmos_env/weights/hopper/reason --limits LIMITS.md
+# and then continued again at horizon 32, training only an age conditioning of the decoder
+# (a real latent decodes exactly as before; a whole decoder trained at 32 blurred every frame):
+#   cosmos-env train stage=decoder task=T tokenizer=cosmos_env/weights/T/tokenizer \
+#     predict=cosmos_env/weights/T/predict out=runs/T/decoder_age_only horizon=32 age_buckets=7 \
+#     age_only=true train.steps=800 train.batch_size=2 train.lr=1e-3 train.warmup=50 train.cooldown=250
+#   python examples/package_weights.py --task T --tokenizer runs/T/decoder_age_only/model \
+#     --predict cosmos_env/weights/T/predict --reason cosmos_env/weights/T/reason --limits LIMITS.md
 set -euo pipefail
 TASKS=${*:-hopper halfcheetah}
 for task in $TASKS; do

@@ -33,8 +33,9 @@ class TokenizerConfig:
     fsq_levels: tuple[int, ...] | None = None
     """Levels per latent channel for FSQ codes, e.g. (8, 8, 8, 5, 5, 5); None = continuous."""
     age_buckets: int = 0
-    """Decoder conditioning on latent age (:func:`age_bucket`): 0 = none; n = ages 0, 1,
-    2-3, 4-7, ... up to n - 1 buckets, the last holding every older age."""
+    """Decoder conditioning on latent age (:func:`age_bucket`): 0 = none; n = buckets for
+    ages 0, 1, 2-3, 4-7, ..., the last holding every older age. Age 0 (a real latent) is
+    never modulated."""
 
     def __post_init__(self) -> None:
         if self.fsq_levels is not None and len(self.fsq_levels) != self.latent_channels:
@@ -63,6 +64,12 @@ def age_bucket(age: torch.Tensor, buckets: int) -> torch.Tensor:
     then one bucket per doubling (2-3, 4-7, ...), capped at ``buckets - 1``."""
     log2 = torch.floor(torch.log2(age.clamp_min(1).float())).long() + 1        # 1 -> 1, 2..3 -> 2, 4..7 -> 3
     return torch.where(age > 0, log2, 0).clamp_max(buckets - 1)
+
+
+def _film(x: torch.Tensor, scale_shift: torch.Tensor) -> torch.Tensor:
+    """x (N, c, H, W) scaled by 1 + scale and shifted, scale_shift (N, 2c)."""
+    scale, shift = scale_shift.chunk(2, -1)
+    return x * (1 + scale[..., None, None]) + shift[..., None, None]
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -142,16 +149,19 @@ class Tokenizer(nn.Module):
 
         self.from_latent = nn.Conv2d(config.latent_channels, c[-1], 3, padding=1)
         self.decoder_time = CausalTimeMix(c[-1])
-        self.age_film = None
-        if config.age_buckets:  # a scale and shift of the decoder's latent features per age bucket
-            self.age_film = nn.Embedding(config.age_buckets, 2 * c[-1])
-            nn.init.zeros_(self.age_film.weight)  # starts as the unconditioned decoder
         dec: list[nn.Module] = []
         for i in reversed(range(len(c))):
             dec += [ResBlock(c[min(i + 1, len(c) - 1)]),
                     nn.ConvTranspose2d(c[min(i + 1, len(c) - 1)], c[i], 4, stride=2, padding=1)]  # fmt: skip
         dec += [ResBlock(c[0]), _norm(c[0]), nn.SiLU()]
         self.decoder = nn.Sequential(*dec)
+        self.age_film = None
+        if config.age_buckets:  # per age bucket, a scale and shift of the latent features and of each block's output
+            widths = [c[-1]] + [m.block[2].out_channels for m in self.decoder if isinstance(m, ResBlock)]
+            # bucket 0 (a real latent) is the decoder itself: its row stays zero (padding_idx)
+            self.age_film = nn.ModuleList(nn.Embedding(config.age_buckets, 2 * w, padding_idx=0) for w in widths)
+            for film in self.age_film:
+                nn.init.zeros_(film.weight)  # starts as the unconditioned decoder
         self.rgb_head = nn.Conv2d(c[0], 3, 3, padding=1)
         self.depth_head = nn.Conv2d(c[0], 1, 3, padding=1)
         self.segmentation_head = nn.Conv2d(c[0], config.num_segments, 3, padding=1)
@@ -181,13 +191,19 @@ class Tokenizer(nn.Module):
         real); a decoder without ``age_buckets`` ignores it."""
         b, t = latents.shape[:2]
         x = self.decoder_time(self.from_latent(latents.flatten(0, 1)), b)  # (B*T, c, h, w)
-        if self.age_film is not None:
+        if self.age_film is None:
+            x = self.decoder(x)                                           # (B*T, c0, H, W)
+        else:
             age = torch.zeros(b, t, dtype=torch.long, device=x.device) if age is None else age
             if age.shape != (b, t):
                 raise ValueError(f"age must be (B, T) = {(b, t)}, got {tuple(age.shape)}")
-            scale, shift = self.age_film(age_bucket(age.to(x.device), self.config.age_buckets)).flatten(0, 1).chunk(2, -1)
-            x = x * (1 + scale[..., None, None]) + shift[..., None, None]  # (B*T, c, h, w)
-        x = self.decoder(x)                                               # (B*T, c0, H, W)
+            bucket = age_bucket(age.to(x.device), self.config.age_buckets).flatten()  # (B*T,)
+            films = iter(self.age_film)
+            x = _film(x, next(films)(bucket))
+            for layer in self.decoder:
+                x = layer(x)
+                if isinstance(layer, ResBlock):
+                    x = _film(x, next(films)(bucket))                     # (B*T, c_i, H_i, W_i)
         unflat = lambda y: y.view(b, t, *y.shape[1:])  # noqa: E731
         return {
             "rgb": unflat(torch.sigmoid(self.rgb_head(x))),
@@ -216,6 +232,15 @@ class Tokenizer(nn.Module):
         missing, unexpected = out.load_state_dict(self.state_dict(), strict=False)
         assert not unexpected and all(k.startswith("age_film.") for k in missing), (missing, unexpected)
         return out
+
+    def freeze_all_but_age(self) -> Tokenizer:
+        """Train only the age conditioning: a real latent (age 0) decodes exactly as
+        before, and each older age learns its own look from there."""
+        if self.age_film is None:
+            raise ValueError("this decoder has no age conditioning (age_buckets = 0)")
+        self.requires_grad_(False)
+        self.age_film.requires_grad_(True)
+        return self
 
     def freeze_encoder(self) -> Tokenizer:
         """Stop the encoder training: its latents (and every model trained on them) stay valid."""

@@ -171,7 +171,7 @@ def _checkpoint(out: Path, step: int, model: nn.Module, ema: nn.Module, optimize
 
     def write(tmp: Path) -> None:
         save_pretrained(ema, tmp, extra={**stage.extra, "stage": stage.name, "step": step,
-                                         "train_seconds": round(seconds, 1), "device": _device_name()})  # fmt: skip
+                                         "train_seconds": round(seconds, 3), "device": _device_name()})  # fmt: skip
         atomic_write_bytes(tmp / "raw.safetensors", safetensors.torch.save(
             {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))  # fmt: skip
         _save_optimizer(optimizer, tmp / "optimizer.safetensors")
@@ -299,7 +299,7 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
     if ddp.main:
         seconds = seconds_before + time.perf_counter() - run_start
         save_pretrained(ema, final, extra={**stage.extra, "stage": stage.name, "step": step,
-                                           "train_seconds": round(seconds, 1), "device": _device_name()})  # fmt: skip
+                                           "train_seconds": round(seconds, 3), "device": _device_name()})  # fmt: skip
         writer.close()
         log.close()
     if ddp.world > 1:

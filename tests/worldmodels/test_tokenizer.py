@@ -112,7 +112,8 @@ def test_an_age_conditioned_decoder_starts_as_the_one_it_extends():
     z = torch.randn(2, 5, 4, 8, 8)
     age = torch.tensor([[0, 1, 2, 3, 40], [0, 0, 0, 1, 2]])
     torch.testing.assert_close(aged.decode(z, age)["rgb"], tok.decode(z)["rgb"])  # zero conditioning: a no-op
-    torch.nn.init.normal_(aged.age_film.weight, std=0.5)
+    for film in aged.age_film:
+        torch.nn.init.normal_(film.weight, std=0.5)
     rgb = aged.decode(z, age)["rgb"]
     real = aged.decode(z)["rgb"]  # no age: every latent real (age 0)
     torch.testing.assert_close(real, aged.decode(z, torch.zeros(2, 5, dtype=torch.long))["rgb"])
@@ -122,3 +123,5 @@ def test_an_age_conditioned_decoder_starts_as_the_one_it_extends():
         aged.decode(z, age[:, :3])
     with pytest.raises(ValueError, match="already has 7 age buckets"):
         aged.with_age_buckets(5)
+    aged.freeze_all_but_age()
+    assert {n.split(".")[0] for n, p in aged.named_parameters() if p.requires_grad} == {"age_film"}

@@ -111,7 +111,8 @@ def test_decode_latest_draws_the_newest_frame_as_a_whole_clip_decodes():
 def test_history_counts_each_frames_steps_since_the_real_start_and_the_decoder_is_told():
     wm = tiny_world_model()
     wm.tokenizer = wm.tokenizer.with_age_buckets(7)
-    torch.nn.init.normal_(wm.tokenizer.age_film.weight, std=0.5)
+    for film in wm.tokenizer.age_film:
+        torch.nn.init.normal_(film.weight, std=0.5)
     history = wm.start(torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8), torch.randn(2, 5))
     for _ in range(5):
         history = wm.step(history, torch.randn(2, 2)).history
