@@ -85,8 +85,6 @@ def main() -> None:
     while tok_extra.get("stage") == "decoder":
         decoder_runs.insert(0, tok_extra)
         tok_extra = tok_extra["tokenizer_record"]
-    if decoder_runs:  # records older than the age_buckets field: the shipped config says what the last run made
-        decoder_runs[-1] = {"age_buckets": model.tokenizer.config.age_buckets, **decoder_runs[-1]}
     reason_extra = read_config(out / "reason")["extra"] if critic is not None else {}
     def fidelity(name: str, warmup: int) -> dict:
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--task", args.task, "--weights", str(out),

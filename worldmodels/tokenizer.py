@@ -79,6 +79,7 @@ def _norm(channels: int) -> nn.GroupNorm:
 class ResBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
+        self.channels = channels
         self.block = nn.Sequential(
             _norm(channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
             _norm(channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
@@ -157,7 +158,7 @@ class Tokenizer(nn.Module):
         self.decoder = nn.Sequential(*dec)
         self.age_film = None
         if config.age_buckets:  # per age bucket, a scale and shift of the latent features and of each block's output
-            widths = [c[-1]] + [m.block[2].out_channels for m in self.decoder if isinstance(m, ResBlock)]
+            widths = [c[-1]] + [m.channels for m in self.decoder if isinstance(m, ResBlock)]
             # bucket 0 (a real latent) is the decoder itself: its row stays zero (padding_idx)
             self.age_film = nn.ModuleList(nn.Embedding(config.age_buckets, 2 * w, padding_idx=0) for w in widths)
             for film in self.age_film:
