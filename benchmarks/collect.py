@@ -51,8 +51,7 @@ def run_parallel(task: str, steps_per_process: int, processes: int) -> float:
     """Aggregate steps/s of ``processes`` references running at once."""
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(processes), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(task, steps_per_process, i, barrier, results))
-             for i in range(processes)]  # fmt: skip
+    procs = [ctx.Process(target=_worker, args=(task, steps_per_process, i, barrier, results)) for i in range(processes)]
     for p in procs:
         p.start()
     out = [results.get() for _ in procs]
@@ -85,12 +84,16 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
-    print(f"\nMuJoCo reference step + render (rgb, depth, seg at 64x64); "
-          f"{results['cores']} cores, {args.processes} processes, {steps} steps each")  # fmt: skip
+    print(
+        f"\nMuJoCo reference step + render (rgb, depth, seg at 64x64); "
+        f"{results['cores']} cores, {args.processes} processes, {steps} steps each"
+    )
     print(f"{'task':14s} {'physics':>10s} {'1 process':>10s} {f'{args.processes} procs':>10s} {'speedup':>8s}")
     for task, r in results["tasks"].items():
-        print(f"{task:14s} {r['physics_only_steps_per_s']:10.0f} {r['step_render_steps_per_s_1_process']:10.0f} "
-              f"{r[f'step_render_steps_per_s_{args.processes}_processes']:10.0f} {r['parallel_speedup']:7.2f}x")  # fmt: skip
+        print(
+            f"{task:14s} {r['physics_only_steps_per_s']:10.0f} {r['step_render_steps_per_s_1_process']:10.0f} "
+            f"{r[f'step_render_steps_per_s_{args.processes}_processes']:10.0f} {r['parallel_speedup']:7.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -73,7 +73,9 @@ def main() -> None:
     from cosmos_env.tasks import load_task
 
     task = load_task(args.task)
-    counts = args.num_envs or ([1, 16] if args.quick else [1, 16, 256] + ([1024] if args.device.startswith("cuda") else []))
+    counts = args.num_envs or (
+        [1, 16] if args.quick else [1, 16, 256] + ([1024] if args.device.startswith("cuda") else [])
+    )
     steps = 5 if args.quick else args.steps
     weights = Path(args.weights) if args.weights else None
     rows = []
@@ -82,17 +84,35 @@ def main() -> None:
             imagined = imagined_rate(weights, args.task, n, mode, steps, args.device)
             mujoco_n = min(n, 16) if mode == "pixels" else n  # gymnasium renders one env at a time
             mujoco = mujoco_rate(task.gym_id, mujoco_n, mode == "pixels", steps, task.height)
-            rows.append({"num_envs": n, "obs_mode": mode, "imagined_steps_per_s": imagined,
-                         "mujoco_num_envs": mujoco_n, "mujoco_steps_per_s": mujoco, "ratio": imagined / mujoco})  # fmt: skip
-    results = {"task": args.task, "device": args.device, "weights": str(weights or "shipped"), "steps": steps, "rows": rows,
-               "cpu_threads": torch.get_num_threads()}  # fmt: skip
+            rows.append(
+                {
+                    "num_envs": n,
+                    "obs_mode": mode,
+                    "imagined_steps_per_s": imagined,
+                    "mujoco_num_envs": mujoco_n,
+                    "mujoco_steps_per_s": mujoco,
+                    "ratio": imagined / mujoco,
+                }
+            )
+    results = {
+        "task": args.task,
+        "device": args.device,
+        "weights": str(weights or "shipped"),
+        "steps": steps,
+        "rows": rows,
+        "cpu_threads": torch.get_num_threads(),
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\n{args.task}: env steps/s through step(), {args.device}, {steps} timed steps; weights {results['weights']}")
+    print(
+        f"\n{args.task}: env steps/s through step(), {args.device}, {steps} timed steps; weights {results['weights']}"
+    )
     print(f"{'envs':>6s} {'obs':>7s} {'imagined':>10s} {'MuJoCo':>10s} {'(envs)':>6s} {'ratio':>7s}")
     for r in rows:
-        print(f"{r['num_envs']:6d} {r['obs_mode']:>7s} {r['imagined_steps_per_s']:10.1f} {r['mujoco_steps_per_s']:10.1f} "
-              f"{r['mujoco_num_envs']:6d} {r['ratio']:7.3f}")  # fmt: skip
+        print(
+            f"{r['num_envs']:6d} {r['obs_mode']:>7s} {r['imagined_steps_per_s']:10.1f} {r['mujoco_steps_per_s']:10.1f} "
+            f"{r['mujoco_num_envs']:6d} {r['ratio']:7.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ clip): starts in motion rather than at rest, where persistence is no longer near
 MuJoCo keeps stepping after a task terminates (a fallen hopper goes on moving), as the
 training data does with ``steps_after_termination``.
 
-    python benchmarks/fidelity.py --task hopper [--weights DIR] [--best-of K] [--warmup W] [--quick] [--json PATH] [--strip PNG]
+    python benchmarks/fidelity.py --task hopper [--weights DIR] [--best-of K] [--warmup W]
+        [--quick] [--json PATH] [--strip PNG]
 """
 
 from __future__ import annotations
@@ -92,16 +93,27 @@ def main() -> None:
     parser.add_argument("--weights", help="world model directory (default: the shipped one)")
     parser.add_argument("--starts", type=int, default=32)
     parser.add_argument("--sampler-steps", type=int, default=1)
-    parser.add_argument("--context-noise", type=float, default=None,
-                        help="noise level given to imagined context frames (default: the model's rollout_context_noise)")
+    parser.add_argument(
+        "--context-noise",
+        type=float,
+        default=None,
+        help="noise level given to imagined context frames (default: the model's rollout_context_noise)",
+    )
     parser.add_argument("--best-of", type=int, default=1, help="also imagine keeping the most plausible of K")
     parser.add_argument("--seed", type=int, default=10_000, help="MuJoCo starts are seeds seed, seed+1, ...")
-    parser.add_argument("--warmup", type=int, default=0,
-                        help="start after W shared random actions (the model gets the real clip as context)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="start after W shared random actions (the model gets the real clip as context)",
+    )
     parser.add_argument("--quick", action="store_true", help="a CPU run under a minute")
     parser.add_argument("--json", help="write the figures to this JSON file")
-    parser.add_argument("--strip", help="write a PNG strip: MuJoCo and imagined at steps 1, 8, 16, 32, 64 "
-                        "for two action sequences from one start (rows: MuJoCo A, imagined A, MuJoCo B, imagined B)")
+    parser.add_argument(
+        "--strip",
+        help="write a PNG strip: MuJoCo and imagined at steps 1, 8, 16, 32, 64 "
+        "for two action sequences from one start (rows: MuJoCo A, imagined A, MuJoCo B, imagined B)",
+    )
     args = parser.parse_args()
 
     from cosmos_env import viz
@@ -130,10 +142,16 @@ def main() -> None:
 
     def imagine(full, full_obs, acts, best_of=1):
         gen = torch.Generator().manual_seed(0)
-        z, o = model.rollout(torch.from_numpy(full[:, : w + 1]), torch.from_numpy(full_obs[:, : w + 1]),
-                             torch.from_numpy(acts), sampler_steps=args.sampler_steps, generator=gen,
-                             context_noise=args.context_noise, best_of=best_of,
-                             context_actions=torch.from_numpy(warm))  # fmt: skip
+        z, o = model.rollout(
+            torch.from_numpy(full[:, : w + 1]),
+            torch.from_numpy(full_obs[:, : w + 1]),
+            torch.from_numpy(acts),
+            sampler_steps=args.sampler_steps,
+            generator=gen,
+            context_noise=args.context_noise,
+            best_of=best_of,
+            context_actions=torch.from_numpy(warm),
+        )
         age = torch.arange(z.shape[1]).expand(z.shape[0], -1)  # 0 = the last real frame, then steps imagined
         return model.decode(z, age)["rgb"], o
 
@@ -162,30 +180,50 @@ def main() -> None:
         psnr_k, ssim_k = frame_metrics(img_k, real_a_t)
         prop_k = proprio_rmse(pred_k, obs_a)
 
-    results = {"task": args.task, "weights": str(weights), "starts": n, "sampler_steps": args.sampler_steps,
-               "warmup": w, "context_noise": args.context_noise, "best_of": args.best_of,
-               "tokenizer_reconstruction": {"psnr": psnr_r.mean().item(), "ssim": ssim_r.mean().item()},
-               "horizons": {}}  # fmt: skip
+    results = {
+        "task": args.task,
+        "weights": str(weights),
+        "starts": n,
+        "sampler_steps": args.sampler_steps,
+        "warmup": w,
+        "context_noise": args.context_noise,
+        "best_of": args.best_of,
+        "tokenizer_reconstruction": {"psnr": psnr_r.mean().item(), "ssim": ssim_r.mean().item()},
+        "horizons": {},
+    }
     for h in HORIZONS:
         psnr_gain, psnr_half = paired_gain(psnr_m[:, h], psnr_p[:, h])
         prop_gain, prop_half = paired_gain(prop_p[:, h], prop_m[:, h])
         results["horizons"][str(h)] = {
-            "psnr": psnr_m[:, h].mean().item(), "psnr_persistence": psnr_p[:, h].mean().item(),
-            "ssim": ssim_m[:, h].mean().item(), "ssim_persistence": ssim_p[:, h].mean().item(),
-            "proprio_rmse": prop_m[:, h].mean().item(), "proprio_rmse_persistence": prop_p[:, h].mean().item(),
-            "psnr_gain": psnr_gain, "psnr_gain_ci95": psnr_half,
-            "proprio_gain": prop_gain, "proprio_gain_ci95": prop_half,
+            "psnr": psnr_m[:, h].mean().item(),
+            "psnr_persistence": psnr_p[:, h].mean().item(),
+            "ssim": ssim_m[:, h].mean().item(),
+            "ssim_persistence": ssim_p[:, h].mean().item(),
+            "proprio_rmse": prop_m[:, h].mean().item(),
+            "proprio_rmse_persistence": prop_p[:, h].mean().item(),
+            "psnr_gain": psnr_gain,
+            "psnr_gain_ci95": psnr_half,
+            "proprio_gain": prop_gain,
+            "proprio_gain_ci95": prop_half,
             "psnr_tokenizer_ceiling": psnr_r[:, h].mean().item(),
             "ssim_tokenizer_ceiling": ssim_r[:, h].mean().item(),
             "psnr_persistence_tokenized": psnr_tp[:, h].mean().item(),
             "ssim_persistence_tokenized": ssim_tp[:, h].mean().item(),
-            "action_sensitivity_frames": (frame_rmse(img_a, img_b)[:, h].mean() / frame_rmse(real_a_t, real_b_t)[:, h].mean().clamp_min(1e-8)).item(),
-            "action_sensitivity_proprio": (proprio_rmse(pred_a, pred_b)[:, h].mean() / proprio_rmse(obs_a, obs_b)[:, h].mean().clamp_min(1e-8)).item(),
-        }  # fmt: skip
+            "action_sensitivity_frames": (
+                frame_rmse(img_a, img_b)[:, h].mean() / frame_rmse(real_a_t, real_b_t)[:, h].mean().clamp_min(1e-8)
+            ).item(),
+            "action_sensitivity_proprio": (
+                proprio_rmse(pred_a, pred_b)[:, h].mean() / proprio_rmse(obs_a, obs_b)[:, h].mean().clamp_min(1e-8)
+            ).item(),
+        }
         if args.best_of > 1:
-            results["horizons"][str(h)].update({"psnr_best_of": psnr_k[:, h].mean().item(),
-                                                "ssim_best_of": ssim_k[:, h].mean().item(),
-                                                "proprio_rmse_best_of": prop_k[:, h].mean().item()})  # fmt: skip
+            results["horizons"][str(h)].update(
+                {
+                    "psnr_best_of": psnr_k[:, h].mean().item(),
+                    "ssim_best_of": ssim_k[:, h].mean().item(),
+                    "proprio_rmse_best_of": prop_k[:, h].mean().item(),
+                }
+            )
     if args.strip:
         steps = [1, 8, 16, 32, 64]
         rows = [real_a[0], img_a[0].numpy(), real_b[0], img_b[0].numpy()]  # two action sequences, one start
@@ -194,29 +232,43 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"\n{args.task}: open loop from {n} MuJoCo starts ({w} warm-up steps), {args.sampler_steps} sampler step(s), "
-          f"context noise {args.context_noise}; weights {weights}")
-    print("pers. = persistence (start repeated); tok.pers. = the start through the tokenizer; "
-          "ceiling = every MuJoCo frame through the tokenizer")
-    print(f"{'horizon':>7s} {'PSNR':>6s} {'pers.':>6s} {'tok.pers.':>9s} {'ceiling':>7s} {'SSIM':>5s} {'pers.':>5s} "
-          f"{'tok.pers.':>9s} {'proprio':>7s} {'pers.':>6s} {'sens.frames':>11s} {'sens.proprio':>12s}")  # fmt: skip
+    print(
+        f"\n{args.task}: open loop from {n} MuJoCo starts ({w} warm-up steps), {args.sampler_steps} sampler step(s), "
+        f"context noise {args.context_noise}; weights {weights}"
+    )
+    print(
+        "pers. = persistence (start repeated); tok.pers. = the start through the tokenizer; "
+        "ceiling = every MuJoCo frame through the tokenizer"
+    )
+    print(
+        f"{'horizon':>7s} {'PSNR':>6s} {'pers.':>6s} {'tok.pers.':>9s} {'ceiling':>7s} {'SSIM':>5s} {'pers.':>5s} "
+        f"{'tok.pers.':>9s} {'proprio':>7s} {'pers.':>6s} {'sens.frames':>11s} {'sens.proprio':>12s}"
+    )
     for h, r in results["horizons"].items():
-        print(f"{h:>7s} {r['psnr']:6.2f} {r['psnr_persistence']:6.2f} {r['psnr_persistence_tokenized']:9.2f} "
-              f"{r['psnr_tokenizer_ceiling']:7.2f} {r['ssim']:5.3f} {r['ssim_persistence']:5.3f} "
-              f"{r['ssim_persistence_tokenized']:9.3f} {r['proprio_rmse']:7.3f} {r['proprio_rmse_persistence']:6.3f} "
-              f"{r['action_sensitivity_frames']:11.2f} {r['action_sensitivity_proprio']:12.2f}")  # fmt: skip
-    print("gain over persistence, paired over starts (~95% interval): PSNR (dB, model - persistence), "
-          "proprio RMSE (persistence - model)")
+        print(
+            f"{h:>7s} {r['psnr']:6.2f} {r['psnr_persistence']:6.2f} {r['psnr_persistence_tokenized']:9.2f} "
+            f"{r['psnr_tokenizer_ceiling']:7.2f} {r['ssim']:5.3f} {r['ssim_persistence']:5.3f} "
+            f"{r['ssim_persistence_tokenized']:9.3f} {r['proprio_rmse']:7.3f} {r['proprio_rmse_persistence']:6.3f} "
+            f"{r['action_sensitivity_frames']:11.2f} {r['action_sensitivity_proprio']:12.2f}"
+        )
+    print(
+        "gain over persistence, paired over starts (~95% interval): PSNR (dB, model - persistence), "
+        "proprio RMSE (persistence - model)"
+    )
     print(f"{'horizon':>7s} {'PSNR gain':>15s} {'proprio gain':>15s}")
     for h, r in results["horizons"].items():
-        print(f"{h:>7s} {r['psnr_gain']:+7.2f} ± {r['psnr_gain_ci95']:5.2f} "
-              f"{r['proprio_gain']:+7.3f} ± {r['proprio_gain_ci95']:5.3f}")  # fmt: skip
+        print(
+            f"{h:>7s} {r['psnr_gain']:+7.2f} ± {r['psnr_gain_ci95']:5.2f} "
+            f"{r['proprio_gain']:+7.3f} ± {r['proprio_gain_ci95']:5.3f}"
+        )
     if args.best_of > 1:
         print(f"best-of-{args.best_of} (most plausible of {args.best_of} candidates per step) vs best-of-1:")
         print(f"{'horizon':>7s} {'PSNR':>6s} {'K=1':>6s} {'SSIM':>5s} {'K=1':>5s} {'proprio':>7s} {'K=1':>6s}")
         for h, r in results["horizons"].items():
-            print(f"{h:>7s} {r['psnr_best_of']:6.2f} {r['psnr']:6.2f} {r['ssim_best_of']:5.3f} {r['ssim']:5.3f} "
-                  f"{r['proprio_rmse_best_of']:7.3f} {r['proprio_rmse']:6.3f}")  # fmt: skip
+            print(
+                f"{h:>7s} {r['psnr_best_of']:6.2f} {r['psnr']:6.2f} {r['ssim_best_of']:5.3f} {r['ssim']:5.3f} "
+                f"{r['proprio_rmse_best_of']:7.3f} {r['proprio_rmse']:6.3f}"
+            )
 
 
 if __name__ == "__main__":

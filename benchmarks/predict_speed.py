@@ -26,8 +26,11 @@ def mujoco_steps_per_s(task: str, steps: int) -> float:
     with MujocoReference(task) as ref:
         ref.reset(seed=0)
         ref.render()
-        actions = np.random.default_rng(0).uniform(ref.action_space.low, ref.action_space.high,
-                                                   (steps,) + ref.action_space.shape).astype(np.float32)  # fmt: skip
+        actions = (
+            np.random.default_rng(0)
+            .uniform(ref.action_space.low, ref.action_space.high, (steps,) + ref.action_space.shape)
+            .astype(np.float32)
+        )
         start = time.perf_counter()
         for a in actions:
             ref.step(a)
@@ -86,17 +89,35 @@ def main() -> None:
                     rate = imagined_steps_per_s(model, batch, sampler_steps, iters, decode)
                 except torch.OutOfMemoryError:
                     rate = float("nan")
-                rows.append({"batch": batch, "sampler_steps": sampler_steps, "decode": decode,
-                             "steps_per_s": rate, "ratio_to_mujoco": rate / reference})  # fmt: skip
-    results = {"task": args.task, "device": args.device, "weights": str(weights),
-               "threads": torch.get_num_threads(), "mujoco_step_render_per_s": reference, "imagined": rows}  # fmt: skip
+                rows.append(
+                    {
+                        "batch": batch,
+                        "sampler_steps": sampler_steps,
+                        "decode": decode,
+                        "steps_per_s": rate,
+                        "ratio_to_mujoco": rate / reference,
+                    }
+                )
+    results = {
+        "task": args.task,
+        "device": args.device,
+        "weights": str(weights),
+        "threads": torch.get_num_threads(),
+        "mujoco_step_render_per_s": reference,
+        "imagined": rows,
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\n{args.task} on {args.device} ({torch.get_num_threads()} threads); "
-          f"MuJoCo step+render: {reference:.0f} steps/s (1 env)")  # fmt: skip
+    print(
+        f"\n{args.task} on {args.device} ({torch.get_num_threads()} threads); "
+        f"MuJoCo step+render: {reference:.0f} steps/s (1 env)"
+    )
     print(f"{'batch':>6s} {'sampler':>7s} {'decode':>6s} {'steps/s':>10s} {'x MuJoCo':>9s}")
     for r in rows:
-        print(f"{r['batch']:6d} {r['sampler_steps']:7d} {str(r['decode']):>6s} {r['steps_per_s']:10.0f} {r['ratio_to_mujoco']:9.2f}")
+        print(
+            f"{r['batch']:6d} {r['sampler_steps']:7d} {str(r['decode']):>6s} "
+            f"{r['steps_per_s']:10.0f} {r['ratio_to_mujoco']:9.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ clip ending in a labelled transition is judged:
   written out from the proprio observation (:mod:`cosmos_env.proprio_rules`);
 * termination: precision, recall and F1 at p > 0.5; baseline: the healthy-range rule on
   the observation (tasks that never terminate are skipped);
-* plausibility (on ``--plausibility-clips`` of them): AUROC of real clips against imagined ones (Predict's open-loop futures
-  from the same clips' first frames) and against corrupted ones (shuffled, frozen,
-  teleported); baseline: smoothness (minus the mean step-to-step change of the
+* plausibility (on ``--plausibility-clips`` of them): AUROC of real clips against
+  imagined ones (Predict's open-loop futures from the same clips' first frames) and
+  against corrupted ones (shuffled, frozen, teleported); baseline: smoothness (minus the mean step-to-step change of the
   normalised observation), which a critic should beat on everything but freezes.
 
     python benchmarks/reason.py --task hopper [--weights DIR] [--data DIR] [--quick] [--json PATH]
@@ -52,8 +52,12 @@ def main() -> None:
     parser.add_argument("--weights", help="world model directory with reason/ (default: the shipped one)")
     parser.add_argument("--data", help="dataset directory (default: data/<task>)")
     parser.add_argument("--val-fraction", type=float, default=0.05)
-    parser.add_argument("--plausibility-clips", type=int, default=1024,
-                        help="plausibility is measured on this many clips, spread evenly (imagining is the slow part)")
+    parser.add_argument(
+        "--plausibility-clips",
+        type=int,
+        default=1024,
+        help="plausibility is measured on this many clips, spread evenly (imagining is the slow part)",
+    )
     parser.add_argument("--quick", action="store_true", help="a CPU run under a minute (one episode, 256 clips)")
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args()
@@ -75,8 +79,15 @@ def main() -> None:
     episodes = EpisodeDataset(args.data or f"data/{args.task}")
     held_out = split_episodes(episodes, args.val_fraction)[1][-1 if args.quick else 0 :]
     latents = encode_episodes(model.tokenizer, episodes, only=held_out, progress=False)
-    windows = WindowDataset(episodes, context=clip, horizon=0, pad_start=True, episodes=held_out,
-                            fields=("obs", "action", "reward", "terminated"), extra_frames={"latents": latents})  # fmt: skip
+    windows = WindowDataset(
+        episodes,
+        context=clip,
+        horizon=0,
+        pad_start=True,
+        episodes=held_out,
+        fields=("obs", "action", "reward", "terminated"),
+        extra_frames={"latents": latents},
+    )
     picks = np.arange(len(windows))
     if args.quick:
         picks = np.linspace(0, len(windows) - 1, min(256, len(windows))).round().astype(int)
@@ -91,16 +102,21 @@ def main() -> None:
     real = judge(z, o, a)
     reward_true = batch["reward"][:, -1].numpy()[labelled]
     reward_pred = real["reward"][labelled]
-    results: dict = {"task": args.task, "weights": str(weights), "held_out_episodes": len(held_out),
-                     "clips": int(labelled.sum())}  # fmt: skip
+    results: dict = {
+        "task": args.task,
+        "weights": str(weights),
+        "held_out_episodes": len(held_out),
+        "clips": int(labelled.sum()),
+    }
     rules = ProprioRules.for_task(args.task)
     obs_np, act_np = o.numpy(), a.numpy()
     reward_rule = rules.reward(obs_np[:, -2], obs_np[:, -1], act_np[:, -1])[labelled]
     results["reward"] = {
-        "pearson": float(np.corrcoef(reward_pred, reward_true)[0, 1]), "mae": float(np.abs(reward_pred - reward_true).mean()),
+        "pearson": float(np.corrcoef(reward_pred, reward_true)[0, 1]),
+        "mae": float(np.abs(reward_pred - reward_true).mean()),
         "pearson_baseline": float(np.corrcoef(reward_rule, reward_true)[0, 1]),
         "mae_baseline": float(np.abs(reward_rule - reward_true).mean()),
-    }  # fmt: skip
+    }
     term_true = batch["terminated"][:, -1].numpy()[labelled]
     if term_true.any():
         results["termination"] = classification(real["terminated"][labelled] > 0.5, term_true)
@@ -134,14 +150,22 @@ def main() -> None:
 
     print(f"\n{args.task}: Reason on {results['clips']} clips of {len(held_out)} held-out episodes; weights {weights}")
     r = results["reward"]
-    print(f"reward       pearson {r['pearson']:.3f} (rule {r['pearson_baseline']:.3f})   "
-          f"MAE {r['mae']:.3f} (rule {r['mae_baseline']:.3f})")  # fmt: skip
+    print(
+        f"reward       pearson {r['pearson']:.3f} (rule {r['pearson_baseline']:.3f})   "
+        f"MAE {r['mae']:.3f} (rule {r['mae_baseline']:.3f})"
+    )
     if "termination" in results:
         t, b = results["termination"], results["termination_baseline"]
-        print(f"termination  P {t['precision']:.3f} R {t['recall']:.3f} F1 {t['f1']:.3f}   "
-              f"(rule P {b['precision']:.3f} R {b['recall']:.3f} F1 {b['f1']:.3f}; {t['positives']} terminal)")  # fmt: skip
-    print("plausibility AUROC, real vs:  " + "  ".join(
-        f"{k} {v['auroc']:.3f} (smooth {v['auroc_baseline']:.3f})" for k, v in results["plausibility"].items()))  # fmt: skip
+        print(
+            f"termination  P {t['precision']:.3f} R {t['recall']:.3f} F1 {t['f1']:.3f}   "
+            f"(rule P {b['precision']:.3f} R {b['recall']:.3f} F1 {b['f1']:.3f}; {t['positives']} terminal)"
+        )
+    print(
+        "plausibility AUROC, real vs:  "
+        + "  ".join(
+            f"{k} {v['auroc']:.3f} (smooth {v['auroc_baseline']:.3f})" for k, v in results["plausibility"].items()
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -28,12 +28,19 @@ def register_envs() -> None:
 
     for task, env_id in SHIPPED_ENVS.items():
         if env_id not in gym.registry:
-            gym.register(env_id, entry_point="cosmos_env.env:WorldModelEnv",
-                         vector_entry_point="cosmos_env.vector:WorldModelVectorEnv",
-                         max_episode_steps=load_task(task).max_episode_steps, kwargs={"task": task})  # fmt: skip
+            gym.register(
+                env_id,
+                entry_point="cosmos_env.env:WorldModelEnv",
+                vector_entry_point="cosmos_env.vector:WorldModelVectorEnv",
+                max_episode_steps=load_task(task).max_episode_steps,
+                kwargs={"task": task},
+            )
     if GENERIC_ENV not in gym.registry:
-        gym.register(GENERIC_ENV, entry_point="cosmos_env.env:WorldModelEnv",
-                     vector_entry_point="cosmos_env.vector:WorldModelVectorEnv")  # fmt: skip
+        gym.register(
+            GENERIC_ENV,
+            entry_point="cosmos_env.env:WorldModelEnv",
+            vector_entry_point="cosmos_env.vector:WorldModelVectorEnv",
+        )
 
 
 register_envs()

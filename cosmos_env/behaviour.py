@@ -8,8 +8,9 @@ them sees little of the task. ``repeat`` (hold each random action a few steps) a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -142,6 +143,4 @@ def make_behaviour(
         if not config.path:
             raise ValueError("behaviour 'sb3' needs path=<saved model .zip>")
         return SB3Policy(config.path, config.algo)
-    raise ValueError(
-        f"unknown behaviour policy {config.name!r}; known: random, repeat, smooth, sb3"
-    )
+    raise ValueError(f"unknown behaviour policy {config.name!r}; known: random, repeat, smooth, sb3")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -97,17 +97,40 @@ def run_train(cfg: TrainCommand) -> None:
     if cfg.stage == "tokenizer":
         stage = TokenizerStage(cfg.data, size=cfg.size, val_fraction=cfg.val_fraction)
     elif cfg.stage == "predict":
-        stage = PredictStage(cfg.data, cfg.tokenizer, cfg.out, size=cfg.size, context=cfg.context,
-                             val_fraction=cfg.val_fraction, context_noise=cfg.context_noise)  # fmt: skip
+        stage = PredictStage(
+            cfg.data,
+            cfg.tokenizer,
+            cfg.out,
+            size=cfg.size,
+            context=cfg.context,
+            val_fraction=cfg.val_fraction,
+            context_noise=cfg.context_noise,
+        )
     elif cfg.stage == "reason":
-        stage = ReasonStage(cfg.data, cfg.tokenizer, cfg.out, predict=cfg.predict, size=cfg.size, clip=cfg.clip,
-                            val_fraction=cfg.val_fraction, imagined=cfg.imagined)  # fmt: skip
+        stage = ReasonStage(
+            cfg.data,
+            cfg.tokenizer,
+            cfg.out,
+            predict=cfg.predict,
+            size=cfg.size,
+            clip=cfg.clip,
+            val_fraction=cfg.val_fraction,
+            imagined=cfg.imagined,
+        )
     elif cfg.stage == "decoder":
         if cfg.predict is None:
-            raise CommandError("stage=decoder trains on Predict's imagined latents: set predict=<a Predict model directory>")
-        stage = DecoderStage(cfg.data, cfg.tokenizer, cfg.predict, horizon=cfg.horizon,
-                             val_fraction=cfg.val_fraction, age_buckets=cfg.age_buckets,
-                             age_only=cfg.age_only)  # fmt: skip
+            raise CommandError(
+                "stage=decoder trains on Predict's imagined latents: set predict=<a Predict model directory>"
+            )
+        stage = DecoderStage(
+            cfg.data,
+            cfg.tokenizer,
+            cfg.predict,
+            horizon=cfg.horizon,
+            val_fraction=cfg.val_fraction,
+            age_buckets=cfg.age_buckets,
+            age_only=cfg.age_only,
+        )
     else:
         raise CommandError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict, reason, decoder")
     if cfg.init is not None:  # warm start (e.g. from shipped weights); not a resume
@@ -122,9 +145,17 @@ def run_train(cfg: TrainCommand) -> None:
 def run_collect(cfg: CollectCommand) -> None:
     from cosmos_env.collect import collect
 
-    summary = collect(cfg.task, cfg.steps, cfg.out, behaviour=cfg.behaviour, seed=cfg.seed,
-                      shard_steps=cfg.shard_steps, workers=cfg.workers, progress=cfg.progress,
-                      steps_after_termination=cfg.steps_after_termination)  # fmt: skip
+    summary = collect(
+        cfg.task,
+        cfg.steps,
+        cfg.out,
+        behaviour=cfg.behaviour,
+        seed=cfg.seed,
+        shard_steps=cfg.shard_steps,
+        workers=cfg.workers,
+        progress=cfg.progress,
+        steps_after_termination=cfg.steps_after_termination,
+    )
     from cosmos_env import viz
     from cosmos_env.data import EpisodeDataset
 
@@ -136,8 +167,16 @@ def run_collect(cfg: CollectCommand) -> None:
 def run_demo_command(cfg: DemoCommand) -> None:
     from cosmos_env.demo import run_demo
 
-    summary = run_demo(cfg.task, cfg.out, weights=cfg.weights, steps=cfg.steps, seed=cfg.seed, fps=cfg.fps,
-                       device=cfg.device, progress=cfg.progress)  # fmt: skip
+    summary = run_demo(
+        cfg.task,
+        cfg.out,
+        weights=cfg.weights,
+        steps=cfg.steps,
+        seed=cfg.seed,
+        fps=cfg.fps,
+        device=cfg.device,
+        progress=cfg.progress,
+    )
     print(f"wrote {cfg.out}/: " + ", ".join(summary["files"]) + ", summary.json")
     print({k: v for k, v in summary.items() if k != "files"})
 
@@ -147,7 +186,7 @@ def run_export(cfg: ExportCommand) -> None:
 
     sampling = {"rollout_context_noise": cfg.rollout_context_noise}
     out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, sampling)
-    print(f"wrote {out}/: use it with gym.make(\"cosmos_env/WorldModel-v0\", weights=\"{out}\")")
+    print(f'wrote {out}/: use it with gym.make("cosmos_env/WorldModel-v0", weights="{out}")')
 
 
 COMMANDS: dict[str, tuple[type, Callable]] = {

@@ -10,19 +10,19 @@ last: a dataset without it is unfinished.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import multiprocessing as mp
 import os
 import queue
 import time
-import json
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -85,11 +85,28 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
     no_action = np.zeros(ref.action_space.shape, np.float32)
     rows: dict[str, list] = {}
 
-    def add_row(frame: Frame, obs: np.ndarray, qpos: np.ndarray, qvel: np.ndarray,
-                action: np.ndarray, reward: float, terminated: bool, truncated: bool) -> None:  # fmt: skip
-        values = dict(rgb=frame.rgb, depth=frame.depth.astype(np.float16), segmentation=frame.segmentation,
-                      obs=obs.astype(np.float32), qpos=qpos, qvel=qvel, action=action,
-                      reward=np.float32(reward), terminated=terminated, truncated=truncated)  # fmt: skip
+    def add_row(
+        frame: Frame,
+        obs: np.ndarray,
+        qpos: np.ndarray,
+        qvel: np.ndarray,
+        action: np.ndarray,
+        reward: float,
+        terminated: bool,
+        truncated: bool,
+    ) -> None:
+        values = dict(
+            rgb=frame.rgb,
+            depth=frame.depth.astype(np.float16),
+            segmentation=frame.segmentation,
+            obs=obs.astype(np.float32),
+            qpos=qpos,
+            qvel=qvel,
+            action=action,
+            reward=np.float32(reward),
+            terminated=terminated,
+            truncated=truncated,
+        )
         for key, value in values.items():
             rows.setdefault(key, []).append(value)
 
@@ -118,16 +135,21 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
     arrays = {key: np.stack(values) for key, values in rows.items()}
     arrays["episode_offsets"] = np.array(offsets, np.int64)
     arrays["episode_seeds"] = np.array(seeds, np.int64)
-    metadata = {"format": SHARD_FORMAT, "version": str(VERSION), "dataset_id": job.dataset_id,
-                "shard": str(job.index), "target_steps": str(job.target_steps)}  # fmt: skip
+    metadata = {
+        "format": SHARD_FORMAT,
+        "version": str(VERSION),
+        "dataset_id": job.dataset_id,
+        "shard": str(job.index),
+        "target_steps": str(job.target_steps),
+    }
     atomic_save_safetensors(shard_path(job.root, job.index), arrays, metadata)
     return steps
 
 
-_progress_queue: "mp.Queue[int] | None" = None
+_progress_queue: mp.Queue[int] | None = None
 
 
-def _init_worker(progress: "mp.Queue[int]") -> None:
+def _init_worker(progress: mp.Queue[int]) -> None:
     global _progress_queue
     _progress_queue = progress
 
@@ -149,7 +171,8 @@ def _package_versions() -> dict[str, str]:
 def _behaviour_record(behaviour: Behaviour) -> dict | str:
     if isinstance(behaviour, BehaviourConfig):
         return dataclasses.asdict(behaviour)
-    return f"callable:{getattr(behaviour, '__module__', '?')}.{getattr(behaviour, '__qualname__', type(behaviour).__name__)}"
+    name = getattr(behaviour, "__qualname__", type(behaviour).__name__)
+    return f"callable:{getattr(behaviour, '__module__', '?')}.{name}"
 
 
 def _prepare_root(root: Path, plan: dict) -> str:
@@ -170,11 +193,17 @@ def _prepare_root(root: Path, plan: dict) -> str:
     if root.exists() and any(root.iterdir()):
         raise DatasetError(f"{root} exists and is not a cosmos-env dataset; choose an empty directory")
     dataset_id = uuid.uuid4().hex
-    atomic_write_json(meta_path, {
-        "format": FORMAT, "version": VERSION, "dataset_id": dataset_id, **plan,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": _package_versions(),
-    })  # fmt: skip
+    atomic_write_json(
+        meta_path,
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "dataset_id": dataset_id,
+            **plan,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": _package_versions(),
+        },
+    )
     return dataset_id
 
 
@@ -203,8 +232,13 @@ def collect(
     if steps < 1 or shard_steps < 1:
         raise ValueError(f"steps and shard_steps must be positive, got {steps}, {shard_steps}")
     root = Path(out)
-    plan = {"task": dataclasses.asdict(task), "behaviour": _behaviour_record(behaviour),
-            "seed": seed, "shard_steps": shard_steps, "steps_after_termination": steps_after_termination}  # fmt: skip
+    plan = {
+        "task": dataclasses.asdict(task),
+        "behaviour": _behaviour_record(behaviour),
+        "seed": seed,
+        "shard_steps": shard_steps,
+        "steps_after_termination": steps_after_termination,
+    }
     plan["task"]["camera_pose"] = list(task.camera_pose) if task.camera_pose else None
     dataset_id = _prepare_root(root, plan)
     (root / "shards").mkdir(parents=True, exist_ok=True)
@@ -212,16 +246,28 @@ def collect(
     num_shards = math.ceil(steps / shard_steps)
     jobs = []
     for i in range(num_shards):
-        job = _ShardJob(root, i, task, behaviour, seed, min(shard_steps, steps - i * shard_steps), dataset_id,
-                        steps_after_termination)  # fmt: skip
+        job = _ShardJob(
+            root,
+            i,
+            task,
+            behaviour,
+            seed,
+            min(shard_steps, steps - i * shard_steps),
+            dataset_id,
+            steps_after_termination,
+        )
         if not _shard_done(job):
             jobs.append(job)
     for stale in (root / "shards").glob(".*.tmp"):
         stale.unlink()
 
     workers = workers or os.cpu_count() or 1
-    bar = tqdm(total=sum(job.target_steps for job in jobs), unit="step", desc=f"collect {task.name}",
-               disable=not progress or not jobs)  # fmt: skip
+    bar = tqdm(
+        total=sum(job.target_steps for job in jobs),
+        unit="step",
+        desc=f"collect {task.name}",
+        disable=not progress or not jobs,
+    )
     start = time.perf_counter()
     collected = 0
     if workers == 1 or len(jobs) <= 1:
@@ -230,8 +276,9 @@ def collect(
     else:
         ctx = mp.get_context("spawn")  # EGL contexts do not survive fork
         progress_queue = ctx.Queue()
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(progress_queue,)) as pool:  # fmt: skip
+        with ProcessPoolExecutor(
+            min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)
+        ) as pool:
             pending = {pool.submit(_collect_shard_in_worker, job) for job in jobs}
             while pending:
                 finished, pending = wait(pending, timeout=0.2)
@@ -264,8 +311,14 @@ def _write_index(root: Path, dataset_id: str, num_shards: int, seconds: float, c
         path = shard_path(root, i)
         offsets = [int(x) for x in open_shard(path, dataset_id)[0]["episode_offsets"]]
         n_episodes, n_rows = len(offsets) - 1, offsets[-1]
-        shards.append({"file": str(path.relative_to(root)), "episodes": n_episodes,
-                       "steps": n_rows - n_episodes, "episode_offsets": offsets})  # fmt: skip
+        shards.append(
+            {
+                "file": str(path.relative_to(root)),
+                "episodes": n_episodes,
+                "steps": n_rows - n_episodes,
+                "episode_offsets": offsets,
+            }
+        )
         episodes += n_episodes
         total_steps += n_rows - n_episodes
         size += path.stat().st_size

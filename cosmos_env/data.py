@@ -35,9 +35,9 @@ not need at 64x64; this format is one safetensors file per shard and fits on a p
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -74,9 +74,7 @@ def open_shard(path: Path, dataset_id: str) -> tuple[dict[str, np.ndarray], dict
     if metadata.get("format") != SHARD_FORMAT:
         raise DatasetError(f"{path} is not a cosmos-env shard (format={metadata.get('format')!r})")
     if metadata.get("dataset_id") != dataset_id:
-        raise DatasetError(
-            f"{path} belongs to another dataset ({metadata.get('dataset_id')}, expected {dataset_id})"
-        )
+        raise DatasetError(f"{path} belongs to another dataset ({metadata.get('dataset_id')}, expected {dataset_id})")
     missing = set(FRAME_FIELDS + STEP_FIELDS + ("episode_offsets",)) - set(arrays)
     if missing:
         raise DatasetError(f"corrupt shard {path}: missing tensors {sorted(missing)}")
@@ -108,8 +106,7 @@ class EpisodeDataset:
             )
         if not index_path.is_file():
             raise DatasetError(
-                f"{self.root} is incomplete (no index.json): run the same collect command "
-                "again to finish it"
+                f"{self.root} is incomplete (no index.json): run the same collect command again to finish it"
             )
         index = json.loads(index_path.read_text())
         self.shard_files = [self.root / s["file"] for s in index["shards"]]

@@ -34,14 +34,25 @@ def plausibility_bar(width: int, value: float, height: int = 4) -> np.ndarray:
     return bar
 
 
-def run_demo(task: TaskConfig, out: str | Path, weights: str | None = None, steps: int = 200, seed: int = 0,
-             fps: int = 30, device: str = "cpu", progress: bool = True) -> dict:  # fmt: skip
+def run_demo(
+    task: TaskConfig,
+    out: str | Path,
+    weights: str | None = None,
+    steps: int = 200,
+    seed: int = 0,
+    fps: int = 30,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model_kwargs: dict = {"weights": weights}
     if weights is None and task.name not in shipped_tasks():
-        warnings.warn(f"no shipped world model for {task.name} yet (shipped: {', '.join(shipped_tasks()) or 'none'}): "
-                      "the demo runs a tiny RANDOM-weight model, so the imagined side is noise; pass weights=DIR")  # fmt: skip
+        warnings.warn(
+            f"no shipped world model for {task.name} yet (shipped: {', '.join(shipped_tasks()) or 'none'}): "
+            "the demo runs a tiny RANDOM-weight model, so the imagined side is noise; pass weights=DIR",
+            stacklevel=2,
+        )
         model_kwargs = {"model": tiny_world_model(task)}
     env = WorldModelEnv(task=task.name, obs_mode="dict", render_mode="rgb_array", device=device, **model_kwargs)
     ref = MujocoReference(task)
@@ -74,22 +85,35 @@ def run_demo(task: TaskConfig, out: str | Path, weights: str | None = None, step
     env.close()
     ref.close()
 
-    video = [np.concatenate([np.concatenate([real, plausibility_bar(real.shape[1], 0.0)], 0),
-                             np.concatenate([imagined, plausibility_bar(imagined.shape[1], p)], 0)], 1)
-             for real, imagined, p in frames]  # fmt: skip
+    video = [
+        np.concatenate(
+            [
+                np.concatenate([real, plausibility_bar(real.shape[1], 0.0)], 0),
+                np.concatenate([imagined, plausibility_bar(imagined.shape[1], p)], 0),
+            ],
+            1,
+        )
+        for real, imagined, p in frames
+    ]
     viz.save_video(out / "demo.mp4", video, fps=fps)
     picks = np.linspace(0, len(frames) - 1, 8).astype(int)
     viz.save_png(out / "demo.png", viz.grid([[frames[i][0] for i in picks], [frames[i][1] for i in picks]], scale=2))
     n = len(frames) - 1
     summary = {
-        "task": task.gym_id, "seed": seed, "steps": n,
+        "task": task.gym_id,
+        "seed": seed,
+        "steps": n,
         "imagined_steps_per_second": round(n / env_seconds, 1),
         "mujoco_steps_per_second": round(n / ref_seconds, 1),
-        "return_imagined": round(returns["imagined"], 3), "return_mujoco": round(returns["mujoco"], 3),
-        "terminated_at_imagined": ended["imagined"], "terminated_at_mujoco": ended["mujoco"],
+        "return_imagined": round(returns["imagined"], 3),
+        "return_mujoco": round(returns["mujoco"], 3),
+        "terminated_at_imagined": ended["imagined"],
+        "terminated_at_mujoco": ended["mujoco"],
         "mean_plausibility": round(float(np.mean(plausibility)), 3),
-        "weights": str(weights) if weights else ("shipped" if "model" not in model_kwargs else "tiny random (none shipped)"),
+        "weights": str(weights)
+        if weights
+        else ("shipped" if "model" not in model_kwargs else "tiny random (none shipped)"),
         "files": ["demo.mp4", "demo.png"],
-    }  # fmt: skip
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -18,8 +18,9 @@ class WorldModelEnv(gym.Env):
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         """Keyword arguments as :class:`WorldModelVectorEnv` (``task``, ``weights``,
         ``obs_mode``, ``device``, ``sampler_steps``, ``best_of``, ...)."""
-        self.core = WorldModelVectorEnv(num_envs=1, render_mode=render_mode, autoreset_mode=AutoresetMode.DISABLED,
-                                        max_episode_steps=None, **kwargs)  # fmt: skip
+        self.core = WorldModelVectorEnv(
+            num_envs=1, render_mode=render_mode, autoreset_mode=AutoresetMode.DISABLED, max_episode_steps=None, **kwargs
+        )
         self.observation_space = self.core.single_observation_space
         self.action_space = self.core.single_action_space
         self.render_mode = render_mode
@@ -42,7 +43,13 @@ class WorldModelEnv(gym.Env):
         if array.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {array.shape}")
         obs, reward, terminated, truncated, info = self.core.step(array[None])
-        return env_row(obs, 0), float(reward[0]), bool(terminated[0]), bool(truncated[0]), {k: v[0] for k, v in info.items()}
+        return (
+            env_row(obs, 0),
+            float(reward[0]),
+            bool(terminated[0]),
+            bool(truncated[0]),
+            {k: v[0] for k, v in info.items()},
+        )
 
     def render(self) -> np.ndarray | None:
         frames = self.core.render()
@@ -50,4 +57,3 @@ class WorldModelEnv(gym.Env):
 
     def close(self) -> None:
         self.core.close()
-

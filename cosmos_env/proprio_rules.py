@@ -42,11 +42,14 @@ class ProprioRules:
         try:
             get = lambda name: getattr(env, name, None)  # noqa: E731
             return cls(
-                velocity_index=env.model.nq - 1, forward_weight=float(get("_forward_reward_weight")),
-                ctrl_weight=float(get("_ctrl_cost_weight")), healthy_reward=float(get("_healthy_reward") or 0.0),
-                z_range=get("_healthy_z_range"), angle_range=get("_healthy_angle_range"),
+                velocity_index=env.model.nq - 1,
+                forward_weight=float(get("_forward_reward_weight")),
+                ctrl_weight=float(get("_ctrl_cost_weight")),
+                healthy_reward=float(get("_healthy_reward") or 0.0),
+                z_range=get("_healthy_z_range"),
+                angle_range=get("_healthy_angle_range"),
                 state_range=get("_healthy_state_range"),
-            )  # fmt: skip
+            )
         finally:
             env.close()
 

@@ -154,9 +154,7 @@ class MujocoReference:
         state = np.asarray(state, dtype=np.float64)
         expected = mujoco.mj_stateSize(self.model, _STATE_SPEC)
         if state.shape != (expected,):
-            raise ValueError(
-                f"{self.task.gym_id} state must have shape ({expected},), got {state.shape}"
-            )
+            raise ValueError(f"{self.task.gym_id} state must have shape ({expected},), got {state.shape}")
         mujoco.mj_setState(self.model, self.data, state, _STATE_SPEC)
         mujoco.mj_forward(self.model, self.data)
         return self.observation()

@@ -41,14 +41,10 @@ class TaskConfig:
             raise ValueError(f"task {self.name!r}: width and height must be positive")
         if self.camera_pose is not None and len(self.camera_pose) != 6:
             raise ValueError(
-                f"task {self.name!r}: camera_pose needs 6 numbers "
-                "(lookat x, y, z, distance, azimuth, elevation)"
+                f"task {self.name!r}: camera_pose needs 6 numbers (lookat x, y, z, distance, azimuth, elevation)"
             )
         if self.segmentation not in ("geom", "body"):
-            raise ValueError(
-                f"task {self.name!r}: segmentation must be 'geom' or 'body', "
-                f"got {self.segmentation!r}"
-            )
+            raise ValueError(f"task {self.name!r}: segmentation must be 'geom' or 'body', got {self.segmentation!r}")
 
 
 class UnknownTaskError(ValueError):

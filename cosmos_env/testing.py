@@ -30,8 +30,9 @@ def task_dims(task: TaskConfig) -> tuple[int, int]:
         env.close()
 
 
-def tiny_world_model(task: str | TaskConfig = "hopper", seed: int = 0, context: int = 4, critic: bool = True,
-                     randomize: bool = True) -> WorldModel:  # fmt: skip
+def tiny_world_model(
+    task: str | TaskConfig = "hopper", seed: int = 0, context: int = 4, critic: bool = True, randomize: bool = True
+) -> WorldModel:
     """A world model with the ``tiny`` presets and random weights, shaped for ``task``.
 
     ``randomize`` replaces the zero-initialised output layers (adaLN-Zero starts every
@@ -45,16 +46,32 @@ def tiny_world_model(task: str | TaskConfig = "hopper", seed: int = 0, context: 
         tokenizer = Tokenizer(dataclasses.replace(TOKENIZER_SIZES["tiny"], resolution=task.height))
         size = tokenizer.config.latent_resolution
         channels = tokenizer.config.latent_channels
-        predict = PredictModel(PredictConfig(obs_dim=obs_dim, action_dim=action_dim, latent_channels=channels,
-                                             latent_size=size, max_frames=context + 1, **PREDICT_SIZES["tiny"]))  # fmt: skip
+        predict = PredictModel(
+            PredictConfig(
+                obs_dim=obs_dim,
+                action_dim=action_dim,
+                latent_channels=channels,
+                latent_size=size,
+                max_frames=context + 1,
+                **PREDICT_SIZES["tiny"],
+            )
+        )
         if randomize:
             for name, p in predict.named_parameters():
                 if p.dim() > 1 or "ada" in name or "out" in name:
                     torch.nn.init.normal_(p, std=0.05)
         reason = None
         if critic:
-            reason = ReasonModel(ReasonConfig(obs_dim=obs_dim, action_dim=action_dim, latent_channels=channels,
-                                              latent_size=size, clip=min(4, context), **REASON_SIZES["tiny"]))  # fmt: skip
+            reason = ReasonModel(
+                ReasonConfig(
+                    obs_dim=obs_dim,
+                    action_dim=action_dim,
+                    latent_channels=channels,
+                    latent_size=size,
+                    clip=min(4, context),
+                    **REASON_SIZES["tiny"],
+                )
+            )
     finally:
         torch.random.set_rng_state(generator_state)
     return WorldModel(tokenizer, predict, context, reason)

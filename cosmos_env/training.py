@@ -14,8 +14,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,8 +42,14 @@ def split_episodes(episodes: EpisodeDataset, val_fraction: float) -> tuple[list[
 class TokenizerStage:
     name = "tokenizer"
 
-    def __init__(self, data: str | Path, size: str = "small", frames: int = 4, val_fraction: float = 0.05,
-                 config: TokenizerConfig | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        data: str | Path,
+        size: str = "small",
+        frames: int = 4,
+        val_fraction: float = 0.05,
+        config: TokenizerConfig | None = None,
+    ) -> None:
         episodes = EpisodeDataset(data)
         config = config or TOKENIZER_SIZES[size]
         task = episodes.meta["task"]
@@ -72,8 +79,16 @@ class DecoderStage:
 
     name = "decoder"
 
-    def __init__(self, data: str | Path, tokenizer: str | Path, predict: str | Path, horizon: int = 4,
-                 val_fraction: float = 0.05, age_buckets: int = 0, age_only: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        data: str | Path,
+        tokenizer: str | Path,
+        predict: str | Path,
+        horizon: int = 4,
+        val_fraction: float = 0.05,
+        age_buckets: int = 0,
+        age_only: bool = False,
+    ) -> None:
         if horizon < 1:
             raise ValueError(f"horizon (imagined frames per clip) must be >= 1, got {horizon}")
         episodes = EpisodeDataset(data)
@@ -83,28 +98,51 @@ class DecoderStage:
             self.model.freeze_all_but_age()
         self.predict = from_pretrained(predict, expected_class="PredictModel").eval().requires_grad_(False)
         if self.predict.config.latent_channels != self.model.config.latent_channels:
-            raise ValueError(f"{predict}: Predict models {self.predict.config.latent_channels} latent channels, "
-                             f"the tokenizer {tokenizer} makes {self.model.config.latent_channels}")  # fmt: skip
+            raise ValueError(
+                f"{predict}: Predict models {self.predict.config.latent_channels} latent channels, "
+                f"the tokenizer {tokenizer} makes {self.model.config.latent_channels}"
+            )
         self.context = read_config(predict)["extra"].get("context", 4)
         train_eps, val_eps = split_episodes(episodes, val_fraction)
         fields = ("rgb", "depth", "segmentation", "obs", "action")
         common = dict(context=self.context, horizon=horizon, fields=fields)
         self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
         self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
-        self.extra = {"data": str(data), "dataset_id": episodes.meta["dataset_id"], "task": episodes.meta["task"],
-                      "encoder_of": str(tokenizer), "decoder_trained_on": str(predict), "horizon": horizon,
-                      "age_buckets": self.model.config.age_buckets, "age_only": age_only,
-                      "tokenizer_record": read_config(tokenizer)["extra"]}  # fmt: skip
+        self.extra = {
+            "data": str(data),
+            "dataset_id": episodes.meta["dataset_id"],
+            "task": episodes.meta["task"],
+            "encoder_of": str(tokenizer),
+            "decoder_trained_on": str(predict),
+            "horizon": horizon,
+            "age_buckets": self.model.config.age_buckets,
+            "age_only": age_only,
+            "tokenizer_record": read_config(tokenizer)["extra"],
+        }
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         predict = self.predict.to(batch["rgb"].device)
-        return decoder_loss(net, self.model, predict, self.context, batch["rgb"], batch["depth"],
-                            batch["segmentation"], batch["obs"], batch["action"])  # fmt: skip
+        return decoder_loss(
+            net,
+            self.model,
+            predict,
+            self.context,
+            batch["rgb"],
+            batch["depth"],
+            batch["segmentation"],
+            batch["obs"],
+            batch["action"],
+        )
 
 
 @torch.no_grad()
-def encode_episodes(tokenizer: Tokenizer, episodes: EpisodeDataset, chunk: int = 256, progress: bool = True,
-                    only: list[int] | None = None) -> list[np.ndarray | None]:  # fmt: skip
+def encode_episodes(
+    tokenizer: Tokenizer,
+    episodes: EpisodeDataset,
+    chunk: int = 256,
+    progress: bool = True,
+    only: list[int] | None = None,
+) -> list[np.ndarray | None]:
     """Latents (rows, C, h, w) float32 of every episode (or those in ``only``; the others
     are None), encoded causally in chunks that overlap by the tokenizer's temporal
     receptive field (so chunking changes nothing)."""
@@ -123,11 +161,12 @@ def encode_episodes(tokenizer: Tokenizer, episodes: EpisodeDataset, chunk: int =
     return out
 
 
-def fit_normalizers(model: PredictModel | ReasonModel, latents: list[np.ndarray], episodes: EpisodeDataset,
-                    train_eps: list[int]) -> None:  # fmt: skip
+def fit_normalizers(
+    model: PredictModel | ReasonModel, latents: list[np.ndarray], episodes: EpisodeDataset, train_eps: list[int]
+) -> None:
     """Set a model's ``latent_*``, ``obs_*`` (and ``reward_*`` where it has them)
     normalisation buffers from the training episodes."""
-    z = torch.from_numpy(np.concatenate([latents[i] for i in train_eps]))      # (N, C, h, w)
+    z = torch.from_numpy(np.concatenate([latents[i] for i in train_eps]))  # (N, C, h, w)
     fields = ("obs", "reward")
     rows = [episodes.episode(i, fields) for i in train_eps]
     obs = torch.from_numpy(np.concatenate([r["obs"] for r in rows]))
@@ -172,87 +211,166 @@ def latents_cache(data: str | Path, tokenizer: str | Path, out: str | Path) -> P
     return folder / f"{tokenizer_digest(tokenizer)[:16]}.safetensors"
 
 
-def latent_episodes(data: str | Path, tokenizer: str | Path, out: str | Path
-                    ) -> tuple[EpisodeDataset, TokenizerConfig, list[np.ndarray], int, int]:  # fmt: skip
+def latent_episodes(
+    data: str | Path, tokenizer: str | Path, out: str | Path
+) -> tuple[EpisodeDataset, TokenizerConfig, list[np.ndarray], int, int]:
     """What the Predict and Reason stages share: the dataset, the tokenizer's config, the
     per-episode latents (cached in ``out``), and the observation and action sizes."""
     episodes = EpisodeDataset(data)
     tok_config = config_from_dict(TokenizerConfig, read_config(tokenizer)["config"])
     latents = cached_latents(tokenizer, episodes, latents_cache(data, tokenizer, out))
     shard = episodes.shard(0)
-    return episodes, tok_config, latents, int(np.asarray(shard["obs"]).shape[1]), int(np.asarray(shard["action"]).shape[1])
+    return (
+        episodes,
+        tok_config,
+        latents,
+        int(np.asarray(shard["obs"]).shape[1]),
+        int(np.asarray(shard["action"]).shape[1]),
+    )
 
 
 class PredictStage:
     name = "predict"
 
-    def __init__(self, data: str | Path, tokenizer: str | Path, out: str | Path, size: str = "small",
-                 context: int = 4, val_fraction: float = 0.05, config: PredictConfig | None = None,
-                 context_noise: float = 0.3, clean_context_fraction: float = 0.5, pure_noise_fraction: float = 0.9) -> None:  # fmt: skip
+    def __init__(
+        self,
+        data: str | Path,
+        tokenizer: str | Path,
+        out: str | Path,
+        size: str = "small",
+        context: int = 4,
+        val_fraction: float = 0.05,
+        config: PredictConfig | None = None,
+        context_noise: float = 0.3,
+        clean_context_fraction: float = 0.5,
+        pure_noise_fraction: float = 0.9,
+    ) -> None:
         """``pure_noise_fraction``: of target frames, those noised to tau = 1, where
         one-step sampling starts; the rest (tau ~ U(0, 1)) serve multi-step sampling."""
         self.context_noise, self.clean_context_fraction = context_noise, clean_context_fraction
         self.pure_noise_fraction = pure_noise_fraction
         episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, tokenizer, out)
         config = config or PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[size])
-        config = dataclasses.replace(config, obs_dim=obs_dim, action_dim=action_dim, max_frames=max(config.max_frames, context + 1),
-                                     latent_channels=tok_config.latent_channels, latent_size=tok_config.latent_resolution)  # fmt: skip
+        config = dataclasses.replace(
+            config,
+            obs_dim=obs_dim,
+            action_dim=action_dim,
+            max_frames=max(config.max_frames, context + 1),
+            latent_channels=tok_config.latent_channels,
+            latent_size=tok_config.latent_resolution,
+        )
         self.model = PredictModel(config)
         train_eps, val_eps = split_episodes(episodes, val_fraction)
         fit_normalizers(self.model, latents, episodes, train_eps)
-        common = dict(context=context, horizon=1, fields=("obs", "action"), pad_start=True, extra_frames={"latents": latents})
+        common = dict(
+            context=context, horizon=1, fields=("obs", "action"), pad_start=True, extra_frames={"latents": latents}
+        )
         self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
         self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
-        self.extra: dict[str, Any] = {"data": str(data), "dataset_id": episodes.meta["dataset_id"],
-                                      "task": episodes.meta["task"], "context": context, "context_noise": context_noise,
-                                      "tokenizer": str(tokenizer), "tokenizer_config": config_to_dict(tok_config)}  # fmt: skip
+        self.extra: dict[str, Any] = {
+            "data": str(data),
+            "dataset_id": episodes.meta["dataset_id"],
+            "task": episodes.meta["task"],
+            "context": context,
+            "context_noise": context_noise,
+            "tokenizer": str(tokenizer),
+            "tokenizer_config": config_to_dict(tok_config),
+        }
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        return predict_loss(net, self.model, batch["latents"], batch["obs"], batch["action"], batch["valid"],
-                            context_noise=self.context_noise,
-                            clean_context_fraction=self.clean_context_fraction,
-                            pure_noise_fraction=self.pure_noise_fraction)  # fmt: skip
+        return predict_loss(
+            net,
+            self.model,
+            batch["latents"],
+            batch["obs"],
+            batch["action"],
+            batch["valid"],
+            context_noise=self.context_noise,
+            clean_context_fraction=self.clean_context_fraction,
+            pure_noise_fraction=self.pure_noise_fraction,
+        )
 
 
 class ReasonStage:
     name = "reason"
 
-    def __init__(self, data: str | Path, tokenizer: str | Path, out: str | Path, predict: str | Path | None = None,
-                 size: str = "small", clip: int = 4, val_fraction: float = 0.05, imagined: int = 2048,
-                 config: ReasonConfig | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        data: str | Path,
+        tokenizer: str | Path,
+        out: str | Path,
+        predict: str | Path | None = None,
+        size: str = "small",
+        clip: int = 4,
+        val_fraction: float = 0.05,
+        imagined: int = 2048,
+        config: ReasonConfig | None = None,
+    ) -> None:
         """``predict``: a trained Predict model whose open-loop futures are negatives for
         the plausibility head (``imagined`` clips of them, made once and cached in
         ``out``); without it only corrupted clips are."""
         episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, tokenizer, out)
         config = config or ReasonConfig(obs_dim=obs_dim, action_dim=action_dim, **REASON_SIZES[size])
-        config = dataclasses.replace(config, obs_dim=obs_dim, action_dim=action_dim, clip=clip,
-                                     latent_channels=tok_config.latent_channels, latent_size=tok_config.latent_resolution)  # fmt: skip
+        config = dataclasses.replace(
+            config,
+            obs_dim=obs_dim,
+            action_dim=action_dim,
+            clip=clip,
+            latent_channels=tok_config.latent_channels,
+            latent_size=tok_config.latent_resolution,
+        )
         self.model = ReasonModel(config)
         train_eps, val_eps = split_episodes(episodes, val_fraction)
         fit_normalizers(self.model, latents, episodes, train_eps)
-        common = dict(context=clip, horizon=0, fields=("obs", "action", "reward", "terminated"), pad_start=True,
-                      extra_frames={"latents": latents})  # fmt: skip
+        common = dict(
+            context=clip,
+            horizon=0,
+            fields=("obs", "action", "reward", "terminated"),
+            pad_start=True,
+            extra_frames={"latents": latents},
+        )
         self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
         self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
         self.imagined = None
         if predict is not None:
-            self.imagined = cached_imagined_clips(predict, self.train_data, imagined, Path(out) / "imagined.safetensors")
-        self.extra: dict[str, Any] = {"data": str(data), "dataset_id": episodes.meta["dataset_id"],
-                                      "task": episodes.meta["task"], "clip": clip, "tokenizer": str(tokenizer),
-                                      "predict": None if predict is None else str(predict)}  # fmt: skip
+            self.imagined = cached_imagined_clips(
+                predict, self.train_data, imagined, Path(out) / "imagined.safetensors"
+            )
+        self.extra: dict[str, Any] = {
+            "data": str(data),
+            "dataset_id": episodes.meta["dataset_id"],
+            "task": episodes.meta["task"],
+            "clip": clip,
+            "tokenizer": str(tokenizer),
+            "predict": None if predict is None else str(predict),
+        }
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        return reason_loss(net, self.model, batch["latents"], batch["obs"], batch["action"], batch["reward"],
-                           batch["terminated"], batch["valid"], imagined=self.imagined)  # fmt: skip
+        return reason_loss(
+            net,
+            self.model,
+            batch["latents"],
+            batch["obs"],
+            batch["action"],
+            batch["reward"],
+            batch["terminated"],
+            batch["valid"],
+            imagined=self.imagined,
+        )
 
 
-def cached_imagined_clips(predict_dir: str | Path, windows: WindowDataset, count: int, cache: Path,
-                          chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+def cached_imagined_clips(
+    predict_dir: str | Path, windows: WindowDataset, count: int, cache: Path, chunk: int = 256
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``count`` clips (latents, obs, actions) whose last frames Predict imagined from
     the real frames before them (1 to clip-1 real frames, in turn), spread over
     ``windows``; cached in ``cache`` for this Predict model and dataset."""
-    key = {"predict": str(Path(predict_dir).resolve()), "count": str(count), "windows": str(len(windows)),
-           "predict_mtime": str((Path(predict_dir) / "model.safetensors").stat().st_mtime_ns)}  # fmt: skip
+    key = {
+        "predict": str(Path(predict_dir).resolve()),
+        "count": str(count),
+        "windows": str(len(windows)),
+        "predict_mtime": str((Path(predict_dir) / "model.safetensors").stat().st_mtime_ns),
+    }
     if cache.is_file():
         arrays, meta = memmap_safetensors(cache)
         if all(meta.get(k) == v for k, v in key.items()):
@@ -278,8 +396,13 @@ SAMPLING_FIELDS = ("rollout_context_noise",)
 """PredictConfig fields that change how a trained Predict is sampled, not its weights."""
 
 
-def export_world_model(tokenizer: str | Path, predict: str | Path, reason: str | Path | None, out: str | Path,
-                       sampling: dict[str, Any] | None = None) -> Path:  # fmt: skip
+def export_world_model(
+    tokenizer: str | Path,
+    predict: str | Path,
+    reason: str | Path | None,
+    out: str | Path,
+    sampling: dict[str, Any] | None = None,
+) -> Path:
     """Put trained stage models together as one world model directory (``tokenizer/``,
     ``predict/``, ``reason/``, each with its training record) that
     ``gym.make("cosmos_env/WorldModel-v0", weights=out)`` and ``WorldModel.from_pretrained``
@@ -297,7 +420,9 @@ def export_world_model(tokenizer: str | Path, predict: str | Path, reason: str |
     paths = {"tokenizer": Path(tokenizer), "predict": Path(predict)} | ({"reason": Path(reason)} if reason else {})
     for stage, path in paths.items():
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path}: no trained {stage} model there (train it: cosmos-env train stage={stage})")
+            raise FileNotFoundError(
+                f"{path}: no trained {stage} model there (train it: cosmos-env train stage={stage})"
+            )
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

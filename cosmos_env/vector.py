@@ -98,8 +98,10 @@ class WorldModelVectorEnv(VectorEnv):
         elif task is None:
             raise ValueError("with model= pass task= as well")
         if model.reason is None:
-            raise ValueError("this world model has no Reason critic (reason/) to give rewards; "
-                             "train one with `cosmos-env train stage=reason`")  # fmt: skip
+            raise ValueError(
+                "this world model has no Reason critic (reason/) to give rewards; "
+                "train one with `cosmos-env train stage=reason`"
+            )
         self.task = load_task(task) if isinstance(task, str) else task
         self.model, self.device = model, model.device
         self.num_envs, self.obs_mode, self.render_mode = num_envs, obs_mode, render_mode
@@ -111,15 +113,18 @@ class WorldModelVectorEnv(VectorEnv):
         self.single_action_space = self.reference.action_space
         state = self.reference.observation_space
         pixels = gym.spaces.Box(0, 255, (self.task.height, self.task.width, 3), np.uint8)
-        self.single_observation_space = {"state": state, "pixels": pixels,
-                                         "dict": gym.spaces.Dict({"state": state, "pixels": pixels})}[obs_mode]  # fmt: skip
+        self.single_observation_space = {
+            "state": state,
+            "pixels": pixels,
+            "dict": gym.spaces.Dict({"state": state, "pixels": pixels}),
+        }[obs_mode]
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._low = torch.as_tensor(self.single_action_space.low, device=self.device)
         self._high = torch.as_tensor(self.single_action_space.high, device=self.device)
 
         self.history: History | None = None
-        self._frames: torch.Tensor | None = None    # (N, H, W, 3) uint8, see _decoded_frames
+        self._frames: torch.Tensor | None = None  # (N, H, W, 3) uint8, see _decoded_frames
         self._fresh = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._state = np.zeros((num_envs, state.shape[0]), dtype=np.float64)  # the current observations
         self._steps = np.zeros(num_envs, dtype=np.int64)
@@ -144,8 +149,11 @@ class WorldModelVectorEnv(VectorEnv):
         rgb, obs, source = self._starts(np.flatnonzero(mask), seeds, options)
         self._start(mask, rgb, obs)
         self._seeds[mask] = seeds[mask] if source == "mujoco" else -1
-        info = {"reference_id": np.array([self.task.gym_id] * self.num_envs), "start": np.array([source] * self.num_envs),
-                "reference_seed": self._seeds.copy()}  # fmt: skip
+        info = {
+            "reference_id": np.array([self.task.gym_id] * self.num_envs),
+            "start": np.array([source] * self.num_envs),
+            "reference_seed": self._seeds.copy(),
+        }
         return self._observe(), info
 
     def _starts(self, envs: np.ndarray, seeds: np.ndarray, options: dict) -> tuple[torch.Tensor, np.ndarray, str]:
@@ -153,8 +161,10 @@ class WorldModelVectorEnv(VectorEnv):
         if "rgb" in options or "obs" in options:
             rgb, obs = np.asarray(options["rgb"]), np.asarray(options["obs"], dtype=np.float64)
             if rgb.shape != (self.num_envs, self.task.height, self.task.width, 3) or rgb.dtype != np.uint8:
-                raise ValueError(f"options['rgb'] must be ({self.num_envs}, {self.task.height}, {self.task.width}, 3) "
-                                 f"uint8, got {rgb.shape} {rgb.dtype}")  # fmt: skip
+                raise ValueError(
+                    f"options['rgb'] must be ({self.num_envs}, {self.task.height}, {self.task.width}, 3) "
+                    f"uint8, got {rgb.shape} {rgb.dtype}"
+                )
             if obs.shape != (self.num_envs, self._state.shape[1]):
                 raise ValueError(f"options['obs'] must be ({self.num_envs}, {self._state.shape[1]}), got {obs.shape}")
             return torch.from_numpy(rgb[envs]), obs[envs], "frames"
@@ -166,10 +176,15 @@ class WorldModelVectorEnv(VectorEnv):
             episode = np.broadcast_to(np.asarray(options.get("episode", 0)), (self.num_envs,))
             row = np.broadcast_to(np.asarray(options.get("row", 0)), (self.num_envs,))
             rows = [data.rows(int(episode[i]), int(row[i]), int(row[i]) + 1, ("rgb", "obs")) for i in envs]
-            return (torch.from_numpy(np.concatenate([r["rgb"] for r in rows])),
-                    np.concatenate([r["obs"] for r in rows]).astype(np.float64), "dataset")  # fmt: skip
+            return (
+                torch.from_numpy(np.concatenate([r["rgb"] for r in rows])),
+                np.concatenate([r["obs"] for r in rows]).astype(np.float64),
+                "dataset",
+            )
         if options:
-            raise ValueError(f"unknown reset options {sorted(options)}; known: reset_mask, dataset/episode/row, rgb/obs")
+            raise ValueError(
+                f"unknown reset options {sorted(options)}; known: reset_mask, dataset/episode/row, rgb/obs"
+            )
         frames, observations = [], []
         for i in envs:
             o, _ = self.reference.reset(seed=int(seeds[i]))
@@ -196,8 +211,9 @@ class WorldModelVectorEnv(VectorEnv):
         if self.history is None:
             raise RuntimeError("call reset() before step()")
         action = self._check_actions(actions)
-        imagined = self.model.step(self.history, action, self.sampler_steps, self._generator,
-                                   self.context_noise, self.best_of)  # fmt: skip
+        imagined = self.model.step(
+            self.history, action, self.sampler_steps, self._generator, self.context_noise, self.best_of
+        )
         self.history = imagined.history
         self._state = imagined.obs.double().cpu().numpy()
         self._fresh[:] = False
@@ -207,9 +223,11 @@ class WorldModelVectorEnv(VectorEnv):
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
             truncated = (self._steps >= self.max_episode_steps) & ~terminated
-        info: dict[str, Any] = {"plausibility": imagined.plausibility.cpu().numpy(),
-                                "terminated_probability": imagined.terminated.cpu().numpy(),
-                                "episode_step": self._steps.copy()}  # fmt: skip
+        info: dict[str, Any] = {
+            "plausibility": imagined.plausibility.cpu().numpy(),
+            "terminated_probability": imagined.terminated.cpu().numpy(),
+            "episode_step": self._steps.copy(),
+        }
         obs = self._observe()
         done = terminated | truncated
         if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
@@ -218,7 +236,9 @@ class WorldModelVectorEnv(VectorEnv):
             for i in np.flatnonzero(done):
                 final[i] = env_row(obs, i)
                 final_info[i] = {k: v[i] for k, v in info.items()}
-            info.update({"final_obs": final, "_final_obs": done.copy(), "final_info": final_info, "_final_info": done.copy()})
+            info.update(
+                {"final_obs": final, "_final_obs": done.copy(), "final_info": final_info, "_final_info": done.copy()}
+            )
             seeds = self.np_random.integers(0, 2**31 - 1, self.num_envs)
             rgb, start_obs, _ = self._starts(np.flatnonzero(done), seeds, {})
             self._start(done, rgb, start_obs)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,9 +12,7 @@ if TYPE_CHECKING:
     from cosmos_env.data import EpisodeDataset
 
 # Control points of a perceptually ordered dark-to-bright colormap (close to "magma").
-_DEPTH_COLORS = np.array(
-    [[0, 0, 4], [81, 18, 124], [183, 55, 121], [252, 137, 97], [252, 253, 191]], np.float32
-)
+_DEPTH_COLORS = np.array([[0, 0, 4], [81, 18, 124], [183, 55, 121], [252, 137, 97], [252, 253, 191]], np.float32)
 
 
 def colorize_depth(depth: np.ndarray, far: float | None = None) -> np.ndarray:
@@ -48,9 +47,7 @@ def grid(rows: Sequence[Sequence[np.ndarray]], scale: int = 1, pad: int = 2) -> 
     """Tile equally sized (H, W, 3) uint8 images row by row, with white gaps."""
     height, width = rows[0][0].shape[:2]
     n_cols = max(len(r) for r in rows)
-    out = np.full(
-        (len(rows) * (height + pad) + pad, n_cols * (width + pad) + pad, 3), 255, np.uint8
-    )
+    out = np.full((len(rows) * (height + pad) + pad, n_cols * (width + pad) + pad, 3), 255, np.uint8)
     for i, row in enumerate(rows):
         for j, image in enumerate(row):
             y, x = pad + i * (height + pad), pad + j * (width + pad)
@@ -60,9 +57,7 @@ def grid(rows: Sequence[Sequence[np.ndarray]], scale: int = 1, pad: int = 2) -> 
     return out
 
 
-def frame_grid(
-    rgb: np.ndarray, depth: np.ndarray, segmentation: np.ndarray, scale: int = 2
-) -> np.ndarray:
+def frame_grid(rgb: np.ndarray, depth: np.ndarray, segmentation: np.ndarray, scale: int = 2) -> np.ndarray:
     """A (3 rows: rgb, depth, segmentation) x (T columns) picture of a clip."""
     return grid(
         [list(rgb), list(colorize_depth(depth)), list(colorize_segmentation(segmentation))],
@@ -91,7 +86,7 @@ def save_video(path: str | Path, frames: Sequence[np.ndarray], fps: int = 30, sc
     return path
 
 
-def dataset_preview(episodes: "EpisodeDataset", num_episodes: int = 3, frames: int = 8) -> np.ndarray:
+def dataset_preview(episodes: EpisodeDataset, num_episodes: int = 3, frames: int = 8) -> np.ndarray:
     """rgb / depth / segmentation rows for a few episodes, ``frames`` evenly spaced in each."""
     rows = []
     picks = np.linspace(0, len(episodes) - 1, min(num_episodes, len(episodes))).astype(int)

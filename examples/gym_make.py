@@ -49,7 +49,9 @@ def main() -> None:
         gap = float(np.sqrt(np.mean((obs - mujoco_obs) ** 2)))
         print(f"{t + 1:5d}  {reward:15.3f}  {mujoco_reward:13.3f}  {info['plausibility']:12.3f}  {gap:17.3f}")
         if terminated or truncated or mujoco_terminated:
-            print(f"episode over at step {t + 1}: imagined terminated={terminated}, MuJoCo terminated={mujoco_terminated}")
+            print(
+                f"episode over at step {t + 1}: imagined terminated={terminated}, MuJoCo terminated={mujoco_terminated}"
+            )
             break
     print(f"return: imagined {returns['imagined']:.2f}, MuJoCo {returns['mujoco']:.2f}")
     frame = env.render()  # what the world model imagines, decoded
@@ -66,8 +68,10 @@ def main() -> None:
         _, reward, terminated, truncated, info = envs.step(envs.action_space.sample())
         finished += int(np.sum(terminated | truncated))
     seconds = time.perf_counter() - start
-    print(f"make_vec: {args.num_envs} envs x {steps} steps in {seconds:.2f} s "
-          f"({args.num_envs * steps / seconds:.0f} env steps/s), {finished} episodes finished and reset")  # fmt: skip
+    print(
+        f"make_vec: {args.num_envs} envs x {steps} steps in {seconds:.2f} s "
+        f"({args.num_envs * steps / seconds:.0f} env steps/s), {finished} episodes finished and reset"
+    )
     envs.close()
 
 

@@ -52,32 +52,73 @@ def main() -> None:
         args.collect_steps, args.tokenizer_steps, args.predict_steps, args.reason_steps = 300, 4, 4, 4
     root = Path(args.root)
     # every training stage: model size, and for --tiny small batches and a bigger held-out share of 3 episodes
-    stage_args = (["size=tiny", "val_fraction=0.2", "train.batch_size=4", "train.val_batches=1", "train.progress=false"]
-                  if args.tiny else ["size=small"])  # fmt: skip
+    stage_args = (
+        ["size=tiny", "val_fraction=0.2", "train.batch_size=4", "train.val_batches=1", "train.progress=false"]
+        if args.tiny
+        else ["size=small"]
+    )
 
-    cosmos_env_command("collect", f"task={args.task}", f"steps={args.collect_steps}", f"out={root}/data",
-                       "steps_after_termination=100", f"shard_steps={min(1000, args.collect_steps)}")  # fmt: skip
+    cosmos_env_command(
+        "collect",
+        f"task={args.task}",
+        f"steps={args.collect_steps}",
+        f"out={root}/data",
+        "steps_after_termination=100",
+        f"shard_steps={min(1000, args.collect_steps)}",
+    )
     data = [f"task={args.task}", f"data={root}/data"]
-    cosmos_env_command("train", "stage=tokenizer", *data, f"out={root}/tokenizer", f"train.steps={args.tokenizer_steps}",
-                       *([] if args.tiny else ["train.batch_size=8"]), *stage_args)  # fmt: skip
-    cosmos_env_command("train", "stage=predict", *data, f"out={root}/predict", f"tokenizer={root}/tokenizer/model",
-                       f"train.steps={args.predict_steps}", *stage_args)  # fmt: skip
-    cosmos_env_command("train", "stage=reason", *data, f"out={root}/reason", f"tokenizer={root}/tokenizer/model",
-                       f"predict={root}/predict/model", f"train.steps={args.reason_steps}",
-                       *(["imagined=32"] if args.tiny else []), *stage_args)  # fmt: skip
-    cosmos_env_command("export", f"task={args.task}", f"tokenizer={root}/tokenizer/model",
-                       f"predict={root}/predict/model", f"reason={root}/reason/model", f"out={root}/world_model")  # fmt: skip
+    cosmos_env_command(
+        "train",
+        "stage=tokenizer",
+        *data,
+        f"out={root}/tokenizer",
+        f"train.steps={args.tokenizer_steps}",
+        *([] if args.tiny else ["train.batch_size=8"]),
+        *stage_args,
+    )
+    cosmos_env_command(
+        "train",
+        "stage=predict",
+        *data,
+        f"out={root}/predict",
+        f"tokenizer={root}/tokenizer/model",
+        f"train.steps={args.predict_steps}",
+        *stage_args,
+    )
+    cosmos_env_command(
+        "train",
+        "stage=reason",
+        *data,
+        f"out={root}/reason",
+        f"tokenizer={root}/tokenizer/model",
+        f"predict={root}/predict/model",
+        f"train.steps={args.reason_steps}",
+        *(["imagined=32"] if args.tiny else []),
+        *stage_args,
+    )
+    cosmos_env_command(
+        "export",
+        f"task={args.task}",
+        f"tokenizer={root}/tokenizer/model",
+        f"predict={root}/predict/model",
+        f"reason={root}/reason/model",
+        f"out={root}/world_model",
+    )
 
     # the trained world model is now an env like any other
-    env = gym.make("cosmos_env/WorldModel-v0", weights=f"{root}/world_model", max_episode_steps=50 if args.tiny else 1000)
+    env = gym.make(
+        "cosmos_env/WorldModel-v0", weights=f"{root}/world_model", max_episode_steps=50 if args.tiny else 1000
+    )
     mujoco_env = gym.make(env.unwrapped.task.gym_id)
     obs, _ = env.reset(seed=0)
     mujoco_obs, _ = mujoco_env.reset(seed=0)
-    print(f"cosmos_env/WorldModel-v0 on {env.unwrapped.task.gym_id}: starts where MuJoCo does: "
-          f"{np.array_equal(obs, mujoco_obs)}")  # fmt: skip
+    print(
+        f"cosmos_env/WorldModel-v0 on {env.unwrapped.task.gym_id}: starts where MuJoCo does: "
+        f"{np.array_equal(obs, mujoco_obs)}"
+    )
     env.action_space.seed(0)
     returns, plausibility, steps = [0.0, 0.0], [], 0
-    for steps in range(1, 51):
+    for steps in range(1, 51):  # noqa: B007 (the count is printed after the loop)
         action = env.action_space.sample()
         obs, reward, terminated, truncated, info = env.step(action)
         mujoco_obs, mujoco_reward, mujoco_terminated, _, _ = mujoco_env.step(action)
@@ -86,8 +127,10 @@ def main() -> None:
         plausibility.append(info["plausibility"])
         if terminated or truncated or mujoco_terminated:
             break
-    print(f"{steps} steps of random actions: return imagined {returns[0]:.2f}, MuJoCo {returns[1]:.2f}; "
-          f"mean plausibility {np.mean(plausibility):.3f}")  # fmt: skip
+    print(
+        f"{steps} steps of random actions: return imagined {returns[0]:.2f}, MuJoCo {returns[1]:.2f}; "
+        f"mean plausibility {np.mean(plausibility):.3f}"
+    )
     env.close()
     mujoco_env.close()
 

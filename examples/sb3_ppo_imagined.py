@@ -55,17 +55,27 @@ def main() -> None:
     if args.max_episode_steps:
         kwargs["max_episode_steps"] = args.max_episode_steps
 
-    envs = gym.make_vec(args.env_id, num_envs=args.num_envs, vectorization_mode="vector_entry_point",
-                        device=args.device, **kwargs)  # fmt: skip
+    envs = gym.make_vec(
+        args.env_id, num_envs=args.num_envs, vectorization_mode="vector_entry_point", device=args.device, **kwargs
+    )
     train_env = VecMonitor(SB3VecEnv(envs))
     train_env.seed(args.seed)
     batch = args.n_steps * args.num_envs
-    policy = PPO("MlpPolicy", train_env, n_steps=args.n_steps, batch_size=min(batch, 256), seed=args.seed,
-                 device="cpu", verbose=0)  # fmt: skip
+    policy = PPO(
+        "MlpPolicy",
+        train_env,
+        n_steps=args.n_steps,
+        batch_size=min(batch, 256),
+        seed=args.seed,
+        device="cpu",
+        verbose=0,
+    )
     start = time.perf_counter()
     policy.learn(total_timesteps=args.timesteps, progress_bar=True)
     seconds = time.perf_counter() - start
-    print(f"PPO: {policy.num_timesteps} imagined steps in {seconds:.1f} s ({policy.num_timesteps / seconds:.0f} steps/s)")
+    print(
+        f"PPO: {policy.num_timesteps} imagined steps in {seconds:.1f} s ({policy.num_timesteps / seconds:.0f} steps/s)"
+    )
     if args.save:
         policy.save(args.save)
 
@@ -74,8 +84,10 @@ def main() -> None:
     imagined_env = gym.make(args.env_id, device=args.device, **kwargs)
     mujoco_env = gym.make(imagined_env.unwrapped.task.gym_id, max_episode_steps=args.max_episode_steps)
     imagined, mujoco = evaluate(policy, imagined_env, seeds), evaluate(policy, mujoco_env, seeds)
-    print(f"return over {len(seeds)} episodes: imagined {np.mean(imagined):.1f} +- {np.std(imagined):.1f}, "
-          f"MuJoCo {np.mean(mujoco):.1f} +- {np.std(mujoco):.1f}, gap {np.mean(imagined) - np.mean(mujoco):+.1f}")  # fmt: skip
+    print(
+        f"return over {len(seeds)} episodes: imagined {np.mean(imagined):.1f} +- {np.std(imagined):.1f}, "
+        f"MuJoCo {np.mean(mujoco):.1f} +- {np.std(mujoco):.1f}, gap {np.mean(imagined) - np.mean(mujoco):+.1f}"
+    )
     imagined_env.close()
     mujoco_env.close()
     train_env.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import cosmos_env  # noqa: F401  (first: sets MUJOCO_GL=egl before torchrl imports mujoco)
 import gymnasium as gym
 import numpy as np
 import torch
@@ -27,13 +26,15 @@ from torchrl.objectives import ClipPPOLoss
 from torchrl.objectives.value import GAE
 from tqdm.auto import tqdm
 
+import cosmos_env  # noqa: F401  (first: sets MUJOCO_GL=egl before torchrl imports mujoco)
 from cosmos_env.adapters.torchrl import make_torchrl_env
 from cosmos_env.vector import resolve_weights, task_of
 
 
 def mlp(inputs: int, outputs: int, hidden: int = 64) -> nn.Module:
-    return nn.Sequential(nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
-                         nn.Linear(hidden, outputs))  # fmt: skip
+    return nn.Sequential(
+        nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, outputs)
+    )
 
 
 def main() -> None:
@@ -55,8 +56,9 @@ def main() -> None:
     task = task_of(weights)
 
     env = TransformedEnv(
-        make_torchrl_env(num_envs=args.num_envs, weights=weights, device=args.device,
-                         max_episode_steps=args.max_episode_steps),  # fmt: skip
+        make_torchrl_env(
+            num_envs=args.num_envs, weights=weights, device=args.device, max_episode_steps=args.max_episode_steps
+        ),
         DoubleToFloat(),  # MuJoCo's observation spaces are float64
     )
     env.set_seed(args.seed)
@@ -67,14 +69,17 @@ def main() -> None:
     actor_net = nn.Sequential(mlp(obs_dim, 2 * act_dim), NormalParamExtractor())
     actor = ProbabilisticActor(
         TensorDictModule(actor_net, in_keys=["observation"], out_keys=["loc", "scale"]),
-        spec=action_spec, in_keys=["loc", "scale"], distribution_class=TanhNormal,
+        spec=action_spec,
+        in_keys=["loc", "scale"],
+        distribution_class=TanhNormal,
         distribution_kwargs={"low": action_spec.space.low[0], "high": action_spec.space.high[0]},
         return_log_prob=True,
-    )  # fmt: skip
+    )
     critic = ValueOperator(mlp(obs_dim, 1), in_keys=["observation"])
     frames_per_batch = args.num_envs * args.steps_per_batch
-    collector = Collector(env, actor, frames_per_batch=frames_per_batch, total_frames=args.frames,
-                          auto_register_policy_transforms=False)
+    collector = Collector(
+        env, actor, frames_per_batch=frames_per_batch, total_frames=args.frames, auto_register_policy_transforms=False
+    )
     advantage = GAE(gamma=0.99, lmbda=0.95, value_network=critic, average_gae=True)
     loss = ClipPPOLoss(actor, critic, clip_epsilon=0.2, entropy_coeff=1e-3)
     optim = torch.optim.Adam(loss.parameters(), lr=3e-4)
@@ -106,8 +111,10 @@ def main() -> None:
     seeds = [10_000 + i for i in range(args.eval_episodes)]
     returns = {"imagined": [], "mujoco": []}
     mujoco_env = gym.make(task.gym_id, max_episode_steps=args.max_episode_steps)
-    one = TransformedEnv(make_torchrl_env(num_envs=1, weights=weights, device=args.device,
-                                          max_episode_steps=args.max_episode_steps), DoubleToFloat())  # fmt: skip
+    one = TransformedEnv(
+        make_torchrl_env(num_envs=1, weights=weights, device=args.device, max_episode_steps=args.max_episode_steps),
+        DoubleToFloat(),
+    )
     with set_exploration_type(ExplorationType.DETERMINISTIC), torch.no_grad():
         for seed in seeds:
             one.set_seed(seed)
@@ -121,8 +128,10 @@ def main() -> None:
                 total, done = total + float(reward), terminated or truncated
             returns["mujoco"].append(total)
     im, mj = np.array(returns["imagined"]), np.array(returns["mujoco"])
-    print(f"return over {len(seeds)} episodes: imagined {im.mean():.1f} +- {im.std():.1f}, "
-          f"MuJoCo {mj.mean():.1f} +- {mj.std():.1f}, gap {im.mean() - mj.mean():+.1f}")  # fmt: skip
+    print(
+        f"return over {len(seeds)} episodes: imagined {im.mean():.1f} +- {im.std():.1f}, "
+        f"MuJoCo {mj.mean():.1f} +- {mj.std():.1f}, gap {im.mean() - mj.mean():+.1f}"
+    )
     mujoco_env.close()
 
 

@@ -4,8 +4,11 @@ import gymnasium as gym
 
 from cosmos_env.testing import tiny_world_model
 
-TASK_OF = {"cosmos_env/Hopper-v0": "hopper", "cosmos_env/HalfCheetah-v0": "halfcheetah",
-           "cosmos_env/WorldModel-v0": "hopper"}  # fmt: skip
+TASK_OF = {
+    "cosmos_env/Hopper-v0": "hopper",
+    "cosmos_env/HalfCheetah-v0": "halfcheetah",
+    "cosmos_env/WorldModel-v0": "hopper",
+}
 
 
 def save_tiny_weights(root):

@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_script(path: str, *args: str, timeout: int = 300) -> str:
     """``path`` relative to the repository root; returns stdout, fails the test on a non-zero exit."""
-    out = subprocess.run([sys.executable, str(ROOT / path), *args], capture_output=True, text=True, cwd=ROOT,
-                         timeout=timeout)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(ROOT / path), *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout

@@ -23,8 +23,20 @@ def run(script, *args):
 
 
 def test_reason_benchmark(tiny_hopper):
-    stdout = run("reason.py", "--task", "hopper", "--weights", str(tiny_hopper / "wm"), "--data",
-                 str(tiny_hopper / "data"), "--val-fraction", "0.3", "--quick", "--json", str(tiny_hopper / "r.json"))  # fmt: skip
+    stdout = run(
+        "reason.py",
+        "--task",
+        "hopper",
+        "--weights",
+        str(tiny_hopper / "wm"),
+        "--data",
+        str(tiny_hopper / "data"),
+        "--val-fraction",
+        "0.3",
+        "--quick",
+        "--json",
+        str(tiny_hopper / "r.json"),
+    )
     results = json.loads((tiny_hopper / "r.json").read_text())
     assert results["reward"]["pearson_baseline"] > 0.95  # the rule baseline is near exact on real data
     assert {"imagined_1_real", "shuffle", "freeze", "teleport"} <= set(results["plausibility"])
@@ -32,8 +44,18 @@ def test_reason_benchmark(tiny_hopper):
 
 
 def test_env_speed_benchmark(tiny_hopper):
-    stdout = run("env_speed.py", "--task", "hopper", "--weights", str(tiny_hopper / "wm"), "--quick", "--num-envs", "2",
-                 "--json", str(tiny_hopper / "e.json"))  # fmt: skip
+    stdout = run(
+        "env_speed.py",
+        "--task",
+        "hopper",
+        "--weights",
+        str(tiny_hopper / "wm"),
+        "--quick",
+        "--num-envs",
+        "2",
+        "--json",
+        str(tiny_hopper / "e.json"),
+    )
     rows = json.loads((tiny_hopper / "e.json").read_text())["rows"]
     assert [(r["num_envs"], r["obs_mode"]) for r in rows] == [(2, "state"), (2, "pixels")]
     assert all(r["imagined_steps_per_s"] > 0 and r["mujoco_steps_per_s"] > 0 for r in rows)
@@ -43,17 +65,33 @@ def test_env_speed_benchmark(tiny_hopper):
 def test_fidelity_benchmark(tiny_hopper):
     import imageio.v3 as iio
 
-    stdout = run("fidelity.py", "--task", "hopper", "--weights", str(tiny_hopper / "wm"), "--quick", "--best-of", "2",
-                 "--json", str(tiny_hopper / "f.json"), "--strip", str(tiny_hopper / "strip.png"))  # fmt: skip
+    stdout = run(
+        "fidelity.py",
+        "--task",
+        "hopper",
+        "--weights",
+        str(tiny_hopper / "wm"),
+        "--quick",
+        "--best-of",
+        "2",
+        "--json",
+        str(tiny_hopper / "f.json"),
+        "--strip",
+        str(tiny_hopper / "strip.png"),
+    )
     results = json.loads((tiny_hopper / "f.json").read_text())
     assert list(results["horizons"]) == ["1", "16", "64"]
     first = results["horizons"]["1"]
     assert first["psnr_persistence"] > first["psnr_persistence_tokenized"]  # a random tokenizer loses detail
     assert all(r["action_sensitivity_proprio"] >= 0 and "psnr_best_of" in r for r in results["horizons"].values())
-    assert all(r["psnr_gain"] == pytest.approx(r["psnr"] - r["psnr_persistence"], abs=1e-4) and r["psnr_gain_ci95"] > 0
-               for r in results["horizons"].values())  # the mean of differences is the difference of means
+    assert all(
+        r["psnr_gain"] == pytest.approx(r["psnr"] - r["psnr_persistence"], abs=1e-4) and r["psnr_gain_ci95"] > 0
+        for r in results["horizons"].values()
+    )  # the mean of differences is the difference of means
     strip = iio.imread(tiny_hopper / "strip.png")
-    assert strip.shape[0] > 4 * 64 and strip.shape[1] > 5 * 64  # 4 rows (MuJoCo / imagined x 2 action sequences), 5 steps
+    assert (
+        strip.shape[0] > 4 * 64 and strip.shape[1] > 5 * 64
+    )  # 4 rows (MuJoCo / imagined x 2 action sequences), 5 steps
     assert stdout.strip().splitlines()[-1].split()[0] == "64"
 
 
@@ -68,8 +106,16 @@ def test_fidelity_from_starts_in_motion(tiny_hopper):
 
 
 def test_predict_speed_benchmark(tiny_hopper):
-    stdout = run("predict_speed.py", "--task", "hopper", "--weights", str(tiny_hopper / "wm"), "--quick",
-                 "--json", str(tiny_hopper / "p.json"))  # fmt: skip
+    stdout = run(
+        "predict_speed.py",
+        "--task",
+        "hopper",
+        "--weights",
+        str(tiny_hopper / "wm"),
+        "--quick",
+        "--json",
+        str(tiny_hopper / "p.json"),
+    )
     rows = json.loads((tiny_hopper / "p.json").read_text())["imagined"]
     assert {(r["batch"], r["sampler_steps"]) for r in rows} == {(1, 1), (1, 4), (64, 1), (64, 4)}
     assert all(r["steps_per_s"] > 0 and r["ratio_to_mujoco"] > 0 for r in rows)

@@ -15,8 +15,9 @@ def test_collect_command(tmp_path, capsys):
 
 
 def test_unknown_task_lists_known_tasks():
-    result = subprocess.run([sys.executable, "-m", "cosmos_env", "collect", "task=hoper", "out=/tmp/x"],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "cosmos_env", "collect", "task=hoper", "out=/tmp/x"], capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert "unknown task 'hoper'; known tasks: halfcheetah, hopper" in result.stderr
 

@@ -1,4 +1,3 @@
-import os
 import signal
 import subprocess
 import sys
@@ -26,8 +25,11 @@ def assert_same_data(a, b):
 def test_killed_collection_resumes_to_the_same_dataset(tmp_path):
     args = ["task=hopper", "steps=600", "shard_steps=100", "workers=1", "progress=false"]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "cosmos_env", "collect", *args, f"out={killed}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cosmos_env", "collect", *args, f"out={killed}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while not (killed / "shards" / "shard-000001.safetensors").exists():
         assert proc.poll() is None and time.time() < deadline, "collection ended before it could be killed"

@@ -1,7 +1,6 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 from gymnasium.utils.env_checker import check_env
 
 import cosmos_env
@@ -71,8 +70,13 @@ def test_make_vec_steps_in_one_batch_and_autoresets_only_finished_envs(weights):
     warmup, actions = rng.uniform(-1, 1, (2, 3, 3)).astype(np.float32), rng.uniform(-1, 1, (4, 3, 3)).astype(np.float32)
 
     def run(limit):
-        envs = gym.make_vec("cosmos_env/Hopper-v0", num_envs=3, vectorization_mode="vector_entry_point",
-                            weights=weights / "hopper", max_episode_steps=limit)  # fmt: skip
+        envs = gym.make_vec(
+            "cosmos_env/Hopper-v0",
+            num_envs=3,
+            vectorization_mode="vector_entry_point",
+            weights=weights / "hopper",
+            max_episode_steps=limit,
+        )
         assert isinstance(envs, WorldModelVectorEnv)
         assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
         envs.reset(seed=0)

@@ -1,7 +1,6 @@
 """The examples run end to end as subprocesses with tiny budgets, on tiny random world
 models (what they print is meaningless here; the path is real)."""
 
-
 import pytest
 
 from tests.scripts import run_script
@@ -19,16 +18,36 @@ def test_gym_make(weights):
 
 @pytest.mark.parametrize("script", ["sb3_ppo_imagined.py", "torchrl_ppo_imagined.py"])
 def test_ppo_in_imagination(script, weights):
-    budget = ["--timesteps", "128", "--n-steps", "16"] if script.startswith("sb3") else ["--frames", "128", "--steps-per-batch", "16"]
-    stdout = run(script, "--weights", str(weights / "hopper"), "--num-envs", "4", *budget, "--eval-episodes", "1",
-                 "--max-episode-steps", "10")  # fmt: skip
+    budget = (
+        ["--timesteps", "128", "--n-steps", "16"]
+        if script.startswith("sb3")
+        else ["--frames", "128", "--steps-per-batch", "16"]
+    )
+    stdout = run(
+        script,
+        "--weights",
+        str(weights / "hopper"),
+        "--num-envs",
+        "4",
+        *budget,
+        "--eval-episodes",
+        "1",
+        "--max-episode-steps",
+        "10",
+    )
     assert "PPO: 128 imagined steps" in stdout
     assert "return over 1 episodes: imagined" in stdout and "MuJoCo" in stdout
 
 
 def test_own_task_from_data_to_gym_make(tmp_path):
     stdout = run("own_task.py", "--tiny", "--root", str(tmp_path))
-    for command in ("collect task=walker2d", "stage=tokenizer", "stage=predict", "stage=reason", "export task=walker2d"):
+    for command in (
+        "collect task=walker2d",
+        "stage=tokenizer",
+        "stage=predict",
+        "stage=reason",
+        "export task=walker2d",
+    ):
         assert command in stdout
     assert "cosmos_env/WorldModel-v0 on Walker2d-v5: starts where MuJoCo does: True" in stdout
     assert (tmp_path / "world_model" / "reason" / "model.safetensors").is_file()

@@ -9,8 +9,15 @@ import cosmos_env  # noqa: F401  (registers the env ids)
 from cosmos_env.cli import main
 from cosmos_env.collect import collect
 from cosmos_env.data import EpisodeDataset
-from cosmos_env.training import (DecoderStage, PredictStage, ReasonStage, TokenizerStage, encode_episodes,
-                                 latents_cache, split_episodes)
+from cosmos_env.training import (
+    DecoderStage,
+    PredictStage,
+    ReasonStage,
+    TokenizerStage,
+    encode_episodes,
+    latents_cache,
+    split_episodes,
+)
 from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
 
@@ -71,8 +78,15 @@ def test_reason_stage_imagines_negatives_once(dataset, tmp_path):
     save_pretrained(Tokenizer(TOKENIZER_SIZES["tiny"]), tmp_path / "tok")
     predict_stage = PredictStage(dataset, tmp_path / "tok", tmp_path / "pred", size="tiny", context=3)
     save_pretrained(predict_stage.model, tmp_path / "pred" / "model", extra={"context": 3})
-    stage = ReasonStage(dataset, tmp_path / "tok", tmp_path / "run", predict=tmp_path / "pred" / "model",
-                        size="tiny", clip=3, imagined=40)  # fmt: skip
+    stage = ReasonStage(
+        dataset,
+        tmp_path / "tok",
+        tmp_path / "run",
+        predict=tmp_path / "pred" / "model",
+        size="tiny",
+        clip=3,
+        imagined=40,
+    )
     z, o, a = stage.imagined
     assert z.shape == (40, 3, 4, 8, 8) and o.shape == (40, 3, 11) and a.shape == (40, 2, 3)
     assert stage.model.reward_std > 0 and stage.model.config.clip == 3
@@ -81,8 +95,15 @@ def test_reason_stage_imagines_negatives_once(dataset, tmp_path):
     assert loss.isfinite() and "plausibility_accuracy_imagined" in metrics
     cache = tmp_path / "run" / "imagined.safetensors"
     made = cache.stat().st_mtime_ns
-    again = ReasonStage(dataset, tmp_path / "tok", tmp_path / "run", predict=tmp_path / "pred" / "model",
-                        size="tiny", clip=3, imagined=40)  # fmt: skip
+    again = ReasonStage(
+        dataset,
+        tmp_path / "tok",
+        tmp_path / "run",
+        predict=tmp_path / "pred" / "model",
+        size="tiny",
+        clip=3,
+        imagined=40,
+    )
     assert cache.stat().st_mtime_ns == made and torch.equal(again.imagined[0], z)
 
 
@@ -114,19 +135,52 @@ def test_decoder_stage_trains_the_decoder_on_imagined_latents_only(dataset, tmp_
 
 
 def test_train_command_runs_every_stage(dataset, tmp_path):
-    common = ["task=hopper", f"data={dataset}", "size=tiny", "train.steps=2", "train.batch_size=2",
-              "train.val_every=2", "train.ckpt_every=2", "train.progress=false"]  # fmt: skip
+    common = [
+        "task=hopper",
+        f"data={dataset}",
+        "size=tiny",
+        "train.steps=2",
+        "train.batch_size=2",
+        "train.val_every=2",
+        "train.ckpt_every=2",
+        "train.progress=false",
+    ]
     assert main(["train", "stage=tokenizer", f"out={tmp_path}/tok", *common]) == 0
     assert main(["train", "stage=predict", f"out={tmp_path}/pred", f"tokenizer={tmp_path}/tok/model", *common]) == 0
     model = from_pretrained(tmp_path / "pred" / "model", expected_class="PredictModel")
     assert model.config.obs_dim == 11 and model.config.action_dim == 3
-    assert main(["train", "stage=reason", f"out={tmp_path}/reason", f"tokenizer={tmp_path}/tok/model",
-                 f"predict={tmp_path}/pred/model", "imagined=8", *common]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "stage=reason",
+                f"out={tmp_path}/reason",
+                f"tokenizer={tmp_path}/tok/model",
+                f"predict={tmp_path}/pred/model",
+                "imagined=8",
+                *common,
+            ]
+        )
+        == 0
+    )
     critic = from_pretrained(tmp_path / "reason" / "model", expected_class="ReasonModel")
     assert critic.config.clip == 4 and critic.config.obs_dim == 11
     # the decoder continued on imagined latents: the encoder (so every latent) is unchanged
-    assert main(["train", "stage=decoder", f"out={tmp_path}/dec", f"tokenizer={tmp_path}/tok/model",
-                 f"predict={tmp_path}/pred/model", "horizon=2", "age_buckets=3", *common]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "stage=decoder",
+                f"out={tmp_path}/dec",
+                f"tokenizer={tmp_path}/tok/model",
+                f"predict={tmp_path}/pred/model",
+                "horizon=2",
+                "age_buckets=3",
+                *common,
+            ]
+        )
+        == 0
+    )
     assert from_pretrained(tmp_path / "dec" / "model").config.age_buckets == 3
     before, after = (from_pretrained(tmp_path / d / "model").state_dict() for d in ("tok", "dec"))
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("encoder", "to_latent")))
@@ -134,8 +188,19 @@ def test_train_command_runs_every_stage(dataset, tmp_path):
     assert "age_film.0.weight" in after and "age_film.0.weight" not in before
     record = read_config(tmp_path / "dec" / "model")["extra"]
     assert record["stage"] == "decoder" and record["tokenizer_record"]["stage"] == "tokenizer"  # both runs on file
-    assert main(["train", "stage=decoder", f"out={tmp_path}/dec2", f"tokenizer={tmp_path}/tok/model",
-                 "predict=null", *common]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "stage=decoder",
+                f"out={tmp_path}/dec2",
+                f"tokenizer={tmp_path}/tok/model",
+                "predict=null",
+                *common,
+            ]
+        )
+        == 2
+    )
     assert main(["train", "stage=transfer", f"out={tmp_path}/t", *common]) == 2  # not a stage (yet)
     # the three stages become one world model directory that the generic env id takes
     parts = [f"tokenizer={tmp_path}/dec/model", f"predict={tmp_path}/pred/model", f"reason={tmp_path}/reason/model"]
@@ -150,6 +215,20 @@ def test_train_command_runs_every_stage(dataset, tmp_path):
     assert main(["export", "task=hopper", *parts[:2], f"reason={tmp_path}/none", f"out={tmp_path}/wm2"]) == 2
     assert not (tmp_path / "wm2").exists()
     # a warm start from trained weights (not a resume: a new run directory)
-    assert main(["train", "stage=reason", f"out={tmp_path}/reason2", f"tokenizer={tmp_path}/tok/model",
-                 "predict=null", f"init={tmp_path}/reason/model", "train.steps=1", *common[:3], *common[4:]]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "stage=reason",
+                f"out={tmp_path}/reason2",
+                f"tokenizer={tmp_path}/tok/model",
+                "predict=null",
+                f"init={tmp_path}/reason/model",
+                "train.steps=1",
+                *common[:3],
+                *common[4:],
+            ]
+        )
+        == 0
+    )
     assert main(["train", "stage=predict", f"out={tmp_path}/p2", f"tokenizer={tmp_path}/missing", *common]) == 2

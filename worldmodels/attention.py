@@ -45,8 +45,8 @@ def space_time_mask(t: int, h: int, w: int, g: int, kernel: int) -> torch.Tensor
     if kernel > h or kernel > w:
         raise ValueError(f"kernel {kernel} is larger than the {h}x{w} token grid")
     per = h * w + g
-    frame = torch.arange(t).repeat_interleave(per)                          # (N,)
-    is_grid = (torch.arange(per) < h * w).repeat(t)                         # (N,)
+    frame = torch.arange(t).repeat_interleave(per)  # (N,)
+    is_grid = (torch.arange(per) < h * w).repeat(t)  # (N,)
     pos = torch.arange(per).clamp_max(h * w - 1).repeat(t)
     row, col = pos // w, pos % w
     row_start, col_start = window_starts(h, kernel)[row], window_starts(w, kernel)[col]
@@ -61,8 +61,8 @@ def space_time_mask(t: int, h: int, w: int, g: int, kernel: int) -> torch.Tensor
 def _flatten(grid: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
     """(B, T, H, W, n, d) + (B, T, G, n, d) -> (B, n, N, d) in mask order."""
     b, t, h, w, n, d = grid.shape
-    tokens = torch.cat([grid.reshape(b, t, h * w, n, d), glob], dim=2)     # (B, T, HW+G, n, d)
-    return tokens.reshape(b, -1, n, d).transpose(1, 2)                     # (B, n, N, d)
+    tokens = torch.cat([grid.reshape(b, t, h * w, n, d), glob], dim=2)  # (B, T, HW+G, n, d)
+    return tokens.reshape(b, -1, n, d).transpose(1, 2)  # (B, n, N, d)
 
 
 def _torch_attention(q, k, v, gq, gk, gv, kernel):
@@ -70,7 +70,7 @@ def _torch_attention(q, k, v, gq, gk, gv, kernel):
     g = gq.shape[2]
     mask = space_time_mask(t, h, w, g, kernel).to(q.device)
     out = F.scaled_dot_product_attention(_flatten(q, gq), _flatten(k, gk), _flatten(v, gv), attn_mask=mask)
-    out = out.transpose(1, 2).reshape(b, t, h * w + g, n, d)               # (B, T, HW+G, n, d)
+    out = out.transpose(1, 2).reshape(b, t, h * w + g, n, d)  # (B, T, HW+G, n, d)
     return out[:, :, : h * w].reshape(b, t, h, w, n, d), out[:, :, h * w :]
 
 
@@ -88,32 +88,38 @@ def _natten_attention(q, k, v, gq, gk, gv, kernel):
     q, k, v = (x.contiguous() for x in (q, k, v))  # the fused kernels want dense heads-last tensors
     b, t, h, w, n, d = q.shape
     g = gq.shape[2]
-    grid_out, grid_lse = natten.na3d(q, k, v, kernel_size=(t, kernel, kernel),
-                                     is_causal=(True, False, False), return_lse=True)  # fmt: skip
+    grid_out, grid_lse = natten.na3d(
+        q, k, v, kernel_size=(t, kernel, kernel), is_causal=(True, False, False), return_lse=True
+    )
     frame_of_query = torch.arange(t, device=q.device).repeat_interleave(h * w)
     frame_of_global = torch.arange(t, device=q.device).repeat_interleave(g)
-    to_global = frame_of_global[None, :] <= frame_of_query[:, None]         # (T*HW, T*G)
+    to_global = frame_of_global[None, :] <= frame_of_query[:, None]  # (T*HW, T*G)
     flat = lambda x: x.reshape(b, -1, n, d).transpose(1, 2)  # noqa: E731  (B, n, N, d)
     extra_out, extra_lse = _dense_with_lse(flat(q), flat(gk), flat(gv), to_global)
     extra_out = extra_out.transpose(1, 2).reshape(b, t, h, w, n, d)
     extra_lse = extra_lse.transpose(1, 2).reshape(b, t, h, w, n)
     # softmax over the union of both key sets, from each part's output and log-sum-exp
     lse = torch.logaddexp(grid_lse.float(), extra_lse)
-    grid_out = (grid_out.float() * torch.exp(grid_lse.float() - lse)[..., None]
-                + extra_out.float() * torch.exp(extra_lse - lse)[..., None]).to(q.dtype)  # fmt: skip
+    grid_out = (
+        grid_out.float() * torch.exp(grid_lse.float() - lse)[..., None]
+        + extra_out.float() * torch.exp(extra_lse - lse)[..., None]
+    ).to(q.dtype)
     mask = space_time_mask(t, h, w, g, kernel).to(q.device)
     is_global = ~(torch.arange(h * w + g, device=q.device) < h * w).repeat(t)
-    global_out = F.scaled_dot_product_attention(
-        flat(gq), _flatten(k, gk), _flatten(v, gv), attn_mask=mask[is_global]
-    )
+    global_out = F.scaled_dot_product_attention(flat(gq), _flatten(k, gk), _flatten(v, gv), attn_mask=mask[is_global])
     return grid_out, global_out.transpose(1, 2).reshape(b, t, g, n, d)
 
 
 def space_time_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-    gq: torch.Tensor, gk: torch.Tensor, gv: torch.Tensor,
-    kernel: int = 3, backend: str = "auto",
-) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    gq: torch.Tensor,
+    gk: torch.Tensor,
+    gv: torch.Tensor,
+    kernel: int = 3,
+    backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Attention of grid (B, T, H, W, n, d) and global (B, T, G, n, d) tokens; returns the
     outputs for both, same shapes. ``backend``: ``auto`` (natten on CUDA when installed,
     else torch), ``torch`` or ``natten``."""

@@ -39,8 +39,11 @@ def _registry() -> dict[str, tuple[type[nn.Module], type]]:
     from worldmodels.reason import ReasonConfig, ReasonModel
     from worldmodels.tokenizer import Tokenizer, TokenizerConfig
 
-    return {"Tokenizer": (Tokenizer, TokenizerConfig), "PredictModel": (PredictModel, PredictConfig),
-            "ReasonModel": (ReasonModel, ReasonConfig)}  # fmt: skip
+    return {
+        "Tokenizer": (Tokenizer, TokenizerConfig),
+        "PredictModel": (PredictModel, PredictConfig),
+        "ReasonModel": (ReasonModel, ReasonConfig),
+    }
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -53,8 +56,11 @@ def config_from_dict(cls: type, data: dict[str, Any], source: str = "config") ->
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise CheckpointError(f"{source}: unknown {cls.__name__} field(s) {unknown}")
-    missing = sorted(name for name, f in fields.items() if name not in data
-                     and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)  # fmt: skip
+    missing = sorted(
+        name
+        for name, f in fields.items()
+        if name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
     if missing:
         raise CheckpointError(f"{source}: missing {cls.__name__} field(s) {missing}")
     hints = typing.get_type_hints(cls)
@@ -91,8 +97,13 @@ def save_pretrained(model: nn.Module, directory: str | Path, extra: dict[str, An
     if name not in _registry():
         raise CheckpointError(f"cannot save {name}: not one of {sorted(_registry())}")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    config = {"format": FORMAT, "version": VERSION, "class": name,
-              "config": config_to_dict(model.config), "extra": extra or {}}  # fmt: skip
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "class": name,
+        "config": config_to_dict(model.config),
+        "extra": extra or {},
+    }
 
     def write(tmp: Path) -> None:
         atomic_write_bytes(tmp / "model.safetensors", safetensors.torch.save(state))
@@ -162,7 +173,9 @@ def load_state(model: nn.Module, path: Path, state: dict[str, torch.Tensor] | No
     model.load_state_dict(state)
 
 
-def from_pretrained(directory: str | Path, expected_class: str | None = None, device: str | torch.device = "cpu") -> nn.Module:
+def from_pretrained(
+    directory: str | Path, expected_class: str | None = None, device: str | torch.device = "cpu"
+) -> nn.Module:
     """Load a model saved by :func:`save_pretrained` (a directory or a hub id)."""
     root = resolve(directory)
     config = read_config(root)

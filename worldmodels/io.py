@@ -18,9 +18,16 @@ import numpy as np
 import safetensors.numpy
 
 _DTYPES = {
-    "BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "I16": np.int16, "I32": np.int32,
-    "I64": np.int64, "F16": np.float16, "F32": np.float32, "F64": np.float64,
-}  # fmt: skip
+    "BOOL": np.bool_,
+    "U8": np.uint8,
+    "I8": np.int8,
+    "I16": np.int16,
+    "I32": np.int32,
+    "I64": np.int64,
+    "F16": np.float16,
+    "F32": np.float32,
+    "F64": np.float64,
+}
 
 
 class SafetensorsError(ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,51 +36,76 @@ def image_gradient_l1(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) ->
 
 
 def tokenizer_loss(
-    net: Callable, num_segments: int, rgb: torch.Tensor, depth: torch.Tensor, segmentation: torch.Tensor,
+    net: Callable,
+    num_segments: int,
+    rgb: torch.Tensor,
+    depth: torch.Tensor,
+    segmentation: torch.Tensor,
     **weights: float,
-) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+) -> tuple[torch.Tensor, dict[str, float]]:
     """rgb (B, T, H, W, 3) uint8, depth (B, T, H, W) metres, segmentation (B, T, H, W)
     ids: the tokenizer encodes and decodes the frames (:func:`reconstruction_loss`)."""
-    frames = rgb.permute(0, 1, 4, 2, 3).float() / 255                   # (B, T, 3, H, W)
+    frames = rgb.permute(0, 1, 4, 2, 3).float() / 255  # (B, T, 3, H, W)
     _, out = net(frames)
     return reconstruction_loss(out, num_segments, frames, depth, segmentation, **weights)
 
 
 def reconstruction_loss(
-    out: dict[str, torch.Tensor], num_segments: int, frames: torch.Tensor, depth: torch.Tensor,
-    segmentation: torch.Tensor, ssim_weight: float = 0.2, gradient_weight: float = 1.0,
-    depth_weight: float = 1.0, segmentation_weight: float = 0.1,
-) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    out: dict[str, torch.Tensor],
+    num_segments: int,
+    frames: torch.Tensor,
+    depth: torch.Tensor,
+    segmentation: torch.Tensor,
+    ssim_weight: float = 0.2,
+    gradient_weight: float = 1.0,
+    depth_weight: float = 1.0,
+    segmentation_weight: float = 0.1,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """A decoder's output (:meth:`worldmodels.tokenizer.Tokenizer.decode`) against frames
     (B, T, 3, H, W) in [0, 1], depth (B, T, H, W) metres and segmentation (B, T, H, W) ids.
 
     L1, edge and depth terms are weighted per pixel by :func:`class_balanced_weights`;
     the segmentation cross-entropy likewise."""
-    seg_target = segmentation.long().clamp_max(num_segments - 1)          # (B, T, H, W)
-    weight = class_balanced_weights(seg_target)                           # (B, T, H, W)
+    seg_target = segmentation.long().clamp_max(num_segments - 1)  # (B, T, H, W)
+    weight = class_balanced_weights(seg_target)  # (B, T, H, W)
     l1 = ((out["rgb"] - frames).abs() * weight.unsqueeze(2)).mean()
     grad = image_gradient_l1(out["rgb"], frames, weight)
     structure = 1 - ssim(out["rgb"], frames).mean()
     depth_l1 = ((out["inverse_depth"] - depth_to_inverse(depth.float())).abs() * weight).mean()
-    seg_ce = (F.cross_entropy(out["segmentation"].flatten(0, 1), seg_target.flatten(0, 1), reduction="none")
-              * weight.flatten(0, 1)).mean()  # fmt: skip
-    loss = (l1 + gradient_weight * grad + ssim_weight * structure
-            + depth_weight * depth_l1 + segmentation_weight * seg_ce)  # fmt: skip
+    seg_ce = (
+        F.cross_entropy(out["segmentation"].flatten(0, 1), seg_target.flatten(0, 1), reduction="none")
+        * weight.flatten(0, 1)
+    ).mean()
+    loss = (
+        l1 + gradient_weight * grad + ssim_weight * structure + depth_weight * depth_l1 + segmentation_weight * seg_ce
+    )
     with torch.no_grad():
         mse = (out["rgb"] - frames).pow(2).mean()
-        foreground = (seg_target > 1).unsqueeze(2).expand_as(frames)      # not background (0) or the first geom (floor)
+        foreground = (seg_target > 1).unsqueeze(2).expand_as(frames)  # not background (0) or the first geom (floor)
         fg_mse = (out["rgb"] - frames).pow(2)[foreground].mean() if foreground.any() else mse
-    metrics = {"l1": l1.item(), "gradient": grad.item(), "ssim": 1 - structure.item(),
-               "depth_l1": depth_l1.item(), "segmentation_ce": seg_ce.item(),
-               "psnr": (10 * torch.log10(1 / mse.clamp_min(1e-10))).item(),
-               "psnr_foreground": (10 * torch.log10(1 / fg_mse.clamp_min(1e-10))).item()}  # fmt: skip
+    metrics = {
+        "l1": l1.item(),
+        "gradient": grad.item(),
+        "ssim": 1 - structure.item(),
+        "depth_l1": depth_l1.item(),
+        "segmentation_ce": seg_ce.item(),
+        "psnr": (10 * torch.log10(1 / mse.clamp_min(1e-10))).item(),
+        "psnr_foreground": (10 * torch.log10(1 / fg_mse.clamp_min(1e-10))).item(),
+    }
     return loss, metrics
 
 
 def decoder_loss(
-    net: Callable, tokenizer: Tokenizer, predict: PredictModel, context: int, rgb: torch.Tensor,
-    depth: torch.Tensor, segmentation: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
-) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    net: Callable,
+    tokenizer: Tokenizer,
+    predict: PredictModel,
+    context: int,
+    rgb: torch.Tensor,
+    depth: torch.Tensor,
+    segmentation: torch.Tensor,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Decode Predict's imagined latents into the real frames they stand for.
 
     rgb (B, L, H, W, 3) uint8, depth, segmentation (B, L, H, W), obs (B, L, D), actions
@@ -90,26 +115,37 @@ def decoder_loss(
     (an age-conditioned decoder is told each frame's steps since the last real one).
     Imagined latents are off the encoder's manifold (one-step samples are posterior means)
     and a decoder trained only on encoded frames renders them with specks and smears."""
-    frames = rgb.permute(0, 1, 4, 2, 3).float() / 255                   # (B, L, 3, H, W)
+    frames = rgb.permute(0, 1, 4, 2, 3).float() / 255  # (B, L, 3, H, W)
     with torch.no_grad():
-        z = tokenizer.encode(frames)                                      # (B, L, C, h, w)
+        z = tokenizer.encode(frames)  # (B, L, C, h, w)
         z, _ = imagine(predict, z, obs.float(), actions.float(), real=context, context=context)
-    age = F.relu(torch.arange(z.shape[1], device=z.device) - (context - 1)).expand(z.shape[0], -1)  # (B, L): 0 .. 0, 1, 2, ...
+    age = F.relu(torch.arange(z.shape[1], device=z.device) - (context - 1)).expand(
+        z.shape[0], -1
+    )  # (B, L): 0 .. 0, 1, 2, ...
     _, out = net(latents=z, age=age)
     loss, metrics = reconstruction_loss(out, tokenizer.config.num_segments, frames, depth, segmentation)
     with torch.no_grad():
-        per_frame = psnr(out["rgb"], frames)                              # (B, L)
-        metrics.update(psnr_encoded=per_frame[:, :context].mean().item(),
-                       psnr_imagined=per_frame[:, context:].mean().item(),
-                       psnr_imagined_next=per_frame[:, context].mean().item())  # fmt: skip
+        per_frame = psnr(out["rgb"], frames)  # (B, L)
+        metrics.update(
+            psnr_encoded=per_frame[:, :context].mean().item(),
+            psnr_imagined=per_frame[:, context:].mean().item(),
+            psnr_imagined_next=per_frame[:, context].mean().item(),
+        )
     return loss, metrics
 
 
 def predict_loss(
-    net: Callable, model: PredictModel, latents: torch.Tensor, obs: torch.Tensor,
-    actions: torch.Tensor, valid: torch.Tensor, context_noise: float = 0.1,
-    pure_noise_fraction: float = 0.5, obs_weight: float = 1.0, clean_context_fraction: float = 0.0,
-) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    net: Callable,
+    model: PredictModel,
+    latents: torch.Tensor,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    valid: torch.Tensor,
+    context_noise: float = 0.1,
+    pure_noise_fraction: float = 0.5,
+    obs_weight: float = 1.0,
+    clean_context_fraction: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Flow-matching loss for next-frame prediction, noised as sampling will see it.
 
     latents (B, L, C, h, w) and obs (B, L, D) raw; actions (B, L-1, A); valid (B, L).
@@ -129,9 +165,12 @@ def predict_loss(
     b, length = z0.shape[:2]
     device = z0.device
     cut = torch.randint(1, length, (b, 1), device=device)
-    is_target = torch.arange(length, device=device)[None] >= cut                          # (B, L)
-    target_tau = torch.where(torch.rand(b, length, device=device) < pure_noise_fraction,
-                             torch.ones(b, length, device=device), torch.rand(b, length, device=device))  # fmt: skip
+    is_target = torch.arange(length, device=device)[None] >= cut  # (B, L)
+    target_tau = torch.where(
+        torch.rand(b, length, device=device) < pure_noise_fraction,
+        torch.ones(b, length, device=device),
+        torch.rand(b, length, device=device),
+    )
     context_tau = torch.rand(b, length, device=device) * context_noise
     context_tau = torch.where(torch.rand(b, length, device=device) < clean_context_fraction, 0.0, context_tau)
     tau = torch.where(is_target, target_tau, context_tau)
@@ -141,8 +180,8 @@ def predict_loss(
     weight = torch.zeros(b, length, device=device)
     weight[:, 1:] = (valid[:, 1:] & valid[:, :-1]).float()
     weight = weight * is_target
-    latent_err = (z_hat.float() - z0).pow(2).flatten(2).mean(-1)         # (B, L)
-    obs_err = (o_hat.float() - o0).pow(2).mean(-1)                        # (B, L)
+    latent_err = (z_hat.float() - z0).pow(2).flatten(2).mean(-1)  # (B, L)
+    obs_err = (o_hat.float() - o0).pow(2).mean(-1)  # (B, L)
     latent_loss = (latent_err * weight).sum() / weight.sum().clamp_min(1)
     obs_loss = (obs_err * weight).sum() / weight.sum().clamp_min(1)
     first = weight * (torch.arange(length, device=device)[None] == cut) * (tau == 1)  # the sampling situation
@@ -150,19 +189,29 @@ def predict_loss(
     def mean_over(err: torch.Tensor, w: torch.Tensor) -> float:
         return ((err * w).sum() / w.sum().clamp_min(1)).item()
 
-    persistence = (z0 - previous_frame(z0)).pow(2).flatten(2).mean(-1)    # (B, L): the last frame repeated
-    metrics = {"latent_mse": latent_loss.item(), "obs_mse": obs_loss.item(),
-               "latent_mse_next_from_noise": mean_over(latent_err, first),
-               "obs_mse_next_from_noise": mean_over(obs_err, first),
-               "latent_mse_next_persistence": mean_over(persistence, first)}  # fmt: skip
+    persistence = (z0 - previous_frame(z0)).pow(2).flatten(2).mean(-1)  # (B, L): the last frame repeated
+    metrics = {
+        "latent_mse": latent_loss.item(),
+        "obs_mse": obs_loss.item(),
+        "latent_mse_next_from_noise": mean_over(latent_err, first),
+        "obs_mse_next_from_noise": mean_over(obs_err, first),
+        "latent_mse_next_persistence": mean_over(persistence, first),
+    }
     return latent_loss + obs_weight * obs_loss, metrics
 
 
 def reason_loss(
-    net: Callable, model: ReasonModel, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
-    reward: torch.Tensor, terminated: torch.Tensor, valid: torch.Tensor,
-    imagined: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, negatives: float = 1.0,
-) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    net: Callable,
+    model: ReasonModel,
+    latents: torch.Tensor,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    reward: torch.Tensor,
+    terminated: torch.Tensor,
+    valid: torch.Tensor,
+    imagined: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    negatives: float = 1.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Reward regression, termination and plausibility classification on a batch of real
     clips plus as many (``negatives`` x B) wrong ones: corrupted copies of the batch
     (:data:`worldmodels.corrupt.CORRUPTIONS`) and, when given, ``imagined`` clips
@@ -175,7 +224,7 @@ def reason_loss(
     b, device = latents.shape[0], latents.device
     kinds = list(CORRUPTIONS) + (["imagined"] if imagined is not None else [])
     n_neg = max(len(kinds), round(negatives * b))
-    share = torch.arange(n_neg, device=device) * len(kinds) // n_neg                        # kind of each negative
+    share = torch.arange(n_neg, device=device) * len(kinds) // n_neg  # kind of each negative
     rows = torch.randint(0, b, (n_neg,), device=device)
     parts_z, parts_o, parts_a = [latents], [obs], [actions]
     for k, kind in enumerate(kinds):
@@ -190,21 +239,27 @@ def reason_loss(
         parts_o.append(o)
         parts_a.append(a)
     out = net(torch.cat(parts_z).float(), torch.cat(parts_o).float(), torch.cat(parts_a).float())
-    real = torch.arange(b + n_neg, device=device) < b                                       # (B + N,)
-    labelled = valid[:, -2].float()                                                         # (B,)
+    real = torch.arange(b + n_neg, device=device) < b  # (B + N,)
+    labelled = valid[:, -2].float()  # (B,)
     n = labelled.sum().clamp_min(1)
     target = (reward[:, -1].float() - model.reward_mean) / model.reward_std
     reward_loss = ((out["reward_normalized"][:b] - target).pow(2) * labelled).sum() / n
-    term_loss = (F.binary_cross_entropy_with_logits(out["terminated"][:b], terminated[:, -1].float(), reduction="none")
-                 * labelled).sum() / n  # fmt: skip
+    term_loss = (
+        F.binary_cross_entropy_with_logits(out["terminated"][:b], terminated[:, -1].float(), reduction="none")
+        * labelled
+    ).sum() / n
     plaus_loss = F.binary_cross_entropy_with_logits(out["plausibility"], real.float())
     with torch.no_grad():
         said_real = out["plausibility"] > 0
-        metrics = {"reward_loss": reward_loss.item(), "terminated_loss": term_loss.item(),
-                   "plausibility_loss": plaus_loss.item(),
-                   "reward_mae": ((out["reward"][:b] - reward[:, -1]).abs() * labelled).sum().item() / n.item(),
-                   "terminated_accuracy": (((out["terminated"][:b] > 0) == terminated[:, -1]).float() * labelled).sum().item() / n.item(),
-                   "plausibility_accuracy_real": said_real[:b].float().mean().item()}  # fmt: skip
+        metrics = {
+            "reward_loss": reward_loss.item(),
+            "terminated_loss": term_loss.item(),
+            "plausibility_loss": plaus_loss.item(),
+            "reward_mae": ((out["reward"][:b] - reward[:, -1]).abs() * labelled).sum().item() / n.item(),
+            "terminated_accuracy": (((out["terminated"][:b] > 0) == terminated[:, -1]).float() * labelled).sum().item()
+            / n.item(),
+            "plausibility_accuracy_real": said_real[:b].float().mean().item(),
+        }
         for k, kind in enumerate(kinds):
             metrics[f"plausibility_accuracy_{kind}"] = (~said_real[b:][share == k]).float().mean().item()
     return reward_loss + term_loss + plaus_loss, metrics

@@ -53,7 +53,8 @@ def paired_gain(model: torch.Tensor, baseline: torch.Tensor) -> tuple[float, flo
     between two predictors on the same start, and that spread cancels in the difference.
     """
     if model.shape != baseline.shape or model.ndim != 1 or len(model) < 2:
-        raise ValueError(f"paired_gain needs two (N,) tensors with N >= 2, got {tuple(model.shape)} "
-                         f"and {tuple(baseline.shape)}")  # fmt: skip
+        raise ValueError(
+            f"paired_gain needs two (N,) tensors with N >= 2, got {tuple(model.shape)} and {tuple(baseline.shape)}"
+        )
     diff = model.double() - baseline.double()
     return diff.mean().item(), 1.96 * (diff.std() / len(diff) ** 0.5).item()

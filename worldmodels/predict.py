@@ -97,14 +97,14 @@ class Block(nn.Module):
 
     def forward(self, grid: torch.Tensor, glob: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # grid (B, T, H, W, D), glob (B, T, G, D), cond (B, T, D)
-        mods = self.ada(cond).chunk(6, dim=-1)                                      # 6 x (B, T, D)
-        as_grid = [m[:, :, None, None] for m in mods]                               # (B, T, 1, 1, D)
-        as_glob = [m[:, :, None] for m in mods]                                     # (B, T, 1, D)
+        mods = self.ada(cond).chunk(6, dim=-1)  # 6 x (B, T, D)
+        as_grid = [m[:, :, None, None] for m in mods]  # (B, T, 1, 1, D)
+        as_glob = [m[:, :, None] for m in mods]  # (B, T, 1, D)
         gq, gk, gv = self._qkv(modulate(self.norm1(grid), as_grid[0], as_grid[1]))  # (B, T, H, W, n, d)
         pq, pk, pv = self._qkv(modulate(self.norm1(glob), as_glob[0], as_glob[1]))  # (B, T, G, n, d)
         grid_att, glob_att = space_time_attention(gq, gk, gv, pq, pk, pv, kernel=self.kernel)
-        grid = grid + as_grid[2] * self.proj(grid_att.flatten(-2))        # (B, T, H, W, D)
-        glob = glob + as_glob[2] * self.proj(glob_att.flatten(-2))        # (B, T, G, D)
+        grid = grid + as_grid[2] * self.proj(grid_att.flatten(-2))  # (B, T, H, W, D)
+        glob = glob + as_glob[2] * self.proj(glob_att.flatten(-2))  # (B, T, G, D)
         grid = grid + as_grid[5] * self.mlp(modulate(self.norm2(grid), as_grid[3], as_grid[4]))
         glob = glob + as_glob[5] * self.mlp(modulate(self.norm2(glob), as_glob[3], as_glob[4]))
         return grid, glob
@@ -140,13 +140,13 @@ class PredictModel(nn.Module):
         self.register_buffer("obs_std", torch.ones(config.obs_dim))
 
     # -- normalisation -----------------------------------------------------------------
-    def normalize_latents(self, z: torch.Tensor) -> torch.Tensor:   # (..., C, h, w)
+    def normalize_latents(self, z: torch.Tensor) -> torch.Tensor:  # (..., C, h, w)
         return (z - self.latent_mean[:, None, None]) / self.latent_std[:, None, None]
 
     def denormalize_latents(self, z: torch.Tensor) -> torch.Tensor:
         return z * self.latent_std[:, None, None] + self.latent_mean[:, None, None]
 
-    def normalize_obs(self, obs: torch.Tensor) -> torch.Tensor:     # (..., D)
+    def normalize_obs(self, obs: torch.Tensor) -> torch.Tensor:  # (..., D)
         return (obs - self.obs_mean) / self.obs_std
 
     def denormalize_obs(self, obs: torch.Tensor) -> torch.Tensor:
@@ -154,9 +154,13 @@ class PredictModel(nn.Module):
 
     # -- network -----------------------------------------------------------------------
     def forward(
-        self, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
-        noise_levels: torch.Tensor, task: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        self,
+        latents: torch.Tensor,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        noise_levels: torch.Tensor,
+        task: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Estimate the clean frames of a noisy window (all values normalised).
 
         latents (B, T, C, h, w), obs (B, T, D): noisy frames; actions (B, T-1, A): the
@@ -167,31 +171,33 @@ class PredictModel(nn.Module):
         b, t = latents.shape[:2]
         if t > self.config.max_frames:
             raise ValueError(f"window of {t} frames exceeds max_frames={self.config.max_frames}")
-        c_in, c_skip, c_out = preconditioning(noise_levels)               # (B, T) each
+        c_in, c_skip, c_out = preconditioning(noise_levels)  # (B, T) each
         grid = self.latent_in((latents * c_in[..., None, None, None]).permute(0, 1, 3, 4, 2))  # (B, T, h, w, D)
         grid = grid + self.space_pos + self.time_pos[:t, None, None]
         glob = (self.obs_in(obs * c_in[..., None]) + self.proprio_type + self.time_pos[:t])[:, :, None]  # (B, T, 1, D)
 
-        actions_in = F.pad(actions, (0, 0, 1, 0))                         # (B, T, A): none into frame 0
-        shared = self.action_mlp(actions_in)                              # (B, T, D)
+        actions_in = F.pad(actions, (0, 0, 1, 0))  # (B, T, A): none into frame 0
+        shared = self.action_mlp(actions_in)  # (B, T, D)
         if self.task_mlp is not None:
             if task is None:
                 raise ValueError("this model was built with task_dim > 0 and needs a task vector")
             shared = shared + self.task_mlp(task)[:, None]
-        cond = shared + self.noise_mlp(timestep_embedding(noise_levels, self.config.dim))            # (B, T, D)
+        cond = shared + self.noise_mlp(timestep_embedding(noise_levels, self.config.dim))  # (B, T, D)
 
         for block in self.blocks:
             grid, glob = block(grid, glob, cond)
-        shift, scale = self.final_ada(cond).chunk(2, dim=-1)              # (B, T, D) each
+        shift, scale = self.final_ada(cond).chunk(2, dim=-1)  # (B, T, D) each
         grid = modulate(self.final_norm(grid), shift[:, :, None, None], scale[:, :, None, None])
         glob = modulate(self.final_norm(glob), shift[:, :, None], scale[:, :, None])
-        latents_out = self.latent_out(grid).permute(0, 1, 4, 2, 3)        # (B, T, C, h, w)
-        obs_out = self.obs_out(glob[:, :, 0])                             # (B, T, D)
+        latents_out = self.latent_out(grid).permute(0, 1, 4, 2, 3)  # (B, T, C, h, w)
+        obs_out = self.obs_out(glob[:, :, 0])  # (B, T, D)
         # the network's output is a change from the previous frame's estimate
         z_prev = previous_frame(c_skip[..., None, None, None] * latents)  # (B, T, C, h, w)
-        o_prev = previous_frame(c_skip[..., None] * obs)                  # (B, T, D)
-        return (c_skip[..., None, None, None] * latents + c_out[..., None, None, None] * (z_prev + latents_out),
-                c_skip[..., None] * obs + c_out[..., None] * (o_prev + obs_out))  # fmt: skip
+        o_prev = previous_frame(c_skip[..., None] * obs)  # (B, T, D)
+        return (
+            c_skip[..., None, None, None] * latents + c_out[..., None, None, None] * (z_prev + latents_out),
+            c_skip[..., None] * obs + c_out[..., None] * (o_prev + obs_out),
+        )
 
 
 def previous_frame(x: torch.Tensor) -> torch.Tensor:

@@ -60,8 +60,15 @@ class ReasonModel(nn.Module):
         self.kind = nn.Parameter(torch.randn(3, d) * 0.02)  # patch, proprio, action token types
         self.summary = nn.Parameter(torch.randn(d) * 0.02)
         self.task_in = nn.Linear(config.task_dim, d) if config.task_dim else None
-        layer = nn.TransformerEncoderLayer(d, config.heads, int(d * config.mlp_ratio), dropout=0.0,
-                                           activation="gelu", batch_first=True, norm_first=True)  # fmt: skip
+        layer = nn.TransformerEncoderLayer(
+            d,
+            config.heads,
+            int(d * config.mlp_ratio),
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         self.encoder = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.heads = nn.Linear(d, 3)  # reward (normalised), termination logit, plausibility logit
@@ -70,8 +77,9 @@ class ReasonModel(nn.Module):
             self.register_buffer(name, torch.zeros(size))
             self.register_buffer(name.replace("mean", "std"), torch.ones(size))
 
-    def forward(self, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
-                task: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    def forward(
+        self, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, task: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """latents (B, T, C, h, w), obs (B, T, D), actions (B, T-1, A): raw values.
 
         Returns ``reward`` (B,) in the task's units, ``terminated`` and ``plausibility``
@@ -81,26 +89,33 @@ class ReasonModel(nn.Module):
             raise ValueError(f"expected clips of {self.config.clip} frames, got {t}")
         z = (latents - self.latent_mean[:, None, None]) / self.latent_std[:, None, None]
         o = (obs - self.obs_mean) / self.obs_std
-        patches = self.patch_in(z.flatten(0, 1)).flatten(2).transpose(1, 2)      # (B*T, P, D)
+        patches = self.patch_in(z.flatten(0, 1)).flatten(2).transpose(1, 2)  # (B*T, P, D)
         patches = patches.unflatten(0, (b, t)) + self.space_pos + self.time_pos[:, None] + self.kind[0]  # (B, T, P, D)
-        proprio = self.obs_in(o) + self.time_pos + self.kind[1]                    # (B, T, D)
-        acts = self.action_in(actions) + self.time_pos[1:] + self.kind[2]          # (B, T-1, D)
-        summary = self.summary.expand(b, 1, -1)                                    # (B, 1, D)
+        proprio = self.obs_in(o) + self.time_pos + self.kind[1]  # (B, T, D)
+        acts = self.action_in(actions) + self.time_pos[1:] + self.kind[2]  # (B, T-1, D)
+        summary = self.summary.expand(b, 1, -1)  # (B, 1, D)
         if self.task_in is not None:
             if task is None:
                 raise ValueError("this model was built with task_dim > 0 and needs a task vector")
             summary = summary + self.task_in(task)[:, None]
-        tokens = torch.cat([summary, patches.flatten(1, 2), proprio, acts], 1)    # (B, 1 + T*P + T + T-1, D)
-        x = self.norm(self.encoder(tokens))[:, 0]                                  # (B, D)
-        reward, terminated, plausibility = self.heads(x).unbind(-1)                # (B,) each
-        return {"reward": reward * self.reward_std + self.reward_mean,
-                "reward_normalized": reward, "terminated": terminated, "plausibility": plausibility}  # fmt: skip
+        tokens = torch.cat([summary, patches.flatten(1, 2), proprio, acts], 1)  # (B, 1 + T*P + T + T-1, D)
+        x = self.norm(self.encoder(tokens))[:, 0]  # (B, D)
+        reward, terminated, plausibility = self.heads(x).unbind(-1)  # (B,) each
+        return {
+            "reward": reward * self.reward_std + self.reward_mean,
+            "reward_normalized": reward,
+            "terminated": terminated,
+            "plausibility": plausibility,
+        }
 
     @torch.no_grad()
-    def judge(self, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
-              task: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    def judge(
+        self, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, task: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Reward (B,), termination probability (B,) and plausibility in [0, 1] (B,)."""
         out = self(latents, obs, actions, task)
-        return {"reward": out["reward"], "terminated": torch.sigmoid(out["terminated"]),
-                "plausibility": torch.sigmoid(out["plausibility"])}  # fmt: skip
-
+        return {
+            "reward": out["reward"],
+            "terminated": torch.sigmoid(out["terminated"]),
+            "plausibility": torch.sigmoid(out["plausibility"]),
+        }

@@ -33,8 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
-PLAUSIBILITY_QUESTION = ("Is the motion in this clip physically plausible? "
-                         "Answer with a number from 0 (impossible) to 100 (certainly plausible).")  # fmt: skip
+PLAUSIBILITY_QUESTION = (
+    "Is the motion in this clip physically plausible? "
+    "Answer with a number from 0 (impossible) to 100 (certainly plausible)."
+)
 YES_NO_SUFFIX = " Answer yes or no."
 DEFAULT_QUESTIONS = {"fallen": "Has the robot fallen over?"}
 YES_WORDS, NO_WORDS = ("yes", "Yes", "YES"), ("no", "No", "NO")
@@ -82,11 +84,16 @@ class VLMCritic:
         self.yes_ids = [i for i in map(self._single_token, YES_WORDS) if i is not None]
         self.no_ids = [i for i in map(self._single_token, NO_WORDS) if i is not None]
         self.digit_ids = [self._single_token(str(d)) for d in range(10)]
-        missing = [name for name, ok in (("yes", self.yes_ids), ("no", self.no_ids),
-                                         ("each digit", None not in self.digit_ids)) if not ok]  # fmt: skip
+        missing = [
+            name
+            for name, ok in (("yes", self.yes_ids), ("no", self.no_ids), ("each digit", None not in self.digit_ids))
+            if not ok
+        ]
         if missing:
-            raise ValueError(f"the tokenizer has no single token for {', '.join(missing)}: "
-                             "yes_probability and constrained plausibility need them")  # fmt: skip
+            raise ValueError(
+                f"the tokenizer has no single token for {', '.join(missing)}: "
+                "yes_probability and constrained plausibility need them"
+            )
         eos = model.generation_config.eos_token_id
         eos = self.tokenizer.eos_token_id if eos is None else eos
         self.eos_ids = sorted({eos} if isinstance(eos, int) else set(eos or ()))
@@ -94,8 +101,13 @@ class VLMCritic:
             raise ValueError("neither the generation config nor the tokenizer names an end-of-sequence token")
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-                        local_files_only: bool = True) -> VLMCritic:  # fmt: skip
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        local_files_only: bool = True,
+    ) -> VLMCritic:
         """Loads e.g. ``nvidia/Cosmos-Reason1-7B``; ``dtype`` None keeps the checkpoint's.
 
         Offline by default: pass a local directory with the downloaded weights, or set
@@ -105,14 +117,16 @@ class VLMCritic:
         try:
             processor = AutoProcessor.from_pretrained(name_or_path, local_files_only=local_files_only)
             model = AutoModelForImageTextToText.from_pretrained(
-                name_or_path, dtype="auto" if dtype is None else dtype, local_files_only=local_files_only)
+                name_or_path, dtype="auto" if dtype is None else dtype, local_files_only=local_files_only
+            )
         except OSError as error:
             if os.path.isdir(name_or_path):
                 raise
             raise VLMUnavailableError(
                 f"cannot load the VLM {name_or_path!r}: it is not a local directory and its files are neither in "
                 f"the cache nor reachable (the hub cannot be reached, or local_files_only={local_files_only}); "
-                f"pass a local directory with the downloaded weights ({error})") from error  # fmt: skip
+                f"pass a local directory with the downloaded weights ({error})"
+            ) from error
         return cls(model.to(device), processor)
 
     def _single_token(self, word: str) -> int | None:
@@ -130,8 +144,9 @@ class VLMCritic:
             raise ValueError(f"expected uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
         images = [Image.fromarray(frame) for frame in frames]
         content = [{"type": "image"} for _ in images] + [{"type": "text", "text": text}]
-        prompt = self.processor.apply_chat_template([{"role": "user", "content": content}],
-                                                    add_generation_prompt=True, tokenize=False)  # fmt: skip
+        prompt = self.processor.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        )
         return self.processor(text=[prompt], images=images, return_tensors="pt").to(self.model.device)
 
     @torch.inference_mode()
@@ -162,9 +177,14 @@ class VLMCritic:
         inputs = self._inputs(frames, PLAUSIBILITY_QUESTION)
         n = inputs["input_ids"].shape[1]
         pad = self.tokenizer.pad_token_id
-        out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                  eos_token_id=self.eos_ids, pad_token_id=self.eos_ids[0] if pad is None else pad,
-                                  prefix_allowed_tokens_fn=self._score_prefix(n) if constrain else None)  # fmt: skip
+        out = self.model.generate(
+            **inputs,
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.eos_ids[0] if pad is None else pad,
+            prefix_allowed_tokens_fn=self._score_prefix(n) if constrain else None,
+        )
         text = self.tokenizer.decode(out[0, n:], skip_special_tokens=True)
         try:
             return parse_score(text) / 100
@@ -173,8 +193,9 @@ class VLMCritic:
                 return math.nan
             raise
 
-    def judge(self, frames: np.ndarray, questions: dict[str, str] | None = None,
-              on_malformed: str = "raise") -> dict[str, float]:  # fmt: skip
+    def judge(
+        self, frames: np.ndarray, questions: dict[str, str] | None = None, on_malformed: str = "raise"
+    ) -> dict[str, float]:
         """Each question's yes-probability (default :data:`DEFAULT_QUESTIONS`) plus ``plausibility``."""
         questions = DEFAULT_QUESTIONS if questions is None else questions
         if "plausibility" in questions:

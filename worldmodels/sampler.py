@@ -48,11 +48,11 @@ def sample_next(
     z = torch.randn((b, 1, *latents.shape[2:]), generator=generator, device=latents.device, dtype=latents.dtype)
     o = torch.randn((b, 1, obs.shape[-1]), generator=generator, device=obs.device, dtype=obs.dtype)
     taus = torch.linspace(1, 0, steps + 1).tolist()
-    levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)                   # (B, K+1)
+    levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)  # (B, K+1)
     for tau, tau_next in zip(taus[:-1], taus[1:]):  # Euler from noise (tau = 1) to data (0)
         levels[:, -1] = tau
         z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task)
-        z0, o0 = z0[:, -1:], o0[:, -1:]                                                   # (B, 1, ...)
+        z0, o0 = z0[:, -1:], o0[:, -1:]  # (B, 1, ...)
         z, o = z0 + (tau_next / tau) * (z - z0), o0 + (tau_next / tau) * (o - o0)
     if limit is not None:
         z, o = z.clamp(-limit, limit), o.clamp(-limit, limit)
@@ -60,24 +60,34 @@ def sample_next(
 
 
 @torch.no_grad()
-def context_window(latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, context: int,
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+def context_window(
+    latents: torch.Tensor,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    context: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The last ``context`` frames of a real clip and the actions between them; a shorter
     clip is padded in front by repeating its first frame with zero actions, as training
     pads an episode's first windows. latents (B, T, C, h, w), obs (B, T, D), actions
     (B, T-1, A) -> (B, K, C, h, w), (B, K, D), (B, K-1, A)."""
     pad = max(0, context - latents.shape[1])
     z = torch.cat([latents[:, :1].expand(-1, pad, *latents.shape[2:]), latents], 1)[:, -context:]  # (B, K, C, h, w)
-    o = torch.cat([obs[:, :1].expand(-1, pad, -1), obs], 1)[:, -context:]                          # (B, K, D)
+    o = torch.cat([obs[:, :1].expand(-1, pad, -1), obs], 1)[:, -context:]  # (B, K, D)
     a = torch.cat([actions.new_zeros(actions.shape[0], pad, actions.shape[2]), actions], 1)
-    return z, o, a[:, a.shape[1] - (context - 1) :]                                                 # (B, K-1, A)
+    return z, o, a[:, a.shape[1] - (context - 1) :]  # (B, K-1, A)
 
 
 def imagine(
-    model: PredictModel, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor,
-    real: int, context: int, steps: int = 1, generator: torch.Generator | None = None,
+    model: PredictModel,
+    latents: torch.Tensor,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    real: int,
+    context: int,
+    steps: int = 1,
+    generator: torch.Generator | None = None,
     context_noise: float | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace the frames of clips from index ``real`` on by Predict's open-loop future.
 
     latents (B, T, C, h, w), obs (B, T, D), actions (B, T-1, A), raw values. The frames
@@ -93,12 +103,11 @@ def imagine(
     hist_z, hist_o, hist_a = context_window(latents[:, :real], obs[:, :real], actions[:, : real - 1], context)
     if context_noise is None:
         context_noise = model.config.rollout_context_noise
-    levels = torch.zeros(latents.shape[0], context, device=latents.device)                    # (B, K)
+    levels = torch.zeros(latents.shape[0], context, device=latents.device)  # (B, K)
     out_z, out_o = [latents[:, :real]], [obs[:, :real]]
     for i in range(real, t):
-        step_actions = torch.cat([hist_a, actions[:, i - 1 : i]], 1)                          # (B, K, A)
-        z, o = sample_next(model, hist_z, hist_o, step_actions, steps=steps, generator=generator,
-                           context_noise=levels)  # fmt: skip
+        step_actions = torch.cat([hist_a, actions[:, i - 1 : i]], 1)  # (B, K, A)
+        z, o = sample_next(model, hist_z, hist_o, step_actions, steps=steps, generator=generator, context_noise=levels)
         levels = F.pad(levels[:, 1:], (0, 1), value=context_noise)
         out_z.append(z[:, None])
         out_o.append(o[:, None])

@@ -62,7 +62,7 @@ TOKENIZER_SIZES = {
 def age_bucket(age: torch.Tensor, buckets: int) -> torch.Tensor:
     """Steps since the last real frame (integers >= 0) -> bucket 0 (real), 1 (one step),
     then one bucket per doubling (2-3, 4-7, ...), capped at ``buckets - 1``."""
-    log2 = torch.floor(torch.log2(age.clamp_min(1).float())).long() + 1        # 1 -> 1, 2..3 -> 2, 4..7 -> 3
+    log2 = torch.floor(torch.log2(age.clamp_min(1).float())).long() + 1  # 1 -> 1, 2..3 -> 2, 4..7 -> 3
     return torch.where(age > 0, log2, 0).clamp_max(buckets - 1)
 
 
@@ -81,9 +81,13 @@ class ResBlock(nn.Module):
         super().__init__()
         self.channels = channels
         self.block = nn.Sequential(
-            _norm(channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
-            _norm(channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
-        )  # fmt: skip
+            _norm(channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            _norm(channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.block(x)
@@ -101,10 +105,10 @@ class CausalTimeMix(nn.Module):
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: torch.Tensor, batch: int) -> torch.Tensor:
-        bt, c, h, w = x.shape                                             # (B*T, C, h, w)
+        bt, c, h, w = x.shape  # (B*T, C, h, w)
         y = F.silu(self.norm(x)).view(batch, bt // batch, c, h, w).transpose(1, 2)  # (B, C, T, h, w)
-        y = F.pad(y, (0, 0, 0, 0, self.time_kernel - 1, 0), mode="replicate")     # past-side pad
-        y = self.conv(y).transpose(1, 2).reshape(bt, c, h, w)             # (B*T, C, h, w)
+        y = F.pad(y, (0, 0, 0, 0, self.time_kernel - 1, 0), mode="replicate")  # past-side pad
+        y = self.conv(y).transpose(1, 2).reshape(bt, c, h, w)  # (B*T, C, h, w)
         return x + y
 
 
@@ -120,13 +124,13 @@ class FSQ(nn.Module):
         self.register_buffer("basis", basis, persistent=False)
 
     def _top(self, z: torch.Tensor) -> torch.Tensor:
-        return (self.levels - 1).view(1, 1, -1, 1, 1).to(z.dtype)       # (1, 1, C, 1, 1)
+        return (self.levels - 1).view(1, 1, -1, 1, 1).to(z.dtype)  # (1, 1, C, 1, 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(B, T, C, h, w) -> quantised values in [-1, 1]."""
         top = self._top(z)
         digits = (torch.tanh(z) + 1) / 2 * top
-        digits = digits + (digits.round() - digits).detach()              # straight-through round
+        digits = digits + (digits.round() - digits).detach()  # straight-through round
         return digits / top * 2 - 1
 
     def codes(self, quantised: torch.Tensor) -> torch.Tensor:
@@ -152,8 +156,10 @@ class Tokenizer(nn.Module):
         self.decoder_time = CausalTimeMix(c[-1])
         dec: list[nn.Module] = []
         for i in reversed(range(len(c))):
-            dec += [ResBlock(c[min(i + 1, len(c) - 1)]),
-                    nn.ConvTranspose2d(c[min(i + 1, len(c) - 1)], c[i], 4, stride=2, padding=1)]  # fmt: skip
+            dec += [
+                ResBlock(c[min(i + 1, len(c) - 1)]),
+                nn.ConvTranspose2d(c[min(i + 1, len(c) - 1)], c[i], 4, stride=2, padding=1),
+            ]
         dec += [ResBlock(c[0]), _norm(c[0]), nn.SiLU()]
         self.decoder = nn.Sequential(*dec)
         self.age_film = None
@@ -180,9 +186,9 @@ class Tokenizer(nn.Module):
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) in [0, 1] -> latents (B, T, C, h, w)."""
         b, t = frames.shape[:2]
-        x = self.encoder(frames.flatten(0, 1) * 2 - 1)                    # (B*T, c, h, w)
-        x = self.to_latent(self.encoder_time(x, b))                       # (B*T, C, h, w)
-        z = x.view(b, t, *x.shape[1:])                                    # (B, T, C, h, w)
+        x = self.encoder(frames.flatten(0, 1) * 2 - 1)  # (B*T, c, h, w)
+        x = self.to_latent(self.encoder_time(x, b))  # (B*T, C, h, w)
+        z = x.view(b, t, *x.shape[1:])  # (B, T, C, h, w)
         return self.quantiser(z) if self.quantiser is not None else z
 
     def decode(self, latents: torch.Tensor, age: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -193,7 +199,7 @@ class Tokenizer(nn.Module):
         b, t = latents.shape[:2]
         x = self.decoder_time(self.from_latent(latents.flatten(0, 1)), b)  # (B*T, c, h, w)
         if self.age_film is None:
-            x = self.decoder(x)                                           # (B*T, c0, H, W)
+            x = self.decoder(x)  # (B*T, c0, H, W)
         else:
             age = torch.zeros(b, t, dtype=torch.long, device=x.device) if age is None else age
             if age.shape != (b, t):
@@ -204,7 +210,7 @@ class Tokenizer(nn.Module):
             for layer in self.decoder:
                 x = layer(x)
                 if isinstance(layer, ResBlock):
-                    x = _film(x, next(films)(bucket))                     # (B*T, c_i, H_i, W_i)
+                    x = _film(x, next(films)(bucket))  # (B*T, c_i, H_i, W_i)
         unflat = lambda y: y.view(b, t, *y.shape[1:])  # noqa: E731
         return {
             "rgb": unflat(torch.sigmoid(self.rgb_head(x))),
@@ -212,8 +218,9 @@ class Tokenizer(nn.Module):
             "segmentation": unflat(self.segmentation_head(x)),
         }
 
-    def forward(self, frames: torch.Tensor | None = None, latents: torch.Tensor | None = None,
-                age: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+    def forward(
+        self, frames: torch.Tensor | None = None, latents: torch.Tensor | None = None, age: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Encode ``frames`` and decode them; or decode given ``latents`` of the given
         ``age`` (the decoder stage trains on Predict's imagined latents, through this
         forward so DDP sees it)."""

@@ -27,9 +27,10 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 import safetensors.torch
 import torch
@@ -39,8 +40,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from worldmodels.checkpoint import (
-    CheckpointError, config_from_dict, config_to_dict, load_state, read_config, save_pretrained, write_directory,
-)  # fmt: skip
+    CheckpointError,
+    config_from_dict,
+    config_to_dict,
+    load_state,
+    read_config,
+    save_pretrained,
+    write_directory,
+)
 from worldmodels.io import atomic_write_bytes, atomic_write_json
 
 
@@ -117,8 +124,11 @@ class StepBatchSampler(Sampler[list[int]]):
 
 def _save_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> None:
     state = optimizer.state_dict()
-    tensors = {f"{pid}.{key}": value.detach().cpu().contiguous() if torch.is_tensor(value) else torch.tensor(value)
-               for pid, entry in state["state"].items() for key, value in entry.items()}  # fmt: skip
+    tensors = {
+        f"{pid}.{key}": value.detach().cpu().contiguous() if torch.is_tensor(value) else torch.tensor(value)
+        for pid, entry in state["state"].items()
+        for key, value in entry.items()
+    }
     meta = {"param_groups": json.dumps(state["param_groups"])}
     atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=meta))
 
@@ -165,18 +175,46 @@ class _Distributed:
         return t.item() / self.world
 
 
-def _checkpoint(out: Path, step: int, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer,
-                stage: Stage, cfg: TrainConfig, world: int, seconds: float) -> None:  # fmt: skip
+def _checkpoint(
+    out: Path,
+    step: int,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    stage: Stage,
+    cfg: TrainConfig,
+    world: int,
+    seconds: float,
+) -> None:
     name = f"checkpoints/step-{step:08d}"
 
     def write(tmp: Path) -> None:
-        save_pretrained(ema, tmp, extra={**stage.extra, "stage": stage.name, "step": step,
-                                         "train_seconds": round(seconds, 3), "device": _device_name()})  # fmt: skip
-        atomic_write_bytes(tmp / "raw.safetensors", safetensors.torch.save(
-            {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}))  # fmt: skip
+        save_pretrained(
+            ema,
+            tmp,
+            extra={
+                **stage.extra,
+                "stage": stage.name,
+                "step": step,
+                "train_seconds": round(seconds, 3),
+                "device": _device_name(),
+            },
+        )
+        atomic_write_bytes(
+            tmp / "raw.safetensors",
+            safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}),
+        )
         _save_optimizer(optimizer, tmp / "optimizer.safetensors")
-        atomic_write_json(tmp / "state.json", {"step": step, "world_size": world, "train_seconds": seconds,
-                                               "device": _device_name(), "train": asdict(cfg)})  # fmt: skip
+        atomic_write_json(
+            tmp / "state.json",
+            {
+                "step": step,
+                "world_size": world,
+                "train_seconds": seconds,
+                "device": _device_name(),
+                "train": asdict(cfg),
+            },
+        )
 
     write_directory(out / name, write)
     atomic_write_json(out / "latest.json", {"step": step, "dir": name})
@@ -202,9 +240,9 @@ def _resume(out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.
     ours = config_to_dict(model.config)
     changed = sorted(k for k in set(saved) | set(ours) if saved.get(k) != ours.get(k))
     if changed:
+        diff = ", ".join(f"{k}: {saved.get(k)!r} -> {ours.get(k)!r}" for k in changed)
         raise CheckpointError(
-            f"{ckpt}: the run was started with another model config ({', '.join(f'{k}: {saved.get(k)!r} -> {ours.get(k)!r}' for k in changed)}); "
-            "use a new out directory"
+            f"{ckpt}: the run was started with another model config ({diff}); use a new out directory"
         )
     load_state(model, ckpt / "raw.safetensors", safetensors.torch.load_file(ckpt / "raw.safetensors"))
     load_state(ema, ckpt / "model.safetensors")
@@ -235,16 +273,20 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     decay_params = [p for n, p in model.named_parameters() if p.ndim >= 2]
     other_params = [p for n, p in model.named_parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay_params, "weight_decay": cfg.weight_decay},
-                                   {"params": other_params, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        [{"params": decay_params, "weight_decay": cfg.weight_decay}, {"params": other_params, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.99),
+    )
     start, seconds_before = _resume(out, model, ema, optimizer)
     run_start = time.perf_counter()
     net = nn.parallel.DistributedDataParallel(model) if ddp.world > 1 else model
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ddp.device.type == "cuda")
 
     sampler = StepBatchSampler(len(stage.train_data), cfg.batch_size, cfg.seed, start, ddp.rank, ddp.world)
-    loader = DataLoader(stage.train_data, batch_sampler=sampler, num_workers=cfg.num_workers,
-                        persistent_workers=cfg.num_workers > 0)  # fmt: skip
+    loader = DataLoader(
+        stage.train_data, batch_sampler=sampler, num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0
+    )
     writer = None
     if ddp.main:
         from torch.utils.tensorboard import SummaryWriter
@@ -253,8 +295,9 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
         writer = SummaryWriter(str(out / "tb"), purge_step=start)
         _drop_log_after(out / "metrics.jsonl", start)  # written after the checkpoint by a killed run
     log = open(out / "metrics.jsonl", "a") if ddp.main else None
-    bar = tqdm(total=cfg.steps, initial=start, desc=f"train {stage.name}", unit="step",
-               disable=not (cfg.progress and ddp.main))  # fmt: skip
+    bar = tqdm(
+        total=cfg.steps, initial=start, desc=f"train {stage.name}", unit="step", disable=not (cfg.progress and ddp.main)
+    )
 
     def record(step: int, metrics: dict[str, float], prefix: str) -> None:
         if writer is not None:
@@ -284,8 +327,11 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
             metrics = {k: ddp.mean(v) for k, v in {**metrics, "loss": loss.item()}.items()}
-            metrics.update(grad_norm=float(grad_norm), lr=optimizer.param_groups[0]["lr"],
-                           steps_per_s=cfg.log_every / (time.perf_counter() - tic))  # fmt: skip
+            metrics.update(
+                grad_norm=float(grad_norm),
+                lr=optimizer.param_groups[0]["lr"],
+                steps_per_s=cfg.log_every / (time.perf_counter() - tic),
+            )
             tic = time.perf_counter()
             bar.set_postfix(loss=f"{metrics['loss']:.4f}")
             record(step, metrics, "train")
@@ -298,8 +344,17 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
     final = out / "model"
     if ddp.main:
         seconds = seconds_before + time.perf_counter() - run_start
-        save_pretrained(ema, final, extra={**stage.extra, "stage": stage.name, "step": step,
-                                           "train_seconds": round(seconds, 3), "device": _device_name()})  # fmt: skip
+        save_pretrained(
+            ema,
+            final,
+            extra={
+                **stage.extra,
+                "stage": stage.name,
+                "step": step,
+                "train_seconds": round(seconds, 3),
+                "device": _device_name(),
+            },
+        )
         writer.close()
         log.close()
     if ddp.world > 1:

@@ -40,7 +40,6 @@ class History:
         """(B, K) bool: which frames Predict made."""
         return self.age > 0
 
-
     def clip(self, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The last ``frames`` frames with the actions between them."""
         return self.latents[:, -frames:], self.obs[:, -frames:], self.actions[:, self.actions.shape[1] - frames + 1 :]
@@ -72,8 +71,9 @@ class Imagined:
 
 
 class WorldModel:
-    def __init__(self, tokenizer: Tokenizer, predict: PredictModel, context: int,
-                 reason: ReasonModel | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, tokenizer: Tokenizer, predict: PredictModel, context: int, reason: ReasonModel | None = None
+    ) -> None:
         if predict.config.latent_channels != tokenizer.config.latent_channels:
             raise ValueError(
                 f"predict expects {predict.config.latent_channels} latent channels, "
@@ -124,19 +124,26 @@ class WorldModel:
         if rgb.ndim != 5 or obs.shape[:2] != (b, t) or actions is None or actions.shape != (b, t - 1, a_dim):
             raise ValueError(
                 f"start takes rgb (B, T, H, W, 3), obs (B, T, D) and actions (B, T-1, {a_dim}); got rgb "
-                f"{tuple(rgb.shape)}, obs {tuple(obs.shape)}, actions {None if actions is None else tuple(actions.shape)}"
+                f"{tuple(rgb.shape)}, obs {tuple(obs.shape)}, "
+                f"actions {None if actions is None else tuple(actions.shape)}"
             )
-        frames = rgb.to(self.device).permute(0, 1, 4, 2, 3).float() / 255        # (B, T, 3, H, W)
-        z = self.tokenizer.encode(frames)                                        # (B, T, C, h, w), causal
+        frames = rgb.to(self.device).permute(0, 1, 4, 2, 3).float() / 255  # (B, T, 3, H, W)
+        z = self.tokenizer.encode(frames)  # (B, T, C, h, w), causal
         obs, actions = obs.to(self.device, torch.float32), actions.to(self.device, torch.float32)
-        latents, obs, actions = context_window(z, obs, actions, self.context)    # (B, K, ...)
+        latents, obs, actions = context_window(z, obs, actions, self.context)  # (B, K, ...)
         age = torch.zeros(b, self.context, dtype=torch.long, device=self.device)
         return History(latents.contiguous(), obs.contiguous(), actions.contiguous(), age)
 
     @torch.no_grad()
-    def step(self, history: History, action: torch.Tensor, sampler_steps: int = 1,
-             generator: torch.Generator | None = None, context_noise: float | None = None, best_of: int = 1,
-             ) -> Imagined:  # fmt: skip
+    def step(
+        self,
+        history: History,
+        action: torch.Tensor,
+        sampler_steps: int = 1,
+        generator: torch.Generator | None = None,
+        context_noise: float | None = None,
+        best_of: int = 1,
+    ) -> Imagined:
         """Imagine the frame after ``action`` (B, A) and judge it when there is a critic.
 
         ``context_noise`` (default: the model's ``PredictConfig.rollout_context_noise``)
@@ -151,13 +158,20 @@ class WorldModel:
         action = action.to(self.device, torch.float32)
         candidates = history.repeat(best_of) if best_of > 1 else history
         cand_actions = action.repeat_interleave(best_of, 0) if best_of > 1 else action
-        actions = torch.cat([candidates.actions, cand_actions[:, None]], 1)                 # (B*K, K_ctx, A)
+        actions = torch.cat([candidates.actions, cand_actions[:, None]], 1)  # (B*K, K_ctx, A)
         if context_noise is None:
             context_noise = self.predict.config.rollout_context_noise
         # per context frame (B*K, K_ctx); a plain 0.0 when off, so the sampler needs no device sync
         levels = context_noise * candidates.imagined.float() if context_noise > 0 else 0.0
-        z, o = sample_next(self.predict, candidates.latents, candidates.obs, actions, steps=sampler_steps,
-                           context_noise=levels, generator=generator)  # fmt: skip
+        z, o = sample_next(
+            self.predict,
+            candidates.latents,
+            candidates.obs,
+            actions,
+            steps=sampler_steps,
+            context_noise=levels,
+            generator=generator,
+        )
         nxt = History(
             latents=torch.cat([candidates.latents[:, 1:], z[:, None]], 1),
             obs=torch.cat([candidates.obs[:, 1:], o[:, None]], 1),
@@ -166,7 +180,7 @@ class WorldModel:
         )
         if self.reason is None:
             return Imagined(z, o, nxt)
-        judged = self.reason.judge(*nxt.clip(self.reason.config.clip))                   # (B*K,) each
+        judged = self.reason.judge(*nxt.clip(self.reason.config.clip))  # (B*K,) each
         if best_of > 1:
             b = action.shape[0]
             best = judged["plausibility"].view(b, best_of).argmax(1) + torch.arange(b, device=self.device) * best_of
@@ -175,9 +189,17 @@ class WorldModel:
         return Imagined(z, o, nxt, judged["reward"], judged["terminated"], judged["plausibility"])
 
     @torch.no_grad()
-    def rollout(self, rgb: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, sampler_steps: int = 1,
-                generator: torch.Generator | None = None, context_noise: float | None = None, best_of: int = 1,
-                context_actions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    def rollout(
+        self,
+        rgb: torch.Tensor,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        sampler_steps: int = 1,
+        generator: torch.Generator | None = None,
+        context_noise: float | None = None,
+        best_of: int = 1,
+        context_actions: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Open loop from real frames (one, or a clip with ``context_actions``: see
         ``start``): actions (B, N, A) -> latents (B, N+1, C, h, w) and observations
         (B, N+1, D), the first being the last real frame."""

@@ -14,7 +14,8 @@ batched call (never ``DummyVecEnv`` over N copies of a model).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium.vector import AutoresetMode

@@ -31,16 +31,31 @@ class TorchRLEnv(EnvBase):
         super().__init__(device=env.device, batch_size=torch.Size([env.num_envs]))
         self.env, n = env, env.num_envs
         space = env.single_observation_space
-        spaces = dict(space.spaces) if env.obs_mode == "dict" else {"state": space} if env.obs_mode == "state" else {"pixels": space}
+        spaces = (
+            dict(space.spaces)
+            if env.obs_mode == "dict"
+            else {"state": space}
+            if env.obs_mode == "state"
+            else {"pixels": space}
+        )
         self.keys = {name: "observation" if name == "state" else "pixels" for name in spaces}
         self.observation_spec = Composite(
-            {self.keys[name]: _batched(_gym_to_torchrl_spec_transform(s, device=self.device), n)
-             for name, s in spaces.items()}, shape=(n,))  # fmt: skip
+            {
+                self.keys[name]: _batched(_gym_to_torchrl_spec_transform(s, device=self.device), n)
+                for name, s in spaces.items()
+            },
+            shape=(n,),
+        )
         # Reason's plausibility of the newest frame (1 at a start: a real frame)
         self.observation_spec["plausibility"] = Bounded(0.0, 1.0, shape=(n, 1), dtype=torch.float32, device=self.device)
         low, high = env.single_action_space.low, env.single_action_space.high
-        self.action_spec = Bounded(torch.as_tensor(low).expand(n, -1), torch.as_tensor(high).expand(n, -1),
-                                   shape=(n, len(low)), dtype=torch.float32, device=self.device)  # fmt: skip
+        self.action_spec = Bounded(
+            torch.as_tensor(low).expand(n, -1),
+            torch.as_tensor(high).expand(n, -1),
+            shape=(n, len(low)),
+            dtype=torch.float32,
+            device=self.device,
+        )
         self.reward_spec = Unbounded(shape=(n, 1), dtype=torch.float32, device=self.device)
         flag = lambda: Categorical(2, shape=(n, 1), dtype=torch.bool, device=self.device)  # noqa: E731
         self.done_spec = Composite(done=flag(), terminated=flag(), truncated=flag(), shape=(n,))
@@ -60,16 +75,29 @@ class TorchRLEnv(EnvBase):
         self._next_seed = None
         false = torch.zeros(self.batch_size + (1,), dtype=torch.bool, device=self.device)
         plausible = torch.ones(self.batch_size + (1,), device=self.device)
-        return TensorDict({**self._observation(obs), "plausibility": plausible, "done": false,
-                           "terminated": false.clone(), "truncated": false.clone()},
-                          batch_size=self.batch_size, device=self.device)  # fmt: skip
+        return TensorDict(
+            {
+                **self._observation(obs),
+                "plausibility": plausible,
+                "done": false,
+                "terminated": false.clone(),
+                "truncated": false.clone(),
+            },
+            batch_size=self.batch_size,
+            device=self.device,
+        )
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         obs, reward, terminated, truncated, info = self.env.step(tensordict.get("action"))
         as_flag = lambda x: torch.as_tensor(x, device=self.device).reshape(-1, 1)  # noqa: E731
-        out = {**self._observation(obs), "reward": as_flag(reward.astype(np.float32)),
-               "terminated": as_flag(terminated), "truncated": as_flag(truncated), "done": as_flag(terminated | truncated),
-               "plausibility": as_flag(info["plausibility"])}  # fmt: skip
+        out = {
+            **self._observation(obs),
+            "reward": as_flag(reward.astype(np.float32)),
+            "terminated": as_flag(terminated),
+            "truncated": as_flag(truncated),
+            "done": as_flag(terminated | truncated),
+            "plausibility": as_flag(info["plausibility"]),
+        }
         return TensorDict(out, batch_size=self.batch_size, device=self.device)
 
     def _set_seed(self, seed: int | None) -> None:

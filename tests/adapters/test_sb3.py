@@ -1,4 +1,3 @@
-import gymnasium as gym
 import numpy as np
 import pytest
 from stable_baselines3 import PPO
@@ -9,7 +8,7 @@ import cosmos_env
 from cosmos_env.adapters.sb3 import SB3VecEnv
 from cosmos_env.reference import MujocoReference
 from cosmos_env.vector import WorldModelVectorEnv
-from tests.envs import TASK_OF, make
+from tests.envs import make
 
 
 @pytest.mark.parametrize("env_id", cosmos_env.ENV_IDS)

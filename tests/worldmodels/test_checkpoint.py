@@ -24,7 +24,9 @@ def test_round_trip_keeps_weights_buffers_and_config(tmp_path):
 
 
 def test_tuple_fields_survive_json(tmp_path):
-    save_pretrained(Tokenizer(TokenizerConfig(channels=(8, 16, 16), latent_channels=3, fsq_levels=(5, 5, 4))), tmp_path / "t")
+    save_pretrained(
+        Tokenizer(TokenizerConfig(channels=(8, 16, 16), latent_channels=3, fsq_levels=(5, 5, 4))), tmp_path / "t"
+    )
     config = from_pretrained(tmp_path / "t").config
     assert config.channels == (8, 16, 16) and config.fsq_levels == (5, 5, 4)
 
@@ -54,7 +56,9 @@ def test_unknown_and_missing_fields_are_named(saved):
 
 def test_shape_mismatch_is_named(saved):
     edit_config(saved, lambda c: c["config"].update(latent_channels=6))
-    with pytest.raises(CheckpointError, match=r"tensor '[\w.]+' has shape \(16, 4, 3, 3\), the model expects \(16, 6, 3, 3\)"):
+    with pytest.raises(
+        CheckpointError, match=r"tensor '[\w.]+' has shape \(16, 4, 3, 3\), the model expects \(16, 6, 3, 3\)"
+    ):
         from_pretrained(saved)
 
 

@@ -8,7 +8,9 @@ from worldmodels.sampler import sample_next
 
 def model(seed=0, randomize=True, **overrides):
     torch.manual_seed(seed)
-    m = PredictModel(PredictConfig(obs_dim=5, action_dim=2, latent_channels=4, **{**PREDICT_SIZES["tiny"], **overrides}))
+    m = PredictModel(
+        PredictConfig(obs_dim=5, action_dim=2, latent_channels=4, **{**PREDICT_SIZES["tiny"], **overrides})
+    )
     if randomize:  # adaLN-Zero starts every block as the identity; give conditioning an effect
         for p in m.parameters():
             torch.nn.init.normal_(p, std=0.1)
@@ -17,8 +19,12 @@ def model(seed=0, randomize=True, **overrides):
 
 def window(b=2, t=4, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(b, t, 4, 8, 8, generator=g), torch.randn(b, t, 5, generator=g),
-            torch.randn(b, t - 1, 2, generator=g), torch.rand(b, t, generator=g))  # fmt: skip
+    return (
+        torch.randn(b, t, 4, 8, 8, generator=g),
+        torch.randn(b, t, 5, generator=g),
+        torch.randn(b, t - 1, 2, generator=g),
+        torch.rand(b, t, generator=g),
+    )
 
 
 def test_shapes():
@@ -109,7 +115,7 @@ def test_a_few_steps_fit_a_batch_and_padding_is_masked():
     valid = torch.ones(4, 4, dtype=torch.bool)
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     losses = []
-    for step in range(30):
+    for _ in range(30):
         torch.manual_seed(0)  # the same noise every step: a fixed objective
         loss, metrics = predict_loss(m, m, z, o, a, valid)
         opt.zero_grad()

@@ -10,20 +10,27 @@ from worldmodels.sampler import imagine
 
 def clips(b=6, t=4, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(b, t, 4, 8, 8, generator=g), torch.randn(b, t, 5, generator=g),
-            torch.randn(b, t - 1, 2, generator=g))  # fmt: skip
+    return (
+        torch.randn(b, t, 4, 8, 8, generator=g),
+        torch.randn(b, t, 5, generator=g),
+        torch.randn(b, t - 1, 2, generator=g),
+    )
 
 
 def reason(**overrides):
     torch.manual_seed(0)
-    return ReasonModel(ReasonConfig(obs_dim=5, action_dim=2, latent_channels=4, **{**REASON_SIZES["tiny"], **overrides}))
+    return ReasonModel(
+        ReasonConfig(obs_dim=5, action_dim=2, latent_channels=4, **{**REASON_SIZES["tiny"], **overrides})
+    )
 
 
 def test_heads_and_ranges():
     z, o, a = clips()
     m = reason().eval()
     out = m(z, o, a)
-    assert {k: v.shape for k, v in out.items()} == {k: (6,) for k in ("reward", "reward_normalized", "terminated", "plausibility")}
+    assert {k: v.shape for k, v in out.items()} == {
+        k: (6,) for k in ("reward", "reward_normalized", "terminated", "plausibility")
+    }
     judged = m.judge(z, o, a)
     assert ((judged["plausibility"] >= 0) & (judged["plausibility"] <= 1)).all()
     m.reward_mean.fill_(3.0)
@@ -106,8 +113,13 @@ def test_reason_loss_trains_all_three_heads():
     loss, metrics = reason_loss(m, m, z, o, a, reward, terminated, valid, imagined=bank)
     loss.backward()
     assert loss.isfinite() and all(p.grad is not None for p in m.heads.parameters())
-    assert {"reward_mae", "terminated_accuracy", "plausibility_accuracy_real", "plausibility_accuracy_imagined",
-            "plausibility_accuracy_teleport"} <= set(metrics)  # fmt: skip
+    assert {
+        "reward_mae",
+        "terminated_accuracy",
+        "plausibility_accuracy_real",
+        "plausibility_accuracy_imagined",
+        "plausibility_accuracy_teleport",
+    } <= set(metrics)
     # fitting one batch for a few steps drives the loss down
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     first = None

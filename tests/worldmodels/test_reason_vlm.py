@@ -9,19 +9,40 @@ import torch
 
 pytest.importorskip("transformers")
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers  # noqa: E402
-from transformers import PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration  # noqa: E402
-from transformers import Qwen2_5_VLProcessor  # noqa: E402
+from transformers import (  # noqa: E402
+    PreTrainedTokenizerFast,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLProcessor,  # noqa: E402
+)
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil  # noqa: E402
 
-from worldmodels.reason_vlm import (DEFAULT_QUESTIONS, PLAUSIBILITY_QUESTION, YES_NO_SUFFIX, VLMAnswerError,  # noqa: E402
-                                    VLMCritic, VLMUnavailableError, parse_score, parse_yes_no)  # fmt: skip
+from worldmodels.reason_vlm import (
+    DEFAULT_QUESTIONS,
+    PLAUSIBILITY_QUESTION,
+    YES_NO_SUFFIX,
+    VLMAnswerError,  # noqa: E402
+    VLMCritic,
+    VLMUnavailableError,
+    parse_score,
+    parse_yes_no,
+)
 
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
-           "<|video_pad|>"]  # fmt: skip
+SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
 # Renders images the way Qwen2.5-VL's own template does; the processor expands <|image_pad|> per image.
-TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}"
-            "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}"
-            "{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")  # fmt: skip
+TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 class _Processor(Qwen2_5_VLProcessor):
@@ -35,27 +56,59 @@ class _Processor(Qwen2_5_VLProcessor):
 
 def tokenizer(words=("yes", "Yes", "no", "No")):
     """A word-level tokenizer over the prompts' words, single digits and Qwen's special tokens ("YES" is unknown)."""
-    prompt_words = re.findall(r"\w+|[^\w\s]+", " ".join([PLAUSIBILITY_QUESTION, YES_NO_SUFFIX, *DEFAULT_QUESTIONS.values()]))
+    prompt_words = re.findall(
+        r"\w+|[^\w\s]+", " ".join([PLAUSIBILITY_QUESTION, YES_NO_SUFFIX, *DEFAULT_QUESTIONS.values()])
+    )
     vocab = dict.fromkeys(["[UNK]", *words, *"0123456789", "user", "assistant", "robot", *prompt_words, *SPECIAL])
     vocab = [w for w in vocab if w.lower() not in ("yes", "no") or w in words]  # the prompts say "yes or no"
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
+    )
     tok.decoder = decoders.Fuse()  # "4", "2" decode to "42"
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<|im_end|>",
-                                   pad_token="<|endoftext|>", additional_special_tokens=SPECIAL)  # fmt: skip
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL,
+    )
 
 
 def tiny_vlm(tok, seed=0):
     ids = tok.convert_tokens_to_ids
-    text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                num_key_value_heads=1, max_position_embeddings=256, bos_token_id=ids("<|endoftext|>"),
-                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"),
-                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]})  # fmt: skip
-    vision = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32, patch_size=14,
-                  spatial_merge_size=2, temporal_patch_size=2, fullatt_block_indexes=[0])  # fmt: skip
-    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, image_token_id=ids("<|image_pad|>"),
-                              video_token_id=ids("<|video_pad|>"), vision_start_token_id=ids("<|vision_start|>"),
-                              vision_end_token_id=ids("<|vision_end|>"))  # fmt: skip
+    text = dict(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        bos_token_id=ids("<|endoftext|>"),
+        eos_token_id=ids("<|im_end|>"),
+        pad_token_id=ids("<|endoftext|>"),
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+    )
+    vision = dict(
+        depth=1,
+        hidden_size=16,
+        intermediate_size=32,
+        num_heads=2,
+        out_hidden_size=32,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        fullatt_block_indexes=[0],
+    )
+    config = Qwen2_5_VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+    )
     torch.manual_seed(seed)
     return Qwen2_5_VLForConditionalGeneration(config)
 

@@ -3,8 +3,14 @@ import torch
 
 from worldmodels.losses import tokenizer_loss
 from worldmodels.tokenizer import (
-    FSQ, TOKENIZER_SIZES, Tokenizer, TokenizerConfig, age_bucket, depth_to_inverse, inverse_to_depth,
-)  # fmt: skip
+    FSQ,
+    TOKENIZER_SIZES,
+    Tokenizer,
+    TokenizerConfig,
+    age_bucket,
+    depth_to_inverse,
+    inverse_to_depth,
+)
 
 
 def frames(b=2, t=3, seed=0):

@@ -16,13 +16,16 @@ HERE = Path(__file__).parent
 
 
 def config(out, steps, **kw):
-    return TrainConfig(out=str(out), steps=steps, batch_size=4, warmup=2, val_every=3, ckpt_every=3,
-                       log_every=1, progress=False, **kw)  # fmt: skip
+    return TrainConfig(
+        out=str(out), steps=steps, batch_size=4, warmup=2, val_every=3, ckpt_every=3, log_every=1, progress=False, **kw
+    )
 
 
 def weights(run):
     latest = json.loads((run / "latest.json").read_text())["dir"]
-    return safetensors.torch.load_file(run / latest / "raw.safetensors"), safetensors.torch.load_file(run / "model" / "model.safetensors")
+    return safetensors.torch.load_file(run / latest / "raw.safetensors"), safetensors.torch.load_file(
+        run / "model" / "model.safetensors"
+    )
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
@@ -53,7 +56,9 @@ def test_outputs_a_loadable_ema_model(tmp_path):
 def test_resume_with_another_model_is_refused(tmp_path):
     train(ToyStage(), config(tmp_path / "run", 3))
     other = ToyStage()
-    other.model = type(other.model)(type(other.model.config)(resolution=16, channels=(4, 4), latent_channels=2, num_segments=2))
+    other.model = type(other.model)(
+        type(other.model.config)(resolution=16, channels=(4, 4), latent_channels=2, num_segments=2)
+    )
     with pytest.raises(CheckpointError, match="another model config .*channels"):
         train(other, config(tmp_path / "run", 6))
 
@@ -92,10 +97,20 @@ def test_step_batches_depend_only_on_the_step():
 def test_ddp_two_processes_gloo(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(HERE), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-         str(HERE / "ddp_train.py"), str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29533",
+            str(HERE / "ddp_train.py"),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == ranks[1]["world"] == 2

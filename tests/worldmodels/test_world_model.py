@@ -39,7 +39,9 @@ def test_start_from_a_real_clip_keeps_the_last_context_frames():
     torch.testing.assert_close(h.latents, clip[:, -3:])
     assert torch.equal(h.obs, obs[:, -3:]) and torch.equal(h.actions, actions[:, -2:])
     short = wm.start(rgb[:, :2], obs[:, :2], actions[:, :1])  # shorter than the context: padded in front
-    assert torch.equal(short.obs[:, :2], obs[:, :1].expand(-1, 2, -1)) and torch.equal(short.actions[:, 1], actions[:, 0])
+    assert torch.equal(short.obs[:, :2], obs[:, :1].expand(-1, 2, -1)) and torch.equal(
+        short.actions[:, 1], actions[:, 0]
+    )
     assert not short.actions[:, 0].any()
     with pytest.raises(ValueError, match=r"actions \(B, T-1, 2\)"):
         wm.start(rgb, obs)
@@ -54,8 +56,10 @@ def test_context_noise_reaches_imagined_frames_only():
     history, action = wm.start(rgb, torch.randn(1, 5)), torch.randn(1, 2)
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     # from a real start nothing is noised: the same draw as with no context noise at all
-    torch.testing.assert_close(wm.step(history, action, generator=gen()).latent,
-                               wm.step(history, action, generator=gen(), context_noise=0.0).latent)  # fmt: skip
+    torch.testing.assert_close(
+        wm.step(history, action, generator=gen()).latent,
+        wm.step(history, action, generator=gen(), context_noise=0.0).latent,
+    )
     for _ in range(2):
         history = wm.step(history, action, generator=gen()).history
     assert history.imagined.tolist() == [[False, True, True]]

@@ -15,8 +15,12 @@ class Frames(torch.utils.data.Dataset):
         return len(self.rgb)
 
     def __getitem__(self, i):
-        return {"rgb": self.rgb[i], "depth": torch.full((2, 16, 16), 2.0),
-                "segmentation": torch.zeros(2, 16, 16, dtype=torch.long), "index": torch.tensor(i)}  # fmt: skip
+        return {
+            "rgb": self.rgb[i],
+            "depth": torch.full((2, 16, 16), 2.0),
+            "segmentation": torch.zeros(2, 16, 16, dtype=torch.long),
+            "index": torch.tensor(i),
+        }
 
 
 class ToyStage:
