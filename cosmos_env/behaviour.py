@@ -1,9 +1,8 @@
 """Behaviour policies that drive the MuJoCo reference while a dataset is collected.
 
-Uniform random actions make a jittery robot that barely moves; a world model trained on
-them sees little of the task. ``repeat`` (hold each random action a few steps) and
-``smooth`` (temporally correlated noise) give larger, richer motion. Any callable
-``obs -> action`` (picklable, for parallel collection) or a saved SB3 model works too.
+``random`` (uniform actions), ``repeat`` (each random action held a few steps), ``smooth``
+(temporally correlated noise, the default), ``sb3`` (a saved SB3 model), or any callable
+``obs -> action`` (picklable, for parallel collection).
 """
 
 from __future__ import annotations

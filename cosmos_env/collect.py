@@ -224,9 +224,11 @@ def collect(
     call again resumes an interrupted collection; a larger ``steps`` extends a finished
     one. A callable ``behaviour`` must be picklable when ``workers != 1``.
 
-    ``steps_after_termination`` keeps stepping an episode that long after the task
-    terminates (rows keep the task's ``terminated`` label, true while it holds), so a
-    world model also sees what follows a fall and long open-loop horizons exist in data.
+    ``steps_after_termination`` keeps stepping an episode that many steps after the task
+    terminates (rows keep the task's ``terminated`` label, true while it holds).
+
+    Raises ValueError for non-positive ``steps`` or ``shard_steps``, and DatasetError when
+    ``out`` holds something else or a dataset collected with other settings.
     """
     task = load_task(task) if isinstance(task, str) else task
     if steps < 1 or shard_steps < 1:

@@ -26,10 +26,7 @@ episode_seeds      (E,) i64         the reset seed of each episode
 =================  ===============  =========================================
 
 Shards are written atomically (temp file + rename) and read through ``np.memmap``, so a
-dataset of millions of steps need not fit in memory. Why not Minari or LeRobot: Minari
-stores HDF5 episodes without a memory-mapped window reader or image fields beside the
-proprio ones, and LeRobot pulls a large dependency tree and a video-decoding path we do
-not need at 64x64; this format is one safetensors file per shard and fits on a page.
+dataset need not fit in memory.
 """
 
 from __future__ import annotations

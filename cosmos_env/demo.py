@@ -44,6 +44,8 @@ def run_demo(
     device: str = "cpu",
     progress: bool = True,
 ) -> dict:
+    """Run one episode (at most ``steps`` steps) both ways and write the files into ``out``;
+    returns the summary also written to ``summary.json``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model_kwargs: dict = {"weights": weights}

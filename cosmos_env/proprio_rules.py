@@ -1,12 +1,12 @@
 """Reward and termination written out from the proprio observation: the baseline Reason
 is measured against (``benchmarks/reason.py``).
 
-The MuJoCo locomotion tasks pay ``forward_weight * x_velocity (+ healthy_reward) -
-ctrl_weight * |a|^2`` and end when the torso leaves a healthy range. Their observation
-drops the x position but keeps the x velocity (``qvel[0]``, at index ``nq - 1``), so the
-forward term is approximated by the mean of that velocity before and after the step
-(MuJoCo uses the x displacement over the step) and health is read off ``z`` and the
-torso angle (``obs[0]``, ``obs[1]``). The coefficients come from the gymnasium env itself.
+For Hopper, HalfCheetah and Walker2d, with the coefficients read from the gymnasium env:
+reward ``forward_weight * x_velocity (+ healthy_reward) - ctrl_weight * |a|^2``, with
+x_velocity the mean of ``obs[nq - 1]`` (``qvel[0]``) before and after the step (an
+approximation: MuJoCo uses the x displacement); termination (never for HalfCheetah) when
+``z`` (``obs[0]``), the torso angle (``obs[1]``) or, for Hopper, ``obs[1:]`` leave their
+healthy ranges.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class ProprioRules:
 
     @classmethod
     def for_task(cls, task: str | TaskConfig) -> ProprioRules:
+        """The rules of a task in :data:`SUPPORTED`; raises ValueError for any other."""
         import gymnasium as gym
 
         task = load_task(task) if isinstance(task, str) else task

@@ -1,9 +1,8 @@
 """The MuJoCo reference: a gymnasium MuJoCo task that also renders depth and segmentation.
 
 It makes the training data and is the ground truth every world model is judged against.
-One ``mujoco.Renderer`` per reference, reused for every frame, with the fast settings
-(no shadows, reflections or multisampling: ~5x faster at 64x64 and nothing a 64x64
-world model could learn from).
+One ``mujoco.Renderer`` per reference, reused for every frame, with no shadows,
+reflections or multisampling.
 
 >>> ref = MujocoReference("hopper")
 >>> obs, info = ref.reset(seed=0)
@@ -24,7 +23,7 @@ import numpy as np
 
 from cosmos_env.tasks import TaskConfig, load_task
 
-# everything the next step depends on; FULLPHYSICS alone lets a restored run drift by 1e-11
+# everything the next step depends on (see docs/design-notes.md)
 _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 _GEOM = int(mujoco.mjtObj.mjOBJ_GEOM)
 

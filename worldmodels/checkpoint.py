@@ -25,9 +25,8 @@ from worldmodels.io import atomic_write_bytes, atomic_write_json
 
 FORMAT = "cosmos-env-model"
 VERSION = 2
-"""2: PredictConfig no longer has ``obs_first`` (a two-pass sampling mode, measured no
-better than one pass at twice the cost). Version 1 files are upgraded as they are read:
-the weights are the same."""
+"""2: PredictConfig no longer has ``obs_first``. Version 1 files are upgraded as they are
+read (the weights are the same)."""
 
 
 class CheckpointError(ValueError):

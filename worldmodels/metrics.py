@@ -48,9 +48,7 @@ def paired_gain(model: torch.Tensor, baseline: torch.Tensor) -> tuple[float, flo
     """How much ``model`` exceeds ``baseline`` on the same N cases, (N,) each: the mean of
     the per-case differences and the half-width of its ~95% interval (1.96 standard errors).
 
-    Pairing matters: over a few dozen MuJoCo starts the case-to-case spread of PSNR (a start
-    whose body leaves the frame is hard for every predictor) is far wider than the gap
-    between two predictors on the same start, and that spread cancels in the difference.
+    Raises ValueError unless both are (N,) with N >= 2.
     """
     if model.shape != baseline.shape or model.ndim != 1 or len(model) < 2:
         raise ValueError(

@@ -1,18 +1,15 @@
 """Predict: an action-conditioned diffusion transformer over latent frames.
 
 A window of T frames, each an h x w grid of tokenizer latents plus one proprio token (the
-task's observation vector), goes in with a noise level per frame; the network returns
-its estimate of every clean frame (x0), parametrised as a change from the previous
-frame (so an untrained model already predicts persistence). Attention is causal in time
-(:mod:`worldmodels.attention`), so frame t is predicted only from frames <= t; the action
-that led into frame t and the frame's noise level condition it through adaptive layer
-norm (adaLN-Zero, as in DiT). Training noises every frame independently (diffusion
-forcing): one window trains T predictions, and low noise on past frames is the context
-noise augmentation that keeps long rollouts from drifting. Sampling lives in
+task's observation vector), goes in with a noise level per frame; the network returns its
+estimate of every clean frame (x0), as a change from the previous frame. Causal in time
+(:mod:`worldmodels.attention`): frame t is predicted only from frames <= t. The action
+into frame t and the frame's noise level condition it through adaLN-Zero (as in DiT).
+Each frame has its own noise level (diffusion forcing). Sampling lives in
 :mod:`worldmodels.sampler`, losses in :mod:`worldmodels.losses`.
 
-Values inside the network are normalised: latents and observations by the dataset
-statistics held in the model's buffers (``normalize_*`` / ``denormalize_*``).
+Values inside the network are normalised by the dataset statistics in the model's buffers
+(``normalize_*`` / ``denormalize_*``).
 """
 
 from __future__ import annotations
@@ -44,9 +41,8 @@ class PredictConfig:
     task_dim: int = 0
     """Length of an optional task vector; 0 = none."""
     rollout_context_noise: float = 0.0
-    """Noise level the sampler gives imagined context frames by default (real ones stay
-    clean; :meth:`worldmodels.world_model.WorldModel.step`): it hides their errors, as
-    the training's context noise taught, which keeps long open-loop rollouts in range."""
+    """Noise level in [0, 1) the sampler gives imagined context frames by default; real
+    ones stay clean (:meth:`worldmodels.world_model.WorldModel.step`)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.rollout_context_noise < 1:
@@ -166,7 +162,8 @@ class PredictModel(nn.Module):
         latents (B, T, C, h, w), obs (B, T, D): noisy frames; actions (B, T-1, A): the
         action between consecutive frames; noise_levels (B, T) in [0, 1] of each frame
         (latents and observation alike); task (B, task_dim).
-        Returns clean-frame estimates of latents and obs, same shapes.
+        Returns clean-frame estimates of latents and obs, same shapes. Raises ValueError
+        for T > ``max_frames``, or for a missing task vector when ``task_dim > 0``.
         """
         b, t = latents.shape[:2]
         if t > self.config.max_frames:
@@ -201,15 +198,12 @@ class PredictModel(nn.Module):
 
 
 def previous_frame(x: torch.Tensor) -> torch.Tensor:
-    """x (B, T, ...) -> the frame before each (zeros before the first), so that an
-    untrained model predicts persistence: the next frame is the last one, and the network
-    learns only the change (which is small for 64x64 frames 0.05 s apart)."""
+    """x (B, T, ...) -> the frame before each, zeros before the first."""
     return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], 1)
 
 
 def preconditioning(tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """EDM-style scalings for x_tau = (1 - tau) x0 + tau eps with unit-variance x0 and eps:
-    the network sees unit-variance input and predicts a unit-variance correction to the
-    best linear estimate ``c_skip * x_tau`` of x0."""
+    """EDM-style (c_in, c_skip, c_out), each shaped like ``tau``, for x_tau = (1 - tau) x0 +
+    tau eps: the input scale, and the weights of x_tau and of the network's output in x0."""
     var = (1 - tau) ** 2 + tau**2
     return var.rsqrt(), (1 - tau) / var, tau * var.rsqrt()

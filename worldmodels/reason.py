@@ -9,7 +9,7 @@ labels, plausibility from real clips against imagined and corrupted ones (see
 
 Tokens: each latent frame is cut into 2x2 patches, plus one proprio token per frame, one
 action token per transition and one summary token whose output feeds the three heads.
-The clip is short (a handful of frames), so attention is dense and bidirectional.
+Attention over the clip is dense and bidirectional.
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ class ReasonModel(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """latents (B, T, C, h, w), obs (B, T, D), actions (B, T-1, A): raw values.
 
-        Returns ``reward`` (B,) in the task's units, ``terminated`` and ``plausibility``
-        (B,) logits."""
+        Returns ``reward`` (B,) in the task's units, ``reward_normalized`` (B,), and
+        ``terminated`` and ``plausibility`` (B,) logits. Raises ValueError for T other than
+        ``clip``, or for a missing task vector when ``task_dim > 0``."""
         b, t = latents.shape[:2]
         if t != self.config.clip:
             raise ValueError(f"expected clips of {self.config.clip} frames, got {t}")

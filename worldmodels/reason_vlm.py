@@ -1,25 +1,19 @@
 """Reason-VLM: a pretrained vision-language model as a second critic of short clips.
 
-:class:`worldmodels.reason.ReasonModel` is small and learns only from this project's own
-clips; an external VLM such as Cosmos-Reason1 (a Qwen2.5-VL fine-tune) brings a prior about
-robots and physics that no amount of our data teaches. :class:`VLMCritic` drives one
-through ``transformers`` to judge clips of rendered frames (uint8 ``(T, H, W, 3)``): yes/no
-questions ("Has the robot fallen over?") and a 0-100 physical-plausibility score. It is an
-independent opinion on real and imagined clips, far too slow for the training loop.
+:class:`VLMCritic` drives a ``transformers`` VLM such as Cosmos-Reason1 (a Qwen2.5-VL
+fine-tune) to judge clips of rendered frames (uint8 ``(T, H, W, 3)``, passed as separate
+images in one user message): yes/no questions ("Has the robot fallen over?") and a 0-100
+physical-plausibility score. Too slow for the training loop.
 
-A VLM answers in free text and free text can be anything, so no answer is parsed blindly:
+- yes/no answers are read from the next-token logits of one forward pass ("yes" tokens
+  against "no" tokens), so there is no text to parse;
+- the plausibility score is decoded greedily, constrained to "0" to "100" then
+  end-of-sequence, so it always parses;
+- text parsed all the same (``constrain=False``, :func:`parse_score`, :func:`parse_yes_no`)
+  raises :class:`VLMAnswerError` with the raw text when malformed, or gives NaN when asked.
 
-- yes/no questions are read from the next-token logits of one forward pass (the "yes"
-  tokens against the "no" tokens); there is no text to parse, so no malformed answer;
-- the plausibility score is generated greedily with decoding constrained to the digit
-  strings "0" to "100" then end-of-sequence, so the answer always parses;
-- text that is parsed all the same (``constrain=False``, or another model's output given to
-  :func:`parse_score` / :func:`parse_yes_no`) raises :class:`VLMAnswerError` with the raw
-  text when malformed, or gives NaN when asked to: never a silent 0.
-
-The frames go in as separate images in one user message, not as a video: transformers'
-Qwen2-VL video processor needs torchvision. Loading is offline by default: an id that is
-neither a local directory nor in the cache raises :class:`VLMUnavailableError`.
+Loading is offline by default: an id that is neither a local directory nor in the cache
+raises :class:`VLMUnavailableError`.
 """
 
 from __future__ import annotations
@@ -74,7 +68,10 @@ def _valid_score(digits: str) -> bool:
 
 
 class VLMCritic:
-    """Judges clips with a ``transformers`` VLM (model + processor with a chat template)."""
+    """Judges clips with a ``transformers`` VLM (model + processor with a chat template).
+
+    Raises ValueError if the tokenizer has no single token for yes, no or each digit, or
+    no end-of-sequence token is named."""
 
     def __init__(self, model: Any, processor: Any, max_new_tokens: int = 8) -> None:
         self.model = model.eval()

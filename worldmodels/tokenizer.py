@@ -1,14 +1,11 @@
 """A causal video tokenizer: frames <-> small latent grids.
 
-Each frame is encoded by 2-D convolutions (64x64 -> 8x8 with three stride-2 stages),
-then mixed along time by a causal 3-D convolution (a latent frame sees its own and
-earlier input frames, never later ones). The decoder mirrors it and has three heads:
-RGB, inverse depth and segmentation logits, so an imagined latent renders all three.
-With ``age_buckets`` the decoder also knows each latent's age, the steps since the last
-real (encoded) frame: Predict's latents grow less certain with it, and one decoder can
-then draw a sharp frame one step out and a cautious one sixty steps out.
-Latents are continuous; with ``fsq_levels`` they are finite-scalar quantised (FSQ,
-Mentzer et al. 2023) to discrete codes, with a straight-through gradient.
+Per-frame 2-D convolutions (64x64 -> 8x8, three stride-2 stages), then a causal 3-D
+convolution along time: a latent frame sees its own and earlier input frames, never later
+ones. The decoder mirrors it with three heads: RGB, inverse depth, segmentation logits.
+With ``age_buckets`` the decoder is conditioned on each latent's age (steps since the last
+real, encoded frame). Latents are continuous, or FSQ-quantised (Mentzer et al. 2023) with
+``fsq_levels``, straight-through gradient.
 
 Shapes: frames ``(B, T, 3, H, W)`` in [0, 1]; latents ``(B, T, C, H/8, W/8)``.
 """
@@ -195,7 +192,8 @@ class Tokenizer(nn.Module):
         """Latents (B, T, C, h, w) -> ``rgb`` (B, T, 3, H, W) in [0, 1], ``inverse_depth``
         (B, T, H, W) in [0, 1] (1 / metres, clipped), ``segmentation`` logits (B, T, S, H, W).
         ``age`` (B, T) integers: each latent's steps since the last real frame (None: all
-        real); a decoder without ``age_buckets`` ignores it."""
+        real); a decoder without ``age_buckets`` ignores it, otherwise a shape other than
+        (B, T) raises ValueError."""
         b, t = latents.shape[:2]
         x = self.decoder_time(self.from_latent(latents.flatten(0, 1)), b)  # (B*T, c, h, w)
         if self.age_film is None:
@@ -221,17 +219,17 @@ class Tokenizer(nn.Module):
     def forward(
         self, frames: torch.Tensor | None = None, latents: torch.Tensor | None = None, age: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Encode ``frames`` and decode them; or decode given ``latents`` of the given
-        ``age`` (the decoder stage trains on Predict's imagined latents, through this
-        forward so DDP sees it)."""
+        """Encode ``frames`` and decode them, or decode ``latents`` of the given ``age``.
+
+        Raises ValueError unless exactly one of ``frames`` and ``latents`` is given."""
         if (frames is None) == (latents is None):
             raise ValueError("pass frames or latents, not both or neither")
         latents = self.encode(frames) if latents is None else latents
         return latents, self.decode(latents, age)
 
     def with_age_buckets(self, buckets: int) -> Tokenizer:
-        """This tokenizer with an age-conditioned decoder of ``buckets`` buckets: the same
-        weights and a zero (no-op) conditioning, to be trained by the decoder stage."""
+        """This tokenizer with an age-conditioned decoder of ``buckets`` buckets: same weights,
+        zero (no-op) conditioning. Raises ValueError if it already has other age buckets."""
         if buckets == self.config.age_buckets:
             return self
         if self.config.age_buckets:
@@ -242,8 +240,9 @@ class Tokenizer(nn.Module):
         return out
 
     def freeze_all_but_age(self) -> Tokenizer:
-        """Train only the age conditioning: a real latent (age 0) decodes exactly as
-        before, and each older age learns its own look from there."""
+        """Train only the age conditioning (age 0 decodes exactly as before); in place.
+
+        Raises ValueError if the decoder has no age conditioning."""
         if self.age_film is None:
             raise ValueError("this decoder has no age conditioning (age_buckets = 0)")
         self.requires_grad_(False)
@@ -251,7 +250,7 @@ class Tokenizer(nn.Module):
         return self
 
     def freeze_encoder(self) -> Tokenizer:
-        """Stop the encoder training: its latents (and every model trained on them) stay valid."""
+        """Freeze the encoder (in place), so its latents and models trained on them stay valid."""
         for part in (self.encoder, self.encoder_time, self.to_latent):
             part.requires_grad_(False)
         return self
