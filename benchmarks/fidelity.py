@@ -37,6 +37,7 @@ training data does with ``steps_after_termination``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def main() -> None:
     from cosmos_env import viz
     from cosmos_env.shipped import weights_dir
     from worldmodels.metrics import paired_gain
+    from worldmodels.sampler import SamplingConfig
     from worldmodels.world_model import WorldModel
 
     torch.manual_seed(0)
@@ -126,8 +128,8 @@ def main() -> None:
     horizon = max(HORIZONS)
     weights = Path(args.weights) if args.weights else weights_dir(args.task)
     model = WorldModel.from_pretrained(weights)
-    if args.context_noise is None:
-        args.context_noise = model.predict.config.rollout_context_noise
+    sampling = SamplingConfig(steps=args.sampler_steps, context_noise=args.context_noise)
+    args.context_noise = sampling.noise_for(model.predict.config)  # reported as used
     if n < 2:
         parser.error(f"--starts must be >= 2 (the gains over persistence are paired over starts), got {n}")
     seeds = [args.seed + i for i in range(n)]
@@ -146,10 +148,8 @@ def main() -> None:
             torch.from_numpy(full[:, : w + 1]),
             torch.from_numpy(full_obs[:, : w + 1]),
             torch.from_numpy(acts),
-            sampler_steps=args.sampler_steps,
+            dataclasses.replace(sampling, best_of=best_of),
             generator=gen,
-            context_noise=args.context_noise,
-            best_of=best_of,
             context_actions=torch.from_numpy(warm),
         )
         age = torch.arange(z.shape[1]).expand(z.shape[0], -1)  # 0 = the last real frame, then steps imagined

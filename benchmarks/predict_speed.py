@@ -39,15 +39,18 @@ def mujoco_steps_per_s(task: str, steps: int) -> float:
 
 
 def imagined_steps_per_s(model, batch: int, sampler_steps: int, iters: int, decode: bool) -> float:
+    from worldmodels.sampler import SamplingConfig
+
     device = model.device
     cfg = model.predict.config
     res = model.tokenizer.config.resolution
     rgb = torch.randint(0, 256, (batch, res, res, 3), dtype=torch.uint8, device=device)
     history = model.start(rgb, torch.zeros(batch, cfg.obs_dim, device=device))
     action = torch.zeros(batch, cfg.action_dim, device=device)
+    sampling = SamplingConfig(steps=sampler_steps)
 
     def step(history):
-        history = model.step(history, action, sampler_steps).history  # with the critic's judgement, as the env steps
+        history = model.step(history, action, sampling).history  # with the critic's judgement, as the env steps
         if decode:
             model.decode_latest(history)
         return history

@@ -12,6 +12,10 @@ clip ending in a labelled transition is judged:
   against corrupted ones (shuffled, frozen, teleported); baseline: smoothness (minus the mean step-to-step change of the
   normalised observation), which a critic should beat on everything but freezes.
 
+Without ``--data`` and without a ``data/<task>`` dataset (a fresh clone), it collects
+its own episodes from MuJoCo first (with a seed no shipped dataset used), all of them
+held out, since no model was trained on them.
+
     python benchmarks/reason.py --task hopper [--weights DIR] [--data DIR] [--quick] [--json PATH]
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -46,28 +51,53 @@ def classification(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
+COLLECT_SEED = 1_000_003
+"""The seed of self-collected episodes: the shipped datasets used seed 0, and shard i of seed s
+draws its episode seeds from ``default_rng([s, i])``, so another seed gives other episodes."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="hopper")
     parser.add_argument("--weights", help="world model directory with reason/ (default: the shipped one)")
-    parser.add_argument("--data", help="dataset directory (default: data/<task>)")
+    parser.add_argument(
+        "--data",
+        help="dataset directory; its last --val-fraction of episodes are judged (default: data/<task> if it exists, "
+        "else episodes collected from MuJoCo now into a temporary directory, every one of them judged)",
+    )
+    parser.add_argument(
+        "--collect-steps",
+        type=int,
+        help="steps to collect when there is no dataset (default: 300 with --quick, else 3000)",
+    )
+    parser.add_argument(
+        "--steps-after-termination",
+        type=int,
+        default=100,
+        help="when collecting: steps recorded after the task terminates (the shipped Hopper data used 100)",
+    )
     parser.add_argument("--val-fraction", type=float, default=0.05)
     parser.add_argument(
         "--plausibility-clips",
         type=int,
-        default=1024,
-        help="plausibility is measured on this many clips, spread evenly (imagining is the slow part)",
+        help="plausibility is measured on this many clips, spread evenly (imagining is the slow part; "
+        "default: 1024, 128 with --quick)",
     )
-    parser.add_argument("--quick", action="store_true", help="a CPU run under a minute (one episode, 256 clips)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a CPU run under a minute (one held-out episode, or 300 collected steps; 256 clips, 128 for plausibility)",
+    )
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args()
 
+    from cosmos_env.collect import collect
     from cosmos_env.data import EpisodeDataset, WindowDataset
     from cosmos_env.proprio_rules import ProprioRules
     from cosmos_env.shipped import weights_dir
     from cosmos_env.training import encode_episodes, split_episodes
     from worldmodels.corrupt import CORRUPTIONS
-    from worldmodels.sampler import imagine
+    from worldmodels.rollout import imagine_clips
     from worldmodels.world_model import WorldModel
 
     torch.manual_seed(0)
@@ -76,8 +106,27 @@ def main() -> None:
     if model.reason is None:
         raise SystemExit(f"{weights} has no reason/ critic to measure")
     critic, clip = model.reason, model.reason.config.clip
-    episodes = EpisodeDataset(args.data or f"data/{args.task}")
-    held_out = split_episodes(episodes, args.val_fraction)[1][-1 if args.quick else 0 :]
+    data = Path(args.data or f"data/{args.task}")
+    collecting = args.data is None and not data.exists()
+    if collecting:  # a fresh clone: episodes no model was trained on, all held out
+        tmp = tempfile.TemporaryDirectory(prefix=f"reason-{args.task}-")  # removed when main returns
+        data = Path(tmp.name) / args.task
+        steps = args.collect_steps or (300 if args.quick else 3000)
+        print(f"no dataset at data/{args.task}: collecting {steps} steps of {args.task} (seed {COLLECT_SEED})")
+        collect(
+            args.task,
+            steps=steps,
+            out=data,
+            seed=COLLECT_SEED,
+            workers=1,
+            progress=False,
+            steps_after_termination=args.steps_after_termination,
+        )
+    episodes = EpisodeDataset(data)
+    if collecting:
+        held_out = list(range(len(episodes)))
+    else:
+        held_out = split_episodes(episodes, args.val_fraction)[1][-1 if args.quick else 0 :]
     latents = encode_episodes(model.tokenizer, episodes, only=held_out, progress=False)
     windows = WindowDataset(
         episodes,
@@ -105,6 +154,7 @@ def main() -> None:
     results: dict = {
         "task": args.task,
         "weights": str(weights),
+        "data": f"collected: seed {COLLECT_SEED}, {steps} steps" if collecting else str(data),
         "held_out_episodes": len(held_out),
         "clips": int(labelled.sum()),
     }
@@ -123,13 +173,14 @@ def main() -> None:
         results["termination_baseline"] = classification(rules.terminated(obs_np[:, -1])[labelled], term_true)
         results["termination"]["positives"] = int(term_true.sum())
 
-    sub = torch.linspace(0, len(z) - 1, min(args.plausibility_clips, len(z))).round().long()
+    plausibility_clips = args.plausibility_clips or (128 if args.quick else 1024)
+    sub = torch.linspace(0, len(z) - 1, min(plausibility_clips, len(z))).round().long()
     z, o, a, obs_np = z[sub], o[sub], a[sub], obs_np[sub.numpy()]
     real_plausibility = real["plausibility"][sub.numpy()]
     negatives = {}
     for real_frames in range(1, clip):
         gen = torch.Generator().manual_seed(real_frames)
-        iz, io = imagine(model.predict, z, o, a, real=real_frames, context=model.context, generator=gen)
+        iz, io = imagine_clips(model.predict, z, o, a, real=real_frames, context=model.context, generator=gen)
         negatives[f"imagined_{real_frames}_real"] = (iz, io, a)
     for name, corrupt in CORRUPTIONS.items():
         negatives[name] = (*corrupt(z, o, torch.Generator().manual_seed(0)), a)

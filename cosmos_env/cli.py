@@ -12,13 +12,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from cosmos_env.behaviour import BehaviourConfig
 from cosmos_env.data import DatasetError
 from cosmos_env.tasks import TaskConfig, UnknownTaskError, known_tasks
+from cosmos_env.training import VAL_FRACTION
 from worldmodels.checkpoint import CheckpointError
+from worldmodels.stages import STAGE_CONFIGS
 from worldmodels.train import TrainConfig
 
 
@@ -33,11 +36,15 @@ class CollectCommand:
     task: TaskConfig
     out: str
     steps: int = 10000
+    """At least this many steps (whole episodes)."""
     seed: int = 0
     shard_steps: int = 1000
+    """Steps per shard file."""
     workers: int = 0
+    """Processes; 0: one per CPU core."""
     progress: bool = True
     steps_after_termination: int = 0
+    """Keep stepping this long after the task terminates."""
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
 
 
@@ -48,8 +55,11 @@ class DemoCommand:
     task: TaskConfig
     out: str = "outputs/demo"
     weights: str | None = None
+    """A world model directory; None: the shipped model of the task."""
     steps: int = 200
+    """At most this many steps (stops when both episodes have ended)."""
     seed: int = 0
+    """The MuJoCo reset seed both start from."""
     fps: int = 30
     device: str = "cpu"
     progress: bool = True
@@ -61,21 +71,16 @@ class TrainCommand:
 
     task: TaskConfig
     train: TrainConfig
-    stage: str = "tokenizer"
-    data: str = "data/hopper"
-    out: str = "runs/hopper/tokenizer"
-    size: str = "small"
-    tokenizer: str = "runs/hopper/tokenizer/model"
-    predict: str | None = "runs/hopper/predict/model"
-    context: int = 4
-    context_noise: float = 0.3
-    clip: int = 4
-    imagined: int = 2048
-    horizon: int = 4
-    age_buckets: int = 0
-    age_only: bool = False
-    val_fraction: float = 0.05
+    stage: Any
+    """The stage's settings: one of :data:`worldmodels.stages.STAGE_CONFIGS`, picked by ``stage=<name>``."""
+    data: str
+    """A dataset from ``cosmos-env collect``."""
+    out: str
+    """The run directory."""
+    val_fraction: float = VAL_FRACTION
+    """Share of episodes held out for validation (the last ones)."""
     init: str | None = None
+    """Start from these weights (a model directory of the same stage and shape); not a resume."""
 
 
 @dataclass
@@ -83,63 +88,27 @@ class ExportCommand:
     """Put trained tokenizer, predict and reason models together as one world model directory."""
 
     task: TaskConfig
-    tokenizer: str = "runs/hopper/tokenizer/model"
-    predict: str = "runs/hopper/predict/model"
-    reason: str | None = "runs/hopper/reason/model"
-    out: str = "runs/hopper/world_model"
+    tokenizer: str
+    predict: str
+    reason: str | None
+    """None: no critic (the env then cannot give rewards)."""
+    out: str
     rollout_context_noise: float | None = None
+    """Written into Predict's config: noise given to imagined context frames (None: as trained)."""
 
 
 def run_train(cfg: TrainCommand) -> None:
-    from cosmos_env.training import DecoderStage, PredictStage, ReasonStage, TokenizerStage
+    from cosmos_env.training import STAGES
     from worldmodels.train import train
 
-    if cfg.stage == "tokenizer":
-        stage = TokenizerStage(cfg.data, size=cfg.size, val_fraction=cfg.val_fraction)
-    elif cfg.stage == "predict":
-        stage = PredictStage(
-            cfg.data,
-            cfg.tokenizer,
-            cfg.out,
-            size=cfg.size,
-            context=cfg.context,
-            val_fraction=cfg.val_fraction,
-            context_noise=cfg.context_noise,
-        )
-    elif cfg.stage == "reason":
-        stage = ReasonStage(
-            cfg.data,
-            cfg.tokenizer,
-            cfg.out,
-            predict=cfg.predict,
-            size=cfg.size,
-            clip=cfg.clip,
-            val_fraction=cfg.val_fraction,
-            imagined=cfg.imagined,
-        )
-    elif cfg.stage == "decoder":
-        if cfg.predict is None:
-            raise CommandError(
-                "stage=decoder trains on Predict's imagined latents: set predict=<a Predict model directory>"
-            )
-        stage = DecoderStage(
-            cfg.data,
-            cfg.tokenizer,
-            cfg.predict,
-            horizon=cfg.horizon,
-            val_fraction=cfg.val_fraction,
-            age_buckets=cfg.age_buckets,
-            age_only=cfg.age_only,
-        )
-    else:
-        raise CommandError(f"unknown stage {cfg.stage!r}; known: tokenizer, predict, reason, decoder")
+    stage = STAGES[type(cfg.stage)](cfg.stage, cfg.data, cfg.out, cfg.val_fraction)
     if cfg.init is not None:  # warm start (e.g. from shipped weights); not a resume
         from worldmodels.checkpoint import load_state
 
         load_state(stage.model, Path(cfg.init) / "model.safetensors")
     final = train(stage, cfg.train)
     if os.environ.get("RANK", "0") == "0":
-        print(f"trained {cfg.stage}: {final}")
+        print(f"trained {cfg.stage.name}: {final}")
 
 
 def run_collect(cfg: CollectCommand) -> None:
@@ -201,20 +170,47 @@ def compose(command: str, overrides: list[str]) -> object:
     """The typed config of ``command`` with Hydra ``overrides`` applied."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
-    from hydra.errors import MissingConfigException
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
 
+    _register_schemas()
     schema, _ = COMMANDS[command]
     with initialize_config_module(config_module="cosmos_env.conf", version_base="1.3"):
         try:
             cfg = hydra_compose(config_name=command, overrides=overrides)
         except MissingConfigException:
-            tasks = [value for key, _, value in (o.partition("=") for o in overrides) if key.lstrip("+~") == "task"]
-            if tasks:
-                raise UnknownTaskError(f"unknown task {tasks[-1]!r}; known tasks: {', '.join(known_tasks())}") from None
+            for key, _, value in reversed([o.partition("=") for o in overrides]):
+                if key.lstrip("+~") == "task":
+                    raise UnknownTaskError(f"unknown task {value!r}; known tasks: {', '.join(known_tasks())}") from None
+                if key.lstrip("+~") == "stage":
+                    raise CommandError(f"unknown stage {value!r}; known: {', '.join(STAGE_CONFIGS)}") from None
             raise
-    typed = OmegaConf.structured(schema)
-    _clear_readonly(typed)  # frozen dataclasses give read-only nodes, which merge cannot fill
-    return OmegaConf.to_object(OmegaConf.merge(typed, cfg))
+        except (HydraException, OmegaConfBaseException) as e:  # a bad override: say which, no traceback
+            cause = str(e.__cause__).splitlines()[0] if e.__cause__ else ""
+            raise CommandError(f"{str(e).strip()}{': ' + cause if cause else ''}") from None
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(_unfrozen(schema), cfg))
+    except (OmegaConfBaseException, ValueError) as e:  # a value of the wrong type, or out of range
+        raise CommandError(str(e).strip()) from None
+
+
+def _register_schemas() -> None:
+    """Each command's dataclass as ``<command>_schema`` and each stage's as ``stage/<name>_schema``,
+    the first entry of the YAML's defaults list: the defaults live in the dataclasses alone."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for name, (schema, _) in COMMANDS.items():
+        store.store(name=f"{name}_schema", node=_unfrozen(schema))
+    for name, schema in STAGE_CONFIGS.items():
+        store.store(group="stage", name=f"{name}_schema", node=_unfrozen(schema))
+
+
+def _unfrozen(schema: type) -> DictConfig:
+    """A dataclass as a structured config that merges can fill (frozen dataclasses give read-only nodes)."""
+    node = OmegaConf.structured(schema)
+    _clear_readonly(node)
+    return node
 
 
 def _clear_readonly(node: DictConfig) -> None:

@@ -1,19 +1,16 @@
 """Training stages over episode datasets, for :func:`worldmodels.train.train`.
 
 ``cosmos-env train stage=tokenizer task=hopper`` then ``stage=predict`` then
-``stage=reason``: the tokenizer learns frames <-> latents; Predict learns latent
-dynamics on the frozen tokenizer's latents (encoded once per dataset and tokenizer,
-cached beside the dataset); Reason learns reward, termination and plausibility on clips of those
-latents, against Predict's imagined clips and corrupted ones. ``stage=decoder`` (optional)
-then continues the tokenizer's decoder alone on Predict's imagined latents. Held-out episodes (the last
-``val_fraction`` of the dataset) are the validation split.
+``stage=reason`` (optionally ``stage=decoder``). Each stage is built from its settings
+(:mod:`worldmodels.stages`), a dataset and a run directory; it brings the model, the
+train and validation windows (the last ``val_fraction`` of episodes held out) and the
+loss. Predict and Reason train on the tokenizer's latents, encoded once per dataset and
+tokenizer weights and cached beside the dataset (:mod:`cosmos_env.cache`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,14 +19,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from cosmos_env.cache import cached_arrays, file_digest, latents_cache
 from cosmos_env.data import EpisodeDataset, WindowDataset
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
-from worldmodels.io import atomic_save_safetensors, memmap_safetensors
 from worldmodels.losses import decoder_loss, predict_loss, reason_loss, tokenizer_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
-from worldmodels.sampler import imagine
+from worldmodels.rollout import imagine_clips
+from worldmodels.stages import DecoderStageConfig, PredictStageConfig, ReasonStageConfig, TokenizerStageConfig
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer, TokenizerConfig
+
+VAL_FRACTION = 0.05
+"""Default share of episodes held out for validation (the last ones)."""
+
+Loss = tuple[torch.Tensor, dict[str, float]]
 
 
 def split_episodes(episodes: EpisodeDataset, val_fraction: float) -> tuple[list[int], list[int]]:
@@ -39,100 +42,81 @@ def split_episodes(episodes: EpisodeDataset, val_fraction: float) -> tuple[list[
     return list(range(n - n_val)), list(range(n - n_val, n))
 
 
+def split_windows(episodes: EpisodeDataset, val_fraction: float, **windows: Any) -> tuple[WindowDataset, WindowDataset]:
+    """Train and validation :class:`WindowDataset` s of the same windows over the split."""
+    train_eps, val_eps = split_episodes(episodes, val_fraction)
+    return WindowDataset(episodes, episodes=train_eps, **windows), WindowDataset(episodes, episodes=val_eps, **windows)
+
+
+def dataset_record(data: str | Path, episodes: EpisodeDataset) -> dict[str, Any]:
+    """What every stage records about its data in the model's config.json."""
+    return {"data": str(data), "dataset_id": episodes.meta["dataset_id"], "task": episodes.meta["task"]}
+
+
 class TokenizerStage:
     name = "tokenizer"
 
     def __init__(
-        self,
-        data: str | Path,
-        size: str = "small",
-        frames: int = 4,
-        val_fraction: float = 0.05,
-        config: TokenizerConfig | None = None,
+        self, config: TokenizerStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
     ) -> None:
         episodes = EpisodeDataset(data)
-        config = config or TOKENIZER_SIZES[size]
         task = episodes.meta["task"]
-        config = dataclasses.replace(config, resolution=task["height"])
         if task["height"] != task["width"]:
             raise ValueError(f"the tokenizer needs square frames, the dataset has {task['height']}x{task['width']}")
-        self.model = Tokenizer(config)
-        train_eps, val_eps = split_episodes(episodes, val_fraction)
-        fields = ("rgb", "depth", "segmentation")
-        self.train_data = WindowDataset(episodes, context=frames, horizon=0, fields=fields, episodes=train_eps)
-        self.val_data = WindowDataset(episodes, context=frames, horizon=0, fields=fields, episodes=val_eps)
-        self.extra = {"data": str(data), "dataset_id": episodes.meta["dataset_id"], "task": task}
+        self.config = config
+        self.model = Tokenizer(dataclasses.replace(TOKENIZER_SIZES[config.size], resolution=task["height"]))
+        self.train_data, self.val_data = split_windows(
+            episodes, val_fraction, context=config.frames, horizon=0, fields=("rgb", "depth", "segmentation")
+        )
+        self.extra = dataset_record(data, episodes)
 
-    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        return tokenizer_loss(net, self.model.config.num_segments, batch["rgb"], batch["depth"], batch["segmentation"])
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
+        num_segments = self.model.config.num_segments
+        return tokenizer_loss(net, num_segments, batch["rgb"], batch["depth"], batch["segmentation"], self.config.loss)
 
 
 class DecoderStage:
-    """Continue a trained tokenizer's decoder on Predict's imagined latents
-    (:func:`worldmodels.losses.decoder_loss`), its encoder frozen: the result is a
-    tokenizer whose latents are bit-identical, so the Predict and Reason models trained on
-    them go on working, that draws imagined frames closer to MuJoCo's. ``age_buckets`` > 0
-    gives the decoder each frame's age (steps since the last real frame,
-    :func:`worldmodels.tokenizer.age_bucket`) so it can be sharp one step out and cautious
-    many steps out; a decoder trained at one horizon for all ages trades one for the other.
-    ``age_only`` trains the age conditioning alone: real latents decode exactly as before."""
+    """A trained tokenizer's decoder continued on Predict's imagined latents, its encoder
+    frozen: the latents stay bit-identical, so the Predict and Reason models trained on
+    them go on working (:func:`worldmodels.losses.decoder_loss`)."""
 
     name = "decoder"
 
     def __init__(
-        self,
-        data: str | Path,
-        tokenizer: str | Path,
-        predict: str | Path,
-        horizon: int = 4,
-        val_fraction: float = 0.05,
-        age_buckets: int = 0,
-        age_only: bool = False,
+        self, config: DecoderStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
     ) -> None:
-        if horizon < 1:
-            raise ValueError(f"horizon (imagined frames per clip) must be >= 1, got {horizon}")
         episodes = EpisodeDataset(data)
-        source = from_pretrained(tokenizer, expected_class="Tokenizer")
-        self.model = (source.with_age_buckets(age_buckets) if age_buckets else source).freeze_encoder()
-        if age_only:
+        source = from_pretrained(config.tokenizer, expected_class="Tokenizer")
+        # an already age-conditioned source keeps its buckets when age_buckets is 0
+        self.model = (source.with_age_buckets(config.age_buckets) if config.age_buckets else source).freeze_encoder()
+        if config.age_only:
             self.model.freeze_all_but_age()
-        self.predict = from_pretrained(predict, expected_class="PredictModel").eval().requires_grad_(False)
+        self.predict = from_pretrained(config.predict, expected_class="PredictModel").eval().requires_grad_(False)
         if self.predict.config.latent_channels != self.model.config.latent_channels:
             raise ValueError(
-                f"{predict}: Predict models {self.predict.config.latent_channels} latent channels, "
-                f"the tokenizer {tokenizer} makes {self.model.config.latent_channels}"
+                f"{config.predict}: Predict models {self.predict.config.latent_channels} latent channels, "
+                f"the tokenizer {config.tokenizer} makes {self.model.config.latent_channels}"
             )
-        self.context = read_config(predict)["extra"].get("context", 4)
-        train_eps, val_eps = split_episodes(episodes, val_fraction)
+        self.config = config
+        self.context = read_config(config.predict)["extra"].get("context", 4)
         fields = ("rgb", "depth", "segmentation", "obs", "action")
-        common = dict(context=self.context, horizon=horizon, fields=fields)
-        self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
-        self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
+        self.train_data, self.val_data = split_windows(
+            episodes, val_fraction, context=self.context, horizon=config.horizon, fields=fields
+        )
         self.extra = {
-            "data": str(data),
-            "dataset_id": episodes.meta["dataset_id"],
-            "task": episodes.meta["task"],
-            "encoder_of": str(tokenizer),
-            "decoder_trained_on": str(predict),
-            "horizon": horizon,
+            **dataset_record(data, episodes),
+            "encoder_of": str(config.tokenizer),
+            "decoder_trained_on": str(config.predict),
+            "horizon": config.horizon,
             "age_buckets": self.model.config.age_buckets,
-            "age_only": age_only,
-            "tokenizer_record": read_config(tokenizer)["extra"],
+            "age_only": config.age_only,
+            "tokenizer_record": read_config(config.tokenizer)["extra"],
         }
 
-    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
         predict = self.predict.to(batch["rgb"].device)
-        return decoder_loss(
-            net,
-            self.model,
-            predict,
-            self.context,
-            batch["rgb"],
-            batch["depth"],
-            batch["segmentation"],
-            batch["obs"],
-            batch["action"],
-        )
+        frames = (batch[k] for k in ("rgb", "depth", "segmentation", "obs", "action"))
+        return decoder_loss(net, self.model, predict, self.context, *frames, self.config.loss)
 
 
 @torch.no_grad()
@@ -181,182 +165,114 @@ def fit_normalizers(
 
 
 def cached_latents(tokenizer_dir: str | Path, episodes: EpisodeDataset, cache: Path) -> list[np.ndarray]:
-    """Per-episode latents, from ``cache`` if it was made from the same data and tokenizer weights."""
-    key = {"dataset_id": episodes.meta["dataset_id"], "tokenizer_sha256": tokenizer_digest(tokenizer_dir)}
-    if cache.is_file():
-        arrays, meta = memmap_safetensors(cache)
-        if all(meta.get(k) == v for k, v in key.items()):
-            offsets = arrays["offsets"]
-            return [np.asarray(arrays["latents"][a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
-    tokenizer = from_pretrained(tokenizer_dir, expected_class="Tokenizer")
-    latents = encode_episodes(tokenizer, episodes)
-    offsets = np.cumsum([0] + [len(z) for z in latents])
-    atomic_save_safetensors(cache, {"latents": np.concatenate(latents), "offsets": offsets}, key)
-    return latents
+    """Per-episode latents (rows, C, h, w), from ``cache`` if it was made from the same
+    data and tokenizer weights."""
+    key = {
+        "dataset_id": episodes.meta["dataset_id"],
+        "tokenizer_sha256": file_digest(Path(tokenizer_dir) / "model.safetensors"),
+    }
 
+    def encode() -> dict[str, np.ndarray]:
+        latents = encode_episodes(from_pretrained(tokenizer_dir, expected_class="Tokenizer"), episodes)
+        return {"latents": np.concatenate(latents), "offsets": np.cumsum([0] + [len(z) for z in latents])}
 
-def tokenizer_digest(tokenizer_dir: str | Path) -> str:
-    """The SHA-256 of a tokenizer's weights: the same weights anywhere give the same latents."""
-    return hashlib.sha256((Path(tokenizer_dir) / "model.safetensors").read_bytes()).hexdigest()
-
-
-def latents_cache(data: str | Path, tokenizer: str | Path, out: str | Path) -> Path:
-    """Where a dataset's latents under a tokenizer are cached: beside the dataset
-    (``<data>/latents/<digest>.safetensors``), so the Predict and Reason stages of one
-    tokenizer encode the dataset once; in the run directory ``out`` if the dataset's
-    directory is read-only."""
-    folder = Path(data) / "latents"
-    if not os.access(Path(data), os.W_OK) and not os.access(folder, os.W_OK):
-        return Path(out) / "latents.safetensors"
-    return folder / f"{tokenizer_digest(tokenizer)[:16]}.safetensors"
+    arrays = cached_arrays(cache, key, encode)
+    offsets = arrays["offsets"]
+    return [np.asarray(arrays["latents"][a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
 
 
 def latent_episodes(
     data: str | Path, tokenizer: str | Path, out: str | Path
 ) -> tuple[EpisodeDataset, TokenizerConfig, list[np.ndarray], int, int]:
     """What the Predict and Reason stages share: the dataset, the tokenizer's config, the
-    per-episode latents (cached in ``out``), and the observation and action sizes."""
+    per-episode latents (cached, see :func:`cosmos_env.cache.latents_cache`), and the
+    observation and action sizes."""
     episodes = EpisodeDataset(data)
     tok_config = config_from_dict(TokenizerConfig, read_config(tokenizer)["config"])
     latents = cached_latents(tokenizer, episodes, latents_cache(data, tokenizer, out))
     shard = episodes.shard(0)
-    return (
-        episodes,
-        tok_config,
-        latents,
-        int(np.asarray(shard["obs"]).shape[1]),
-        int(np.asarray(shard["action"]).shape[1]),
-    )
+    obs_dim, action_dim = int(np.asarray(shard["obs"]).shape[1]), int(np.asarray(shard["action"]).shape[1])
+    return episodes, tok_config, latents, obs_dim, action_dim
 
 
 class PredictStage:
     name = "predict"
 
     def __init__(
-        self,
-        data: str | Path,
-        tokenizer: str | Path,
-        out: str | Path,
-        size: str = "small",
-        context: int = 4,
-        val_fraction: float = 0.05,
-        config: PredictConfig | None = None,
-        context_noise: float = 0.3,
-        clean_context_fraction: float = 0.5,
-        pure_noise_fraction: float = 0.9,
+        self, config: PredictStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
     ) -> None:
-        """``pure_noise_fraction``: of target frames, those noised to tau = 1, where
-        one-step sampling starts; the rest (tau ~ U(0, 1)) serve multi-step sampling."""
-        self.context_noise, self.clean_context_fraction = context_noise, clean_context_fraction
-        self.pure_noise_fraction = pure_noise_fraction
-        episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, tokenizer, out)
-        config = config or PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[size])
-        config = dataclasses.replace(
-            config,
-            obs_dim=obs_dim,
-            action_dim=action_dim,
-            max_frames=max(config.max_frames, context + 1),
+        episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, config.tokenizer, out)
+        sized = PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[config.size])
+        model_config = dataclasses.replace(
+            sized,
+            max_frames=max(sized.max_frames, config.context + 1),
             latent_channels=tok_config.latent_channels,
             latent_size=tok_config.latent_resolution,
         )
-        self.model = PredictModel(config)
-        train_eps, val_eps = split_episodes(episodes, val_fraction)
-        fit_normalizers(self.model, latents, episodes, train_eps)
-        common = dict(
-            context=context, horizon=1, fields=("obs", "action"), pad_start=True, extra_frames={"latents": latents}
+        self.config = config
+        self.model = PredictModel(model_config)
+        fit_normalizers(self.model, latents, episodes, split_episodes(episodes, val_fraction)[0])
+        self.train_data, self.val_data = split_windows(
+            episodes,
+            val_fraction,
+            context=config.context,
+            horizon=1,
+            fields=("obs", "action"),
+            pad_start=True,
+            extra_frames={"latents": latents},
         )
-        self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
-        self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
         self.extra: dict[str, Any] = {
-            "data": str(data),
-            "dataset_id": episodes.meta["dataset_id"],
-            "task": episodes.meta["task"],
-            "context": context,
-            "context_noise": context_noise,
-            "tokenizer": str(tokenizer),
+            **dataset_record(data, episodes),
+            "context": config.context,
+            "context_noise": config.context_noise,
+            "tokenizer": str(config.tokenizer),
             "tokenizer_config": config_to_dict(tok_config),
         }
 
-    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        return predict_loss(
-            net,
-            self.model,
-            batch["latents"],
-            batch["obs"],
-            batch["action"],
-            batch["valid"],
-            context_noise=self.context_noise,
-            clean_context_fraction=self.clean_context_fraction,
-            pure_noise_fraction=self.pure_noise_fraction,
-        )
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
+        windows = (batch[k] for k in ("latents", "obs", "action", "valid"))
+        return predict_loss(net, self.model, *windows, self.config)
 
 
 class ReasonStage:
     name = "reason"
 
     def __init__(
-        self,
-        data: str | Path,
-        tokenizer: str | Path,
-        out: str | Path,
-        predict: str | Path | None = None,
-        size: str = "small",
-        clip: int = 4,
-        val_fraction: float = 0.05,
-        imagined: int = 2048,
-        config: ReasonConfig | None = None,
+        self, config: ReasonStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
     ) -> None:
-        """``predict``: a trained Predict model whose open-loop futures are negatives for
-        the plausibility head (``imagined`` clips of them, made once and cached in
-        ``out``); without it only corrupted clips are."""
-        episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, tokenizer, out)
-        config = config or ReasonConfig(obs_dim=obs_dim, action_dim=action_dim, **REASON_SIZES[size])
-        config = dataclasses.replace(
-            config,
-            obs_dim=obs_dim,
-            action_dim=action_dim,
-            clip=clip,
+        episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, config.tokenizer, out)
+        model_config = dataclasses.replace(
+            ReasonConfig(obs_dim=obs_dim, action_dim=action_dim, **REASON_SIZES[config.size]),
+            clip=config.clip,
             latent_channels=tok_config.latent_channels,
             latent_size=tok_config.latent_resolution,
         )
-        self.model = ReasonModel(config)
-        train_eps, val_eps = split_episodes(episodes, val_fraction)
-        fit_normalizers(self.model, latents, episodes, train_eps)
-        common = dict(
-            context=clip,
+        self.config = config
+        self.model = ReasonModel(model_config)
+        fit_normalizers(self.model, latents, episodes, split_episodes(episodes, val_fraction)[0])
+        self.train_data, self.val_data = split_windows(
+            episodes,
+            val_fraction,
+            context=config.clip,
             horizon=0,
             fields=("obs", "action", "reward", "terminated"),
             pad_start=True,
             extra_frames={"latents": latents},
         )
-        self.train_data = WindowDataset(episodes, episodes=train_eps, **common)
-        self.val_data = WindowDataset(episodes, episodes=val_eps, **common)
-        self.imagined = None
-        if predict is not None:
-            self.imagined = cached_imagined_clips(
-                predict, self.train_data, imagined, Path(out) / "imagined.safetensors"
-            )
+        self.imagined_clips = None
+        if config.predict is not None:
+            cache = Path(out) / "imagined.safetensors"
+            self.imagined_clips = cached_imagined_clips(config.predict, self.train_data, config.imagined_clips, cache)
         self.extra: dict[str, Any] = {
-            "data": str(data),
-            "dataset_id": episodes.meta["dataset_id"],
-            "task": episodes.meta["task"],
-            "clip": clip,
-            "tokenizer": str(tokenizer),
-            "predict": None if predict is None else str(predict),
+            **dataset_record(data, episodes),
+            "clip": config.clip,
+            "tokenizer": str(config.tokenizer),
+            "predict": None if config.predict is None else str(config.predict),
         }
 
-    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        return reason_loss(
-            net,
-            self.model,
-            batch["latents"],
-            batch["obs"],
-            batch["action"],
-            batch["reward"],
-            batch["terminated"],
-            batch["valid"],
-            imagined=self.imagined,
-        )
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
+        windows = (batch[k] for k in ("latents", "obs", "action", "reward", "terminated", "valid"))
+        return reason_loss(net, self.model, *windows, self.config, imagined=self.imagined_clips)
 
 
 def cached_imagined_clips(
@@ -371,25 +287,33 @@ def cached_imagined_clips(
         "windows": str(len(windows)),
         "predict_mtime": str((Path(predict_dir) / "model.safetensors").stat().st_mtime_ns),
     }
-    if cache.is_file():
-        arrays, meta = memmap_safetensors(cache)
-        if all(meta.get(k) == v for k, v in key.items()):
-            return tuple(torch.from_numpy(np.array(arrays[k])) for k in ("latents", "obs", "action"))
-    predict = from_pretrained(predict_dir, expected_class="PredictModel")
-    context = read_config(predict_dir)["extra"].get("context", 4)
-    picks = torch.linspace(0, len(windows) - 1, min(count, len(windows))).round().long().tolist()
-    out: dict[str, list[torch.Tensor]] = {"latents": [], "obs": [], "action": []}
-    clip = windows.length
-    for n, lo in enumerate(tqdm(range(0, len(picks), chunk), desc="imagine clips", unit="chunk")):
-        batch = [windows[i] for i in picks[lo : lo + chunk]]
-        z, o, a = (torch.stack([b[k] for b in batch]).float() for k in ("latents", "obs", "action"))
-        real = 1 + n % (clip - 1)
-        z, o = imagine(predict, z, o, a, real=real, context=context, generator=torch.Generator().manual_seed(n))
-        for k, v in zip(out, (z, o, a)):
-            out[k].append(v)
-    tensors = {k: torch.cat(v) for k, v in out.items()}
-    atomic_save_safetensors(cache, {k: v.numpy() for k, v in tensors.items()}, key)
-    return tensors["latents"], tensors["obs"], tensors["action"]
+
+    def imagine() -> dict[str, np.ndarray]:
+        predict = from_pretrained(predict_dir, expected_class="PredictModel")
+        context = read_config(predict_dir)["extra"].get("context", 4)
+        picks = torch.linspace(0, len(windows) - 1, min(count, len(windows))).round().long().tolist()
+        out: dict[str, list[torch.Tensor]] = {"latents": [], "obs": [], "action": []}
+        for n, lo in enumerate(tqdm(range(0, len(picks), chunk), desc="imagine clips", unit="chunk")):
+            batch = [windows[i] for i in picks[lo : lo + chunk]]
+            z, o, a = (torch.stack([b[k] for b in batch]).float() for k in ("latents", "obs", "action"))
+            real = 1 + n % (windows.length - 1)
+            gen = torch.Generator().manual_seed(n)
+            z, o = imagine_clips(predict, z, o, a, real=real, context=context, generator=gen)
+            for k, v in zip(out, (z, o, a)):
+                out[k].append(v)
+        return {k: torch.cat(v).numpy() for k, v in out.items()}
+
+    arrays = cached_arrays(cache, key, imagine)
+    return tuple(torch.from_numpy(np.array(arrays[k])) for k in ("latents", "obs", "action"))
+
+
+STAGES: dict[type, type] = {
+    TokenizerStageConfig: TokenizerStage,
+    PredictStageConfig: PredictStage,
+    ReasonStageConfig: ReasonStage,
+    DecoderStageConfig: DecoderStage,
+}
+"""Stage settings type -> the stage it builds: ``STAGES[type(config)](config, data, out)``."""
 
 
 SAMPLING_FIELDS = ("rollout_context_noise",)

@@ -17,6 +17,9 @@ and ``info["final_obs"]`` / ``info["final_info"]`` hold the true last ones; the 
 envs' episodes continue untouched. ``max_episode_steps`` truncates, as ``TimeLimit``
 does for the single env.
 
+``sampler_steps``, ``best_of`` and ``context_noise`` make the env's
+:class:`worldmodels.sampler.SamplingConfig`, built once and passed whole to every step.
+
 Actions outside the bounds are clipped, as MuJoCo clamps its controls (Reason's reward
 sees the clipped action, so its control cost is that of the action MuJoCo applies).
 """
@@ -35,7 +38,9 @@ from gymnasium.vector.utils import batch_space
 from cosmos_env.reference import MujocoReference
 from cosmos_env.tasks import TaskConfig, load_task
 from worldmodels.checkpoint import read_config
-from worldmodels.world_model import History, WorldModel
+from worldmodels.rollout import History
+from worldmodels.sampler import SamplingConfig
+from worldmodels.world_model import WorldModel
 
 OBS_MODES = ("state", "pixels", "dict")
 
@@ -91,6 +96,8 @@ class WorldModelVectorEnv(VectorEnv):
         autoreset_mode = AutoresetMode(autoreset_mode)
         if autoreset_mode not in (AutoresetMode.SAME_STEP, AutoresetMode.DISABLED):
             raise ValueError(f"autoreset_mode {autoreset_mode} is not supported; use SAME_STEP or DISABLED")
+        # how every step is sampled; raises ValueError for bad values before any model loads
+        sampling = SamplingConfig(steps=sampler_steps, best_of=best_of, context_noise=context_noise)
         if model is None:
             path = resolve_weights(weights, task)
             model = WorldModel.from_pretrained(path, device=device)
@@ -105,7 +112,7 @@ class WorldModelVectorEnv(VectorEnv):
         self.task = load_task(task) if isinstance(task, str) else task
         self.model, self.device = model, model.device
         self.num_envs, self.obs_mode, self.render_mode = num_envs, obs_mode, render_mode
-        self.sampler_steps, self.best_of, self.context_noise = sampler_steps, best_of, context_noise
+        self.sampling = sampling
         self.max_episode_steps, self.autoreset_mode = max_episode_steps, autoreset_mode
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
 
@@ -211,9 +218,7 @@ class WorldModelVectorEnv(VectorEnv):
         if self.history is None:
             raise RuntimeError("call reset() before step()")
         action = self._check_actions(actions)
-        imagined = self.model.step(
-            self.history, action, self.sampler_steps, self._generator, self.context_noise, self.best_of
-        )
+        imagined = self.model.step(self.history, action, self.sampling, self._generator)
         self.history = imagined.history
         self._state = imagined.obs.double().cpu().numpy()
         self._fresh[:] = False

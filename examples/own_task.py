@@ -8,9 +8,9 @@ resumes if killed and re-run):
 
     cosmos-env collect task=walker2d steps=20000 out=ROOT/data steps_after_termination=100
     cosmos-env train stage=tokenizer task=walker2d data=ROOT/data out=ROOT/tokenizer
-    cosmos-env train stage=predict   task=walker2d data=ROOT/data out=ROOT/predict tokenizer=ROOT/tokenizer/model
-    cosmos-env train stage=reason    task=walker2d data=ROOT/data out=ROOT/reason  tokenizer=ROOT/tokenizer/model \\
-        predict=ROOT/predict/model
+    cosmos-env train stage=predict   task=walker2d data=ROOT/data out=ROOT/predict stage.tokenizer=ROOT/tokenizer/model
+    cosmos-env train stage=reason    task=walker2d data=ROOT/data out=ROOT/reason \\
+        stage.tokenizer=ROOT/tokenizer/model stage.predict=ROOT/predict/model
     cosmos-env export task=walker2d tokenizer=ROOT/tokenizer/model predict=ROOT/predict/model \\
         reason=ROOT/reason/model out=ROOT/world_model
 
@@ -53,9 +53,9 @@ def main() -> None:
     root = Path(args.root)
     # every training stage: model size, and for --tiny small batches and a bigger held-out share of 3 episodes
     stage_args = (
-        ["size=tiny", "val_fraction=0.2", "train.batch_size=4", "train.val_batches=1", "train.progress=false"]
+        ["stage.size=tiny", "val_fraction=0.2", "train.batch_size=4", "train.val_batches=1", "train.progress=false"]
         if args.tiny
-        else ["size=small"]
+        else ["stage.size=small"]
     )
 
     cosmos_env_command(
@@ -81,7 +81,7 @@ def main() -> None:
         "stage=predict",
         *data,
         f"out={root}/predict",
-        f"tokenizer={root}/tokenizer/model",
+        f"stage.tokenizer={root}/tokenizer/model",
         f"train.steps={args.predict_steps}",
         *stage_args,
     )
@@ -90,10 +90,10 @@ def main() -> None:
         "stage=reason",
         *data,
         f"out={root}/reason",
-        f"tokenizer={root}/tokenizer/model",
-        f"predict={root}/predict/model",
+        f"stage.tokenizer={root}/tokenizer/model",
+        f"stage.predict={root}/predict/model",
         f"train.steps={args.reason_steps}",
-        *(["imagined=32"] if args.tiny else []),
+        *(["stage.imagined_clips=32"] if args.tiny else []),
         *stage_args,
     )
     cosmos_env_command(

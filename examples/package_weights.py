@@ -53,7 +53,7 @@ def decoder_note(runs: list[dict]) -> str:
     )
     return (
         f"\nThe tokenizer's decoder was then continued on Predict's imagined latents, {steps} "
-        "(`cosmos-env train stage=decoder horizon=H [age_buckets=N]`: H frames imagined open loop after Predict's "
+        "(`cosmos-env train stage=decoder stage.horizon=H [stage.age_buckets=N]`: H frames imagined open loop after Predict's "
         "real context, decoded against MuJoCo's; an age-conditioned decoder knows each frame's steps since the last "
         "real one), its encoder frozen: the latents, and so Predict and Reason, are unchanged."
     )

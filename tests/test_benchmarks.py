@@ -2,6 +2,7 @@
 path real): each as a subprocess with --quick and --json."""
 
 import json
+import math
 
 import pytest
 
@@ -40,6 +41,38 @@ def test_reason_benchmark(tiny_hopper):
     results = json.loads((tiny_hopper / "r.json").read_text())
     assert results["reward"]["pearson_baseline"] > 0.95  # the rule baseline is near exact on real data
     assert {"imagined_1_real", "shuffle", "freeze", "teleport"} <= set(results["plausibility"])
+    assert stdout.strip().splitlines()[-1].startswith("plausibility AUROC")
+
+
+def test_reason_benchmark_collects_its_own_episodes_without_a_dataset(tiny_hopper, tmp_path):
+    """On a fresh clone (no --data, no data/<task>) it collects held-out episodes into a temporary directory."""
+    work, tmp = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    tmp.mkdir()
+    stdout = run_script(
+        "benchmarks/reason.py",
+        "--weights",
+        str(tiny_hopper / "wm"),
+        "--quick",
+        "--json",
+        str(tmp_path / "r.json"),
+        cwd=work,
+        env={"TMPDIR": str(tmp)},
+    )
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert results["task"] == "hopper" and results["data"].startswith("collected")
+    assert results["held_out_episodes"] >= 1 and results["clips"] > 0
+    assert results["termination"]["positives"] > 0  # episodes run on after a fall (steps_after_termination)
+    assert {"imagined_1_real", "shuffle", "freeze", "teleport"} <= set(results["plausibility"])
+    figures = {
+        **{f"reward.{k}": v for k, v in results["reward"].items()},
+        **{f"termination.{k}": v for k, v in results["termination"].items()},
+        **{f"termination_baseline.{k}": v for k, v in results["termination_baseline"].items()},
+        **{f"{name}.{k}": v for name, r in results["plausibility"].items() for k, v in r.items()},
+    }
+    assert all(math.isfinite(v) for v in figures.values()), figures
+    assert results["reward"]["pearson_baseline"] > 0.95  # the rule baseline is near exact on real data
+    assert not (work / "data").exists() and not any(tmp.iterdir())  # collected into a temporary directory, removed
     assert stdout.strip().splitlines()[-1].startswith("plausibility AUROC")
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import subprocess
 import sys
@@ -37,3 +38,22 @@ def test_demo_writes_video_png_and_summary(tmp_path, weights):
     assert summary["imagined_steps_per_second"] > 0 and 0 <= summary["mean_plausibility"] <= 1
     assert (tmp_path / "demo.mp4").stat().st_size > 1000
     assert (tmp_path / "demo.png").stat().st_size > 1000
+
+
+def test_stage_yaml_sets_only_what_its_dataclass_cannot():
+    """One source of defaults: a stage's YAML fills in task-dependent paths (the fields with
+    no default), never a value its dataclass already gives."""
+    from pathlib import Path
+
+    import yaml
+
+    from worldmodels.stages import STAGE_CONFIGS
+
+    conf = Path(__import__("cosmos_env").__file__).parent / "conf" / "stage"
+    assert sorted(p.stem for p in conf.glob("*.yaml")) == sorted(STAGE_CONFIGS)
+    for name, schema in STAGE_CONFIGS.items():
+        keys = set(yaml.safe_load((conf / f"{name}.yaml").read_text())) - {"defaults"}
+        fields = {f.name: f for f in dataclasses.fields(schema)}
+        assert keys <= set(fields), f"{name}.yaml sets {keys - set(fields)}"
+        with_defaults = {k for k, f in fields.items() if f.default is not dataclasses.MISSING}
+        assert not keys & with_defaults, f"{name}.yaml repeats the defaults of {keys & with_defaults}"

@@ -1,3 +1,4 @@
+import dataclasses
 import shutil
 
 import gymnasium as gym
@@ -6,19 +7,19 @@ import pytest
 import torch
 
 import cosmos_env  # noqa: F401  (registers the env ids)
+from cosmos_env.cache import latents_cache
 from cosmos_env.cli import main
 from cosmos_env.collect import collect
 from cosmos_env.data import EpisodeDataset
-from cosmos_env.training import (
-    DecoderStage,
-    PredictStage,
-    ReasonStage,
-    TokenizerStage,
-    encode_episodes,
-    latents_cache,
-    split_episodes,
-)
+from cosmos_env.training import DecoderStage, PredictStage, ReasonStage, TokenizerStage, encode_episodes, split_episodes
 from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
+from worldmodels.stages import (
+    DecoderStageConfig,
+    PredictStageConfig,
+    ReasonStageConfig,
+    ReconstructionWeights,
+    TokenizerStageConfig,
+)
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
 
 
@@ -47,188 +48,215 @@ def test_chunked_encoding_equals_whole_episode_encoding(dataset):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_stages_build_windows_and_losses(dataset, tmp_path):
-    tok_stage = TokenizerStage(dataset, size="tiny")
-    batch = torch.utils.data.default_collate([tok_stage.train_data[i] for i in range(2)])
-    loss, metrics = tok_stage.loss(tok_stage.model, batch)
+def batch_of(stage, n):
+    return torch.utils.data.default_collate([stage.train_data[i] for i in range(n)])
+
+
+def tiny_predict(dataset, tmp_path, tokenizer):
+    """A tiny untrained Predict over ``tokenizer``'s latents, saved as ``tmp_path/pred/model``."""
+    stage = PredictStage(PredictStageConfig(tokenizer=tokenizer, size="tiny", context=3), dataset, tmp_path / "pred")
+    save_pretrained(stage.model, tmp_path / "pred" / "model", extra={"context": 3})
+    return tmp_path / "pred" / "model"
+
+
+@pytest.fixture
+def tokenizer(tmp_path):
+    torch.manual_seed(0)
+    save_pretrained(Tokenizer(TOKENIZER_SIZES["tiny"]), tmp_path / "tok")
+    return tmp_path / "tok"
+
+
+def test_tokenizer_stage_windows_and_loss(dataset):
+    stage = TokenizerStage(TokenizerStageConfig(size="tiny", frames=3), dataset, "unused")
+    assert stage.train_data[0]["rgb"].shape == (3, 64, 64, 3)
+    loss, metrics = stage.loss(stage.model, batch_of(stage, 2))
     assert loss.isfinite() and "psnr" in metrics
-    save_pretrained(tok_stage.model, tmp_path / "tok")
-    stage = PredictStage(dataset, tmp_path / "tok", tmp_path / "run", size="tiny", context=3)
+
+
+def test_tokenizer_loss_weights_come_from_the_stage(dataset):
+    plain = TokenizerStage(TokenizerStageConfig(size="tiny"), dataset, "unused")
+    batch = batch_of(plain, 2)
+    no_edges = TokenizerStage(
+        TokenizerStageConfig(size="tiny", loss=ReconstructionWeights(gradient=0.0)), dataset, "unused"
+    )
+    no_edges.model.load_state_dict(plain.model.state_dict())
+    full, metrics = plain.loss(plain.model, batch)
+    without, _ = no_edges.loss(no_edges.model, batch)
+    torch.testing.assert_close(full - without, torch.tensor(metrics["gradient"]))
+
+
+def test_predict_stage_windows_and_loss(dataset, tmp_path, tokenizer):
+    stage = PredictStage(PredictStageConfig(tokenizer=tokenizer, size="tiny", context=3), dataset, tmp_path / "run")
     sample = stage.train_data[0]
     assert sample["latents"].shape == (4, 4, 8, 8) and sample["obs"].shape == (4, 11)
     assert sample["valid"].tolist() == [False, False, True, True]  # padded episode start
     assert stage.model.config.max_frames >= 4 and stage.model.obs_std.min() > 0
-    loss, metrics = stage.loss(stage.model, torch.utils.data.default_collate([stage.train_data[i] for i in range(3)]))
+    loss, metrics = stage.loss(stage.model, batch_of(stage, 3))
     assert loss.isfinite() and {"latent_mse", "obs_mse"} <= set(metrics)
-    # the latents are cached beside the dataset, per tokenizer weights: reused by another
-    # stage (another run directory, a copy of the tokenizer), remade for other weights
-    cache = latents_cache(dataset, tmp_path / "tok", tmp_path / "run")
+    assert stage.extra["context_noise"] == PredictStageConfig.context_noise  # recorded as trained
+
+
+def test_latents_are_cached_beside_the_dataset_per_tokenizer_weights(dataset, tmp_path, tokenizer):
+    settings = PredictStageConfig(tokenizer=tokenizer, size="tiny", context=3)
+    PredictStage(settings, dataset, tmp_path / "run")
+    cache = latents_cache(dataset, tokenizer, tmp_path / "run")
     assert cache.parent == dataset / "latents" and cache.is_file()
     made = cache.stat().st_mtime_ns
-    shutil.copytree(tmp_path / "tok", tmp_path / "tok_copy")
-    PredictStage(dataset, tmp_path / "tok_copy", tmp_path / "run2", size="tiny", context=3)
+    shutil.copytree(tokenizer, tmp_path / "tok_copy")  # another run directory, a copy of the weights: reused
+    PredictStage(PredictStageConfig(tokenizer=tmp_path / "tok_copy", size="tiny"), dataset, tmp_path / "run2")
     assert cache.stat().st_mtime_ns == made
     torch.manual_seed(1)
-    save_pretrained(Tokenizer(TOKENIZER_SIZES["tiny"]), tmp_path / "tok")
-    PredictStage(dataset, tmp_path / "tok", tmp_path / "run", size="tiny", context=3)
-    assert latents_cache(dataset, tmp_path / "tok", tmp_path / "run") != cache
+    save_pretrained(Tokenizer(TOKENIZER_SIZES["tiny"]), tokenizer)  # other weights: remade elsewhere
+    PredictStage(settings, dataset, tmp_path / "run")
+    assert latents_cache(dataset, tokenizer, tmp_path / "run") != cache
 
 
-def test_reason_stage_imagines_negatives_once(dataset, tmp_path):
-    save_pretrained(Tokenizer(TOKENIZER_SIZES["tiny"]), tmp_path / "tok")
-    predict_stage = PredictStage(dataset, tmp_path / "tok", tmp_path / "pred", size="tiny", context=3)
-    save_pretrained(predict_stage.model, tmp_path / "pred" / "model", extra={"context": 3})
-    stage = ReasonStage(
-        dataset,
-        tmp_path / "tok",
-        tmp_path / "run",
-        predict=tmp_path / "pred" / "model",
-        size="tiny",
-        clip=3,
-        imagined=40,
-    )
-    z, o, a = stage.imagined
+def test_reason_stage_imagines_negatives_once(dataset, tmp_path, tokenizer):
+    predict = tiny_predict(dataset, tmp_path, tokenizer)
+    settings = ReasonStageConfig(tokenizer=tokenizer, predict=predict, size="tiny", clip=3, imagined_clips=40)
+    stage = ReasonStage(settings, dataset, tmp_path / "run")
+    z, o, a = stage.imagined_clips
     assert z.shape == (40, 3, 4, 8, 8) and o.shape == (40, 3, 11) and a.shape == (40, 2, 3)
     assert stage.model.reward_std > 0 and stage.model.config.clip == 3
-    batch = torch.utils.data.default_collate([stage.train_data[i] for i in range(4)])
-    loss, metrics = stage.loss(stage.model, batch)
+    loss, metrics = stage.loss(stage.model, batch_of(stage, 4))
     assert loss.isfinite() and "plausibility_accuracy_imagined" in metrics
     cache = tmp_path / "run" / "imagined.safetensors"
     made = cache.stat().st_mtime_ns
-    again = ReasonStage(
-        dataset,
-        tmp_path / "tok",
-        tmp_path / "run",
-        predict=tmp_path / "pred" / "model",
-        size="tiny",
-        clip=3,
-        imagined=40,
+    again = ReasonStage(settings, dataset, tmp_path / "run")
+    assert cache.stat().st_mtime_ns == made and torch.equal(again.imagined_clips[0], z)
+
+
+def test_reason_stage_without_predict_uses_corrupted_clips_only(dataset, tmp_path, tokenizer):
+    stage = ReasonStage(
+        ReasonStageConfig(tokenizer=tokenizer, predict=None, size="tiny", clip=3), dataset, tmp_path / "run"
     )
-    assert cache.stat().st_mtime_ns == made and torch.equal(again.imagined[0], z)
+    _, metrics = stage.loss(stage.model, batch_of(stage, 4))
+    assert stage.imagined_clips is None and "plausibility_accuracy_imagined" not in metrics
 
 
-def test_decoder_stage_trains_the_decoder_on_imagined_latents_only(dataset, tmp_path):
-    torch.manual_seed(0)
-    save_pretrained(Tokenizer(TOKENIZER_SIZES["tiny"]), tmp_path / "tok")
-    predict_stage = PredictStage(dataset, tmp_path / "tok", tmp_path / "pred", size="tiny", context=3)
-    save_pretrained(predict_stage.model, tmp_path / "pred" / "model", extra={"context": 3})
-    stage = DecoderStage(dataset, tmp_path / "tok", tmp_path / "pred" / "model", horizon=2)
+def test_decoder_stage_trains_the_decoder_on_imagined_latents_only(dataset, tmp_path, tokenizer):
+    predict = tiny_predict(dataset, tmp_path, tokenizer)
+    stage = DecoderStage(DecoderStageConfig(tokenizer=tokenizer, predict=predict, horizon=2), dataset, tmp_path)
     sample = stage.train_data[0]
     assert sample["rgb"].shape == (5, 64, 64, 3) and sample["action"].shape == (4, 3)
-    batch = torch.utils.data.default_collate([stage.train_data[i] for i in range(2)])
-    loss, metrics = stage.loss(stage.model, batch)
+    loss, metrics = stage.loss(stage.model, batch_of(stage, 2))
     loss.backward()
     assert loss.isfinite() and {"psnr_encoded", "psnr_imagined", "psnr_imagined_next"} <= set(metrics)
     trained = {n for n, p in stage.model.named_parameters() if p.grad is not None}
     assert trained and all(not n.startswith(("encoder", "to_latent")) for n in trained)
     assert {n for n, p in stage.model.named_parameters() if p.requires_grad} == trained
-    with pytest.raises(ValueError, match="horizon"):
-        DecoderStage(dataset, tmp_path / "tok", tmp_path / "pred" / "model", horizon=0)
-    aged = DecoderStage(dataset, tmp_path / "tok", tmp_path / "pred" / "model", horizon=2, age_buckets=4)
-    loss, _ = aged.loss(aged.model, batch)
+
+
+def test_decoder_stage_age_conditioning(dataset, tmp_path, tokenizer):
+    predict = tiny_predict(dataset, tmp_path, tokenizer)
+    settings = DecoderStageConfig(tokenizer=tokenizer, predict=predict, horizon=2, age_buckets=4)
+    aged = DecoderStage(settings, dataset, tmp_path)
+    loss, _ = aged.loss(aged.model, batch_of(aged, 2))
     loss.backward()
     grads = torch.stack([film.weight.grad.abs().sum(1) for film in aged.model.age_film])  # (stages, buckets)
     assert aged.model.config.age_buckets == 4 and (grads[:, 1:3] > 0).all()
     assert not grads[:, 0].any() and not grads[:, 3].any()  # age 0 is never modulated; no age 4+ in these clips
-    only = DecoderStage(dataset, tmp_path / "tok", tmp_path / "pred" / "model", horizon=2, age_buckets=4, age_only=True)
+    only = DecoderStage(dataclasses.replace(settings, age_only=True), dataset, tmp_path)
     assert {n.split(".")[0] for n, p in only.model.named_parameters() if p.requires_grad} == {"age_film"}
 
 
-def test_train_command_runs_every_stage(dataset, tmp_path):
-    common = [
-        "task=hopper",
-        f"data={dataset}",
-        "size=tiny",
-        "train.steps=2",
-        "train.batch_size=2",
-        "train.val_every=2",
-        "train.ckpt_every=2",
-        "train.progress=false",
-    ]
-    assert main(["train", "stage=tokenizer", f"out={tmp_path}/tok", *common]) == 0
-    assert main(["train", "stage=predict", f"out={tmp_path}/pred", f"tokenizer={tmp_path}/tok/model", *common]) == 0
-    model = from_pretrained(tmp_path / "pred" / "model", expected_class="PredictModel")
+@pytest.mark.parametrize(
+    "settings, match",
+    [
+        (lambda: DecoderStageConfig(tokenizer="t", predict="p", horizon=0), "horizon"),
+        (lambda: PredictStageConfig(tokenizer="t", context_noise=1.0), "context_noise"),
+        (lambda: PredictStageConfig(tokenizer="t", pure_noise_fraction=1.5), "pure_noise_fraction"),
+        (lambda: ReasonStageConfig(tokenizer="t", predict=None, clip=1), "clip"),
+        (lambda: TokenizerStageConfig(loss=ReconstructionWeights(ssim=-1)), "loss.ssim"),
+    ],
+)
+def test_stage_settings_name_the_bad_field(settings, match):
+    with pytest.raises(ValueError, match=match):
+        settings()
+
+
+COMMON = [
+    "task=hopper",
+    "stage.size=tiny",
+    "train.steps=2",
+    "train.batch_size=2",
+    "train.val_every=2",
+    "train.ckpt_every=2",
+    "train.progress=false",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    """Tokenizer, Predict and Reason trained 2 steps each through the CLI."""
+    root = tmp_path_factory.mktemp("runs")
+    common = [f"data={dataset}", *COMMON]
+    assert main(["train", "stage=tokenizer", f"out={root}/tok", *common]) == 0
+    assert main(["train", "stage=predict", f"out={root}/pred", f"stage.tokenizer={root}/tok/model", *common]) == 0
+    args = [f"stage.tokenizer={root}/tok/model", f"stage.predict={root}/pred/model", "stage.imagined_clips=8"]
+    assert main(["train", "stage=reason", f"out={root}/reason", *args, *common]) == 0
+    return root
+
+
+def test_train_command_trains_predict_and_reason(trained):
+    model = from_pretrained(trained / "pred" / "model", expected_class="PredictModel")
     assert model.config.obs_dim == 11 and model.config.action_dim == 3
-    assert (
-        main(
-            [
-                "train",
-                "stage=reason",
-                f"out={tmp_path}/reason",
-                f"tokenizer={tmp_path}/tok/model",
-                f"predict={tmp_path}/pred/model",
-                "imagined=8",
-                *common,
-            ]
-        )
-        == 0
-    )
-    critic = from_pretrained(tmp_path / "reason" / "model", expected_class="ReasonModel")
+    critic = from_pretrained(trained / "reason" / "model", expected_class="ReasonModel")
     assert critic.config.clip == 4 and critic.config.obs_dim == 11
-    # the decoder continued on imagined latents: the encoder (so every latent) is unchanged
-    assert (
-        main(
-            [
-                "train",
-                "stage=decoder",
-                f"out={tmp_path}/dec",
-                f"tokenizer={tmp_path}/tok/model",
-                f"predict={tmp_path}/pred/model",
-                "horizon=2",
-                "age_buckets=3",
-                *common,
-            ]
-        )
-        == 0
-    )
+
+
+def test_train_command_stage_overrides(dataset, trained, tmp_path):
+    args = [f"data={dataset}", *COMMON, f"stage.tokenizer={trained}/tok/model", "stage.context=2"]
+    assert main(["train", "stage=predict", f"out={tmp_path}/pred", *args]) == 0
+    assert read_config(tmp_path / "pred" / "model")["extra"]["context"] == 2
+    assert main(["train", "stage=predict", f"out={tmp_path}/p2", *args, "stage.contxt=3"]) == 2  # a typo
+    assert main(["train", "stage=predict", f"out={tmp_path}/p3", *args, "stage.context_noise=1.5"]) == 2
+
+
+def test_train_command_decoder_keeps_the_encoder(dataset, trained, tmp_path):
+    parts = [f"stage.tokenizer={trained}/tok/model", f"stage.predict={trained}/pred/model"]
+    args = ["train", "stage=decoder", f"out={tmp_path}/dec", *parts, "stage.horizon=2", "stage.age_buckets=3"]
+    assert main([*args, f"data={dataset}", *COMMON[:1], *COMMON[2:]]) == 0
     assert from_pretrained(tmp_path / "dec" / "model").config.age_buckets == 3
-    before, after = (from_pretrained(tmp_path / d / "model").state_dict() for d in ("tok", "dec"))
+    before, after = (from_pretrained(p).state_dict() for p in (trained / "tok" / "model", tmp_path / "dec" / "model"))
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("encoder", "to_latent")))
     assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
     assert "age_film.0.weight" in after and "age_film.0.weight" not in before
     record = read_config(tmp_path / "dec" / "model")["extra"]
     assert record["stage"] == "decoder" and record["tokenizer_record"]["stage"] == "tokenizer"  # both runs on file
-    assert (
-        main(
-            [
-                "train",
-                "stage=decoder",
-                f"out={tmp_path}/dec2",
-                f"tokenizer={tmp_path}/tok/model",
-                "predict=null",
-                *common,
-            ]
-        )
-        == 2
-    )
+
+
+def test_train_command_refuses_what_cannot_run(dataset, trained, tmp_path):
+    common = [f"data={dataset}", *COMMON]
+    decoder = ["train", "stage=decoder", f"out={tmp_path}/dec", f"stage.tokenizer={trained}/tok/model"]
+    assert main([*decoder, "stage.predict=null", *common[:2], *common[3:]]) == 2  # decoding needs a Predict
     assert main(["train", "stage=transfer", f"out={tmp_path}/t", *common]) == 2  # not a stage (yet)
-    # the three stages become one world model directory that the generic env id takes
-    parts = [f"tokenizer={tmp_path}/dec/model", f"predict={tmp_path}/pred/model", f"reason={tmp_path}/reason/model"]
+    missing = ["train", "stage=predict", f"out={tmp_path}/p", f"stage.tokenizer={tmp_path}/missing"]
+    assert main([*missing, *common]) == 2
+
+
+def test_train_command_warm_start_from_weights(dataset, trained, tmp_path):
+    args = [f"stage.tokenizer={trained}/tok/model", "stage.predict=null", f"init={trained}/reason/model"]
+    assert main(["train", "stage=reason", f"out={tmp_path}/r", *args, f"data={dataset}", *COMMON]) == 0
+
+
+def test_export_makes_one_world_model_directory(trained, tmp_path):
+    parts = [f"tokenizer={trained}/tok/model", f"predict={trained}/pred/model", f"reason={trained}/reason/model"]
     assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm"]) == 0
     env = gym.make("cosmos_env/WorldModel-v0", weights=tmp_path / "wm")
     obs, _ = env.reset(seed=3)
     assert obs.shape == (11,) and np.isfinite(env.step(env.action_space.sample())[0]).all()
     assert sorted(p.name for p in (tmp_path / "wm" / "predict").iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_export_writes_sampling_choices_into_predicts_config(trained, tmp_path):
+    parts = [f"tokenizer={trained}/tok/model", f"predict={trained}/pred/model", f"reason={trained}/reason/model"]
     assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm", "rollout_context_noise=0.2"]) == 0
-    sampled = from_pretrained(tmp_path / "wm" / "predict").config
-    assert sampled.rollout_context_noise == 0.2 and model.config.rollout_context_noise == 0.0
-    assert main(["export", "task=hopper", *parts[:2], f"reason={tmp_path}/none", f"out={tmp_path}/wm2"]) == 2
+    assert from_pretrained(tmp_path / "wm" / "predict").config.rollout_context_noise == 0.2
+    assert from_pretrained(trained / "pred" / "model").config.rollout_context_noise == 0.0
+
+
+def test_export_refuses_a_missing_part(trained, tmp_path):
+    parts = [f"tokenizer={trained}/tok/model", f"predict={trained}/pred/model", f"reason={tmp_path}/none"]
+    assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm2"]) == 2
     assert not (tmp_path / "wm2").exists()
-    # a warm start from trained weights (not a resume: a new run directory)
-    assert (
-        main(
-            [
-                "train",
-                "stage=reason",
-                f"out={tmp_path}/reason2",
-                f"tokenizer={tmp_path}/tok/model",
-                "predict=null",
-                f"init={tmp_path}/reason/model",
-                "train.steps=1",
-                *common[:3],
-                *common[4:],
-            ]
-        )
-        == 0
-    )
-    assert main(["train", "stage=predict", f"out={tmp_path}/p2", f"tokenizer={tmp_path}/missing", *common]) == 2

@@ -11,7 +11,8 @@ from worldmodels.corrupt import CORRUPTIONS
 from worldmodels.metrics import psnr, ssim
 from worldmodels.predict import PredictModel, previous_frame
 from worldmodels.reason import ReasonModel
-from worldmodels.sampler import imagine
+from worldmodels.rollout import imagine_clips
+from worldmodels.stages import PredictStageConfig, ReasonStageConfig, ReconstructionWeights
 from worldmodels.tokenizer import Tokenizer, depth_to_inverse
 
 
@@ -41,13 +42,13 @@ def tokenizer_loss(
     rgb: torch.Tensor,
     depth: torch.Tensor,
     segmentation: torch.Tensor,
-    **weights: float,
+    weights: ReconstructionWeights,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """rgb (B, T, H, W, 3) uint8, depth (B, T, H, W) metres, segmentation (B, T, H, W)
     ids: the tokenizer encodes and decodes the frames (:func:`reconstruction_loss`)."""
     frames = rgb.permute(0, 1, 4, 2, 3).float() / 255  # (B, T, 3, H, W)
     _, out = net(frames)
-    return reconstruction_loss(out, num_segments, frames, depth, segmentation, **weights)
+    return reconstruction_loss(out, num_segments, frames, depth, segmentation, weights)
 
 
 def reconstruction_loss(
@@ -56,10 +57,7 @@ def reconstruction_loss(
     frames: torch.Tensor,
     depth: torch.Tensor,
     segmentation: torch.Tensor,
-    ssim_weight: float = 0.2,
-    gradient_weight: float = 1.0,
-    depth_weight: float = 1.0,
-    segmentation_weight: float = 0.1,
+    weights: ReconstructionWeights,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """A decoder's output (:meth:`worldmodels.tokenizer.Tokenizer.decode`) against frames
     (B, T, 3, H, W) in [0, 1], depth (B, T, H, W) metres and segmentation (B, T, H, W) ids.
@@ -77,7 +75,11 @@ def reconstruction_loss(
         * weight.flatten(0, 1)
     ).mean()
     loss = (
-        l1 + gradient_weight * grad + ssim_weight * structure + depth_weight * depth_l1 + segmentation_weight * seg_ce
+        l1
+        + weights.gradient * grad
+        + weights.ssim * structure
+        + weights.depth * depth_l1
+        + weights.segmentation * seg_ce
     )
     with torch.no_grad():
         mse = (out["rgb"] - frames).pow(2).mean()
@@ -105,6 +107,7 @@ def decoder_loss(
     segmentation: torch.Tensor,
     obs: torch.Tensor,
     actions: torch.Tensor,
+    weights: ReconstructionWeights,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Decode Predict's imagined latents into the real frames they stand for.
 
@@ -113,17 +116,15 @@ def decoder_loss(
     Predict's latent space stays as it was trained), the rest imagined open loop from them
     with the clip's actions; the decoder learns to draw, from both, the frames MuJoCo drew
     (an age-conditioned decoder is told each frame's steps since the last real one).
-    Imagined latents are off the encoder's manifold (one-step samples are posterior means)
-    and a decoder trained only on encoded frames renders them with specks and smears."""
+    Why: docs/design-notes.md."""
     frames = rgb.permute(0, 1, 4, 2, 3).float() / 255  # (B, L, 3, H, W)
     with torch.no_grad():
         z = tokenizer.encode(frames)  # (B, L, C, h, w)
-        z, _ = imagine(predict, z, obs.float(), actions.float(), real=context, context=context)
-    age = F.relu(torch.arange(z.shape[1], device=z.device) - (context - 1)).expand(
-        z.shape[0], -1
-    )  # (B, L): 0 .. 0, 1, 2, ...
+        z, _ = imagine_clips(predict, z, obs.float(), actions.float(), real=context, context=context)
+    steps = torch.arange(z.shape[1], device=z.device)
+    age = F.relu(steps - (context - 1)).expand(z.shape[0], -1)  # (B, L): 0 .. 0, 1, 2, ...
     _, out = net(latents=z, age=age)
-    loss, metrics = reconstruction_loss(out, tokenizer.config.num_segments, frames, depth, segmentation)
+    loss, metrics = reconstruction_loss(out, tokenizer.config.num_segments, frames, depth, segmentation, weights)
     with torch.no_grad():
         per_frame = psnr(out["rgb"], frames)  # (B, L)
         metrics.update(
@@ -141,25 +142,17 @@ def predict_loss(
     obs: torch.Tensor,
     actions: torch.Tensor,
     valid: torch.Tensor,
-    context_noise: float = 0.1,
-    pure_noise_fraction: float = 0.5,
-    obs_weight: float = 1.0,
-    clean_context_fraction: float = 0.0,
+    config: PredictStageConfig,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Flow-matching loss for next-frame prediction, noised as sampling will see it.
 
     latents (B, L, C, h, w) and obs (B, L, D) raw; actions (B, L-1, A); valid (B, L).
     Each window is cut at a random frame c in [1, L-1]. Frames before c are context,
-    lightly noised (tau ~ U(0, ``context_noise``): the augmentation that keeps rollouts
-    from drifting), except a ``clean_context_fraction`` of them, left clean: one step
-    changes a frame by much less than that noise (Hopper: a next-latent MSE of 0.03 in
-    data-std units against 0.18 of noise at tau = 0.3), so without clean context the
-    motion cannot be read from the past and the model learns persistence. Frames from c on
-    are targets with tau = 1 (pure noise, what one-step sampling starts from) with
-    probability ``pure_noise_fraction``, else tau ~ U(0, 1).
-    Frame c is predicted exactly as at sampling time; later frames, which see noisy
-    predecessors through causal attention, are extra (diffusion-forcing) targets. The
-    loss is the x0 error of target frames whose previous frame is valid.
+    noised to tau ~ U(0, ``config.context_noise``) except a ``config.clean_context_fraction``
+    of them, left clean; frames from c on are targets with tau = 1 with probability
+    ``config.pure_noise_fraction``, else tau ~ U(0, 1). Frame c is predicted as at
+    sampling time; later frames are extra (diffusion-forcing) targets. The loss is the x0
+    error of target frames whose previous frame is valid (see docs/design-notes.md).
     """
     z0, o0 = model.normalize_latents(latents.float()), model.normalize_obs(obs.float())
     b, length = z0.shape[:2]
@@ -167,12 +160,12 @@ def predict_loss(
     cut = torch.randint(1, length, (b, 1), device=device)
     is_target = torch.arange(length, device=device)[None] >= cut  # (B, L)
     target_tau = torch.where(
-        torch.rand(b, length, device=device) < pure_noise_fraction,
+        torch.rand(b, length, device=device) < config.pure_noise_fraction,
         torch.ones(b, length, device=device),
         torch.rand(b, length, device=device),
     )
-    context_tau = torch.rand(b, length, device=device) * context_noise
-    context_tau = torch.where(torch.rand(b, length, device=device) < clean_context_fraction, 0.0, context_tau)
+    context_tau = torch.rand(b, length, device=device) * config.context_noise
+    context_tau = torch.where(torch.rand(b, length, device=device) < config.clean_context_fraction, 0.0, context_tau)
     tau = torch.where(is_target, target_tau, context_tau)
     zt = (1 - tau[..., None, None, None]) * z0 + tau[..., None, None, None] * torch.randn_like(z0)
     ot = (1 - tau[..., None]) * o0 + tau[..., None] * torch.randn_like(o0)
@@ -197,7 +190,7 @@ def predict_loss(
         "obs_mse_next_from_noise": mean_over(obs_err, first),
         "latent_mse_next_persistence": mean_over(persistence, first),
     }
-    return latent_loss + obs_weight * obs_loss, metrics
+    return latent_loss + config.obs_weight * obs_loss, metrics
 
 
 def reason_loss(
@@ -209,8 +202,8 @@ def reason_loss(
     reward: torch.Tensor,
     terminated: torch.Tensor,
     valid: torch.Tensor,
+    config: ReasonStageConfig,
     imagined: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-    negatives: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Reward regression, termination and plausibility classification on a batch of real
     clips plus as many (``negatives`` x B) wrong ones: corrupted copies of the batch
@@ -223,7 +216,7 @@ def reason_loss(
     """
     b, device = latents.shape[0], latents.device
     kinds = list(CORRUPTIONS) + (["imagined"] if imagined is not None else [])
-    n_neg = max(len(kinds), round(negatives * b))
+    n_neg = max(len(kinds), round(config.negatives * b))
     share = torch.arange(n_neg, device=device) * len(kinds) // n_neg  # kind of each negative
     rows = torch.randint(0, b, (n_neg,), device=device)
     parts_z, parts_o, parts_a = [latents], [obs], [actions]

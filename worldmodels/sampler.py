@@ -1,17 +1,45 @@
-"""Few-step sampling of the next frame from Predict (Euler on the rectified-flow ODE).
+"""Few-step sampling of Predict's next frame: Euler steps on the rectified-flow ODE.
 
 The flow runs from noise (tau = 1) to data (tau = 0); the model returns a clean-frame
 estimate x0, so one step is ``x <- x0 + (tau_next / tau) (x - x0)`` and a single step
-returns x0 itself: the distilled one-step path. More steps trade speed for sharpness.
-The observation and the frame are drawn together, in the same network passes.
+returns x0 itself. The observation and the frame are drawn together, in the same passes.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from dataclasses import dataclass
 
-from worldmodels.predict import PredictModel
+import torch
+
+from worldmodels.predict import PredictConfig, PredictModel
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How each imagined step is drawn: built once (by the env, a benchmark, a stage) and passed whole."""
+
+    steps: int = 1
+    """Euler steps from noise to data (1: the one-pass x0 estimate)."""
+    best_of: int = 1
+    """Candidates per step; the one Reason finds most plausible is kept (> 1 needs a critic)."""
+    context_noise: float | None = None
+    """Noise level in [0, 1) given to imagined context frames; None: the model's ``rollout_context_noise``."""
+    limit: float | None = 5.0
+    """Imagined values are clamped to this many dataset stds of the mean (None: no clamp)."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"sampler steps must be >= 1, got {self.steps}")
+        if self.best_of < 1:
+            raise ValueError(f"best_of must be >= 1, got {self.best_of}")
+        if self.context_noise is not None and not 0 <= self.context_noise < 1:
+            raise ValueError(f"context_noise must be in [0, 1) or None, got {self.context_noise}")
+        if self.limit is not None and self.limit <= 0:
+            raise ValueError(f"limit must be > 0 or None, got {self.limit}")
+
+    def noise_for(self, config: PredictConfig) -> float:
+        """The context noise level to use with a model of this config."""
+        return config.rollout_context_noise if self.context_noise is None else self.context_noise
 
 
 @torch.no_grad()
@@ -20,98 +48,52 @@ def sample_next(
     latents: torch.Tensor,
     obs: torch.Tensor,
     actions: torch.Tensor,
-    steps: int = 1,
-    context_noise: float | torch.Tensor = 0.0,
+    sampling: SamplingConfig = SamplingConfig(),
+    context_levels: float | torch.Tensor = 0.0,
     task: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
-    limit: float | None = 5.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Imagine the frame after a context window (raw, unnormalised values).
+    """The frame after a context window, raw (unnormalised) values.
 
-    latents (B, K, C, h, w) and obs (B, K, D): the last K frames; actions (B, K, A): the
-    actions between them, the last one being the action taken now. ``context_noise``: the
-    noise level given to the context, one for all frames or (B, K) per frame. ``limit`` keeps every
-    imagined value within that many dataset standard deviations of the dataset mean: in
-    a long open-loop rollout an error that leaves the data's range feeds on itself.
-    Returns the next latent frame (B, C, h, w) and observation (B, D).
+    latents (B, K, C, h, w), obs (B, K, D): the last K frames; actions (B, K, A): the
+    actions between them, the last one taken now. ``context_levels``: the noise level of
+    the context, one float or (B, K) per frame. Uses ``sampling.steps`` and ``.limit``.
+    Returns the next latent (B, C, h, w) and observation (B, D).
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
     b, k = latents.shape[:2]
     ctx_z, ctx_o = model.normalize_latents(latents), model.normalize_obs(obs)
-    ctx_levels = torch.as_tensor(context_noise, dtype=ctx_o.dtype, device=ctx_o.device).expand(b, k)  # (B, K)
-    noised = (ctx_levels > 0).any() if isinstance(context_noise, torch.Tensor) else context_noise > 0
+    ctx_levels = torch.as_tensor(context_levels, dtype=ctx_o.dtype, device=ctx_o.device).expand(b, k)  # (B, K)
+    noised = (ctx_levels > 0).any() if isinstance(context_levels, torch.Tensor) else context_levels > 0
     if noised:  # a float needs no device sync; a tensor of levels does
         lz, lo = ctx_levels[..., None, None, None], ctx_levels[..., None]
         ctx_z = (1 - lz) * ctx_z + lz * torch.randn(ctx_z.shape, generator=generator, device=ctx_z.device)
         ctx_o = (1 - lo) * ctx_o + lo * torch.randn(ctx_o.shape, generator=generator, device=ctx_o.device)
     z = torch.randn((b, 1, *latents.shape[2:]), generator=generator, device=latents.device, dtype=latents.dtype)
     o = torch.randn((b, 1, obs.shape[-1]), generator=generator, device=obs.device, dtype=obs.dtype)
-    taus = torch.linspace(1, 0, steps + 1).tolist()
+    taus = torch.linspace(1, 0, sampling.steps + 1).tolist()
     levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)  # (B, K+1)
     for tau, tau_next in zip(taus[:-1], taus[1:]):  # Euler from noise (tau = 1) to data (0)
         levels[:, -1] = tau
         z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task)
         z0, o0 = z0[:, -1:], o0[:, -1:]  # (B, 1, ...)
         z, o = z0 + (tau_next / tau) * (z - z0), o0 + (tau_next / tau) * (o - o0)
-    if limit is not None:
-        z, o = z.clamp(-limit, limit), o.clamp(-limit, limit)
+    if sampling.limit is not None:
+        z, o = z.clamp(-sampling.limit, sampling.limit), o.clamp(-sampling.limit, sampling.limit)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
 
 
 @torch.no_grad()
 def context_window(
-    latents: torch.Tensor,
-    obs: torch.Tensor,
-    actions: torch.Tensor,
-    context: int,
+    latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, context: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The last ``context`` frames of a real clip and the actions between them; a shorter
-    clip is padded in front by repeating its first frame with zero actions, as training
-    pads an episode's first windows. latents (B, T, C, h, w), obs (B, T, D), actions
-    (B, T-1, A) -> (B, K, C, h, w), (B, K, D), (B, K-1, A)."""
+    """The last ``context`` frames of a real clip and the actions between them.
+
+    latents (B, T, C, h, w), obs (B, T, D), actions (B, T-1, A) -> (B, K, C, h, w),
+    (B, K, D), (B, K-1, A). A shorter clip is padded in front with its first frame and
+    zero actions, as training pads an episode's first windows.
+    """
     pad = max(0, context - latents.shape[1])
     z = torch.cat([latents[:, :1].expand(-1, pad, *latents.shape[2:]), latents], 1)[:, -context:]  # (B, K, C, h, w)
     o = torch.cat([obs[:, :1].expand(-1, pad, -1), obs], 1)[:, -context:]  # (B, K, D)
     a = torch.cat([actions.new_zeros(actions.shape[0], pad, actions.shape[2]), actions], 1)
     return z, o, a[:, a.shape[1] - (context - 1) :]  # (B, K-1, A)
-
-
-def imagine(
-    model: PredictModel,
-    latents: torch.Tensor,
-    obs: torch.Tensor,
-    actions: torch.Tensor,
-    real: int,
-    context: int,
-    steps: int = 1,
-    generator: torch.Generator | None = None,
-    context_noise: float | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replace the frames of clips from index ``real`` on by Predict's open-loop future.
-
-    latents (B, T, C, h, w), obs (B, T, D), actions (B, T-1, A), raw values. The frames
-    before ``real`` are the context (left-padded to ``context`` frames by repeating the
-    first, as at an episode start); the clip's own actions drive the imagination, with
-    imagined context frames noised to ``context_noise`` (default: the model's
-    ``rollout_context_noise``), as :meth:`worldmodels.world_model.WorldModel.step` does.
-    Returns latents and obs of the same shapes, real up to ``real``, imagined after.
-    """
-    t = latents.shape[1]
-    if not 1 <= real <= t:
-        raise ValueError(f"real must be in [1, {t}], got {real}")
-    hist_z, hist_o, hist_a = context_window(latents[:, :real], obs[:, :real], actions[:, : real - 1], context)
-    if context_noise is None:
-        context_noise = model.config.rollout_context_noise
-    levels = torch.zeros(latents.shape[0], context, device=latents.device)  # (B, K)
-    out_z, out_o = [latents[:, :real]], [obs[:, :real]]
-    for i in range(real, t):
-        step_actions = torch.cat([hist_a, actions[:, i - 1 : i]], 1)  # (B, K, A)
-        z, o = sample_next(model, hist_z, hist_o, step_actions, steps=steps, generator=generator, context_noise=levels)
-        levels = F.pad(levels[:, 1:], (0, 1), value=context_noise)
-        out_z.append(z[:, None])
-        out_o.append(o[:, None])
-        hist_z = torch.cat([hist_z[:, 1:], z[:, None]], 1)
-        hist_o = torch.cat([hist_o[:, 1:], o[:, None]], 1)
-        hist_a = step_actions[:, 1:]
-    return torch.cat(out_z, 1), torch.cat(out_o, 1)

@@ -1,17 +1,13 @@
 """A world model: tokenizer + Predict (+ Reason), stepped one imagined frame at a time.
 
-A :class:`History` holds the last K latent frames, observations and the actions between
-them. It starts from a single real frame repeated K times with zero actions, exactly as
-training windows are padded at an episode start, so one frame is enough context.
-With a Reason critic, every step is judged (reward, termination, plausibility) and
-``best_of=K`` imagines K candidate frames in one batched pass and keeps the one the
-critic finds most plausible (rejection sampling).
+:meth:`WorldModel.start` encodes real frames into a :class:`~worldmodels.rollout.History`
+(one frame is enough: it is repeated, as training pads an episode start); ``step`` and
+``rollout`` imagine from it (:mod:`worldmodels.rollout`); ``decode`` draws frames.
 A directory holds ``tokenizer/``, ``predict/`` and optionally ``reason/`` (saved models).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,55 +15,9 @@ import torch
 from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
 from worldmodels.predict import PredictModel
 from worldmodels.reason import ReasonModel
-from worldmodels.sampler import context_window, sample_next
+from worldmodels.rollout import History, ImaginedStep, imagine_step, rollout
+from worldmodels.sampler import SamplingConfig
 from worldmodels.tokenizer import Tokenizer, inverse_to_depth
-
-
-@dataclass(frozen=True)
-class History:
-    latents: torch.Tensor
-    """(B, K, C, h, w)."""
-    obs: torch.Tensor
-    """(B, K, D)."""
-    actions: torch.Tensor
-    """(B, K-1, A): the actions between consecutive frames."""
-    age: torch.Tensor
-    """(B, K) int64: each frame's steps since the last real frame (0: it came from a real
-    start; n: Predict made it n steps after)."""
-
-    @property
-    def imagined(self) -> torch.Tensor:
-        """(B, K) bool: which frames Predict made."""
-        return self.age > 0
-
-    def clip(self, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The last ``frames`` frames with the actions between them."""
-        return self.latents[:, -frames:], self.obs[:, -frames:], self.actions[:, self.actions.shape[1] - frames + 1 :]
-
-    def repeat(self, k: int) -> History:
-        """Each history K times in a row (B*K, ...)."""
-        return History(*(x.repeat_interleave(k, 0) for x in (self.latents, self.obs, self.actions, self.age)))
-
-    def select(self, index: torch.Tensor) -> History:
-        return History(self.latents[index], self.obs[index], self.actions[index], self.age[index])
-
-
-@dataclass(frozen=True)
-class Imagined:
-    """One imagined step of a batch."""
-
-    latent: torch.Tensor
-    """(B, C, h, w) the new latent frame."""
-    obs: torch.Tensor
-    """(B, D) the new observation."""
-    history: History
-    """The history advanced by this step."""
-    reward: torch.Tensor | None = None
-    """(B,) from Reason, when the world model has one; likewise the two below."""
-    terminated: torch.Tensor | None = None
-    """(B,) probability that the new state is terminal."""
-    plausibility: torch.Tensor | None = None
-    """(B,) in [0, 1]."""
 
 
 class WorldModel:
@@ -130,63 +80,19 @@ class WorldModel:
         frames = rgb.to(self.device).permute(0, 1, 4, 2, 3).float() / 255  # (B, T, 3, H, W)
         z = self.tokenizer.encode(frames)  # (B, T, C, h, w), causal
         obs, actions = obs.to(self.device, torch.float32), actions.to(self.device, torch.float32)
-        latents, obs, actions = context_window(z, obs, actions, self.context)  # (B, K, ...)
-        age = torch.zeros(b, self.context, dtype=torch.long, device=self.device)
-        return History(latents.contiguous(), obs.contiguous(), actions.contiguous(), age)
+        return History.from_clip(z, obs, actions, self.context)  # (B, K, ...), every frame real
 
     @torch.no_grad()
     def step(
         self,
         history: History,
         action: torch.Tensor,
-        sampler_steps: int = 1,
+        sampling: SamplingConfig = SamplingConfig(),
         generator: torch.Generator | None = None,
-        context_noise: float | None = None,
-        best_of: int = 1,
-    ) -> Imagined:
-        """Imagine the frame after ``action`` (B, A) and judge it when there is a critic.
-
-        ``context_noise`` (default: the model's ``PredictConfig.rollout_context_noise``)
-        noises the imagined frames of the context to that level first, hiding their
-        errors (training noised context frames up to its ``context_noise``); frames from
-        a real start stay clean.
-        ``best_of`` > 1 needs a critic: that many candidates per env, the most plausible kept."""
-        if best_of < 1:
-            raise ValueError(f"best_of must be >= 1, got {best_of}")
-        if best_of > 1 and self.reason is None:
-            raise ValueError("best_of > 1 needs a Reason critic; this world model has none")
-        action = action.to(self.device, torch.float32)
-        candidates = history.repeat(best_of) if best_of > 1 else history
-        cand_actions = action.repeat_interleave(best_of, 0) if best_of > 1 else action
-        actions = torch.cat([candidates.actions, cand_actions[:, None]], 1)  # (B*K, K_ctx, A)
-        if context_noise is None:
-            context_noise = self.predict.config.rollout_context_noise
-        # per context frame (B*K, K_ctx); a plain 0.0 when off, so the sampler needs no device sync
-        levels = context_noise * candidates.imagined.float() if context_noise > 0 else 0.0
-        z, o = sample_next(
-            self.predict,
-            candidates.latents,
-            candidates.obs,
-            actions,
-            steps=sampler_steps,
-            context_noise=levels,
-            generator=generator,
-        )
-        nxt = History(
-            latents=torch.cat([candidates.latents[:, 1:], z[:, None]], 1),
-            obs=torch.cat([candidates.obs[:, 1:], o[:, None]], 1),
-            actions=actions[:, 1:],
-            age=torch.cat([candidates.age[:, 1:], candidates.age[:, -1:] + 1], 1),
-        )
-        if self.reason is None:
-            return Imagined(z, o, nxt)
-        judged = self.reason.judge(*nxt.clip(self.reason.config.clip))  # (B*K,) each
-        if best_of > 1:
-            b = action.shape[0]
-            best = judged["plausibility"].view(b, best_of).argmax(1) + torch.arange(b, device=self.device) * best_of
-            z, o, nxt = z[best], o[best], nxt.select(best)
-            judged = {k: v[best] for k, v in judged.items()}
-        return Imagined(z, o, nxt, judged["reward"], judged["terminated"], judged["plausibility"])
+    ) -> ImaginedStep:
+        """Imagine the frame after ``action`` (B, A), judged by the critic when there is one
+        (:func:`worldmodels.rollout.imagine_step`)."""
+        return imagine_step(self.predict, history, action, sampling, generator, self.reason)
 
     @torch.no_grad()
     def rollout(
@@ -194,23 +100,17 @@ class WorldModel:
         rgb: torch.Tensor,
         obs: torch.Tensor,
         actions: torch.Tensor,
-        sampler_steps: int = 1,
+        sampling: SamplingConfig = SamplingConfig(),
         generator: torch.Generator | None = None,
-        context_noise: float | None = None,
-        best_of: int = 1,
         context_actions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Open loop from real frames (one, or a clip with ``context_actions``: see
-        ``start``): actions (B, N, A) -> latents (B, N+1, C, h, w) and observations
+        :meth:`start`): actions (B, N, A) -> latents (B, N+1, C, h, w) and observations
         (B, N+1, D), the first being the last real frame."""
-        history = self.start(rgb, obs, context_actions)
-        latents, observations = [history.latents[:, -1]], [history.obs[:, -1]]
-        for t in range(actions.shape[1]):
-            imagined = self.step(history, actions[:, t], sampler_steps, generator, context_noise, best_of)
-            history = imagined.history
-            latents.append(imagined.latent)
-            observations.append(imagined.obs)
-        return torch.stack(latents, 1), torch.stack(observations, 1)
+        latents, observations, _ = rollout(
+            self.predict, self.start(rgb, obs, context_actions), actions, sampling, generator, self.reason
+        )
+        return latents, observations
 
     @torch.no_grad()
     def decode_latest(self, history: History) -> dict[str, torch.Tensor]:

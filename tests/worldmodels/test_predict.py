@@ -3,7 +3,11 @@ import torch
 
 from worldmodels.losses import predict_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel, preconditioning
-from worldmodels.sampler import sample_next
+from worldmodels.sampler import SamplingConfig, sample_next
+from worldmodels.stages import PredictStageConfig
+
+# the settings these tests were written against (lighter noise than the stage's defaults)
+LOSS = PredictStageConfig(tokenizer="-", context_noise=0.1, pure_noise_fraction=0.5, clean_context_fraction=0.0)
 
 
 def model(seed=0, randomize=True, **overrides):
@@ -63,7 +67,7 @@ def test_untrained_model_predicts_persistence():
     m = model(randomize=False)
     z, o, a, _ = window(t=4)
     z, o = z[:, :3], o[:, :3]  # context of 3 frames; a (B, 3, A) ends with the action taken now
-    z_next, o_next = sample_next(m, z, o, a, steps=1)
+    z_next, o_next = sample_next(m, z, o, a, SamplingConfig(steps=1))
     torch.testing.assert_close(z_next, z[:, -1])
     torch.testing.assert_close(o_next, o[:, -1])
 
@@ -86,14 +90,14 @@ def test_sampler_one_step_returns_the_clean_estimate_and_is_seeded():
     m = model()
     z, o, _, _ = window(t=3)
     a = torch.randn(2, 3, 2)  # the actions into frames 1, 2 and into the frame to imagine
-    first = sample_next(m, z, o, a, steps=1, generator=torch.Generator().manual_seed(1))
-    again = sample_next(m, z, o, a, steps=1, generator=torch.Generator().manual_seed(1))
-    four = sample_next(m, z, o, a, steps=4, generator=torch.Generator().manual_seed(1))
+    first = sample_next(m, z, o, a, SamplingConfig(steps=1), generator=torch.Generator().manual_seed(1))
+    again = sample_next(m, z, o, a, SamplingConfig(steps=1), generator=torch.Generator().manual_seed(1))
+    four = sample_next(m, z, o, a, SamplingConfig(steps=4), generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(first[0], again[0])
     assert first[0].shape == (2, 4, 8, 8) and first[1].shape == (2, 5)
     assert not torch.allclose(first[0], four[0])
     with pytest.raises(ValueError, match="steps must be >= 1"):
-        sample_next(m, z, o, a, steps=0)
+        SamplingConfig(steps=0)
 
 
 def test_sampler_keeps_imagined_values_within_the_data_range():
@@ -103,9 +107,9 @@ def test_sampler_keeps_imagined_values_within_the_data_range():
     m.obs_std.fill_(3.0)
     z, o, _, _ = window(t=3)
     a = torch.randn(2, 3, 2)
-    _, obs = sample_next(m, z, o, a, limit=5.0)
+    _, obs = sample_next(m, z, o, a, SamplingConfig(limit=5.0))
     assert obs.max().item() == pytest.approx(2.0 + 5 * 3.0)
-    _, unlimited = sample_next(m, z, o, a, limit=None)
+    _, unlimited = sample_next(m, z, o, a, SamplingConfig(limit=None))
     assert unlimited.max().item() > 100
 
 
@@ -117,7 +121,7 @@ def test_a_few_steps_fit_a_batch_and_padding_is_masked():
     losses = []
     for _ in range(30):
         torch.manual_seed(0)  # the same noise every step: a fixed objective
-        loss, metrics = predict_loss(m, m, z, o, a, valid)
+        loss, metrics = predict_loss(m, m, z, o, a, valid, LOSS)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -126,7 +130,7 @@ def test_a_few_steps_fit_a_batch_and_padding_is_masked():
     # with only frame 0 valid nothing is predicted (no valid past): zero loss
     none_valid = torch.zeros(4, 4, dtype=torch.bool)
     none_valid[:, 0] = True
-    assert predict_loss(m, m, z, o, a, none_valid)[0].item() == 0.0
+    assert predict_loss(m, m, z, o, a, none_valid, LOSS)[0].item() == 0.0
 
 
 def test_clean_context_fraction_leaves_the_context_unnoised():
@@ -139,7 +143,7 @@ def test_clean_context_fraction_leaves_the_context_unnoised():
         return m(zt, ot, actions, tau)
 
     valid = torch.ones(64, 4, dtype=torch.bool)
-    predict_loss(net, m, z, o, a, valid, context_noise=0.3, clean_context_fraction=1.0)
+    predict_loss(net, m, z, o, a, valid, PredictStageConfig(tokenizer="-", clean_context_fraction=1.0))
     assert (seen["tau"][:, 0] == 0).all()  # frame 0 is always context
-    predict_loss(net, m, z, o, a, valid, context_noise=0.3, clean_context_fraction=0.0)
+    predict_loss(net, m, z, o, a, valid, PredictStageConfig(tokenizer="-", clean_context_fraction=0.0))
     assert (seen["tau"][:, 0] > 0).all() and (seen["tau"][:, 0] <= 0.3).all()

@@ -5,7 +5,11 @@ from worldmodels.corrupt import CORRUPTIONS, freeze, shuffle, teleport
 from worldmodels.losses import reason_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
-from worldmodels.sampler import imagine
+from worldmodels.rollout import imagine_clips
+from worldmodels.sampler import SamplingConfig
+from worldmodels.stages import ReasonStageConfig
+
+SETTINGS = ReasonStageConfig(tokenizer="-", predict=None)  # the tokenizer path is not read by the loss
 
 
 def clips(b=6, t=4, seed=0):
@@ -85,19 +89,19 @@ def test_imagine_keeps_real_frames_and_follows_the_sampler():
     torch.manual_seed(0)
     predict = PredictModel(PredictConfig(obs_dim=5, action_dim=2, latent_channels=4, **PREDICT_SIZES["tiny"])).eval()
     z, o, a = clips(b=3, t=5)
-    iz, io = imagine(predict, z, o, a, real=2, context=3)
+    iz, io = imagine_clips(predict, z, o, a, real=2, context=3)
     assert iz.shape == z.shape and io.shape == o.shape
     torch.testing.assert_close(iz[:, :2], z[:, :2])
     # an untrained Predict repeats the last real frame (its persistence start)
     for t in range(2, 5):
         torch.testing.assert_close(iz[:, t], z[:, 1])
     with pytest.raises(ValueError, match="real"):
-        imagine(predict, z, o, a, real=0, context=3)
+        imagine_clips(predict, z, o, a, real=0, context=3)
     # context noise reaches imagined frames only: the first imagined frame is unchanged
     for p in predict.parameters():
         torch.nn.init.normal_(p, std=0.1)
-    clean = imagine(predict, z, o, a, real=2, context=3, generator=torch.Generator().manual_seed(0), context_noise=0.0)
-    noisy = imagine(predict, z, o, a, real=2, context=3, generator=torch.Generator().manual_seed(0), context_noise=0.5)
+    clean = imagine_clips(predict, z, o, a, 2, 3, SamplingConfig(context_noise=0.0), torch.Generator().manual_seed(0))
+    noisy = imagine_clips(predict, z, o, a, 2, 3, SamplingConfig(context_noise=0.5), torch.Generator().manual_seed(0))
     torch.testing.assert_close(noisy[0][:, :3], clean[0][:, :3])
     assert not torch.allclose(noisy[0][:, 3:], clean[0][:, 3:])
 
@@ -110,7 +114,7 @@ def test_reason_loss_trains_all_three_heads():
     valid = torch.ones(8, 4, dtype=torch.bool)
     valid[0, :3] = False  # a padded clip: its last transition has no label
     bank = clips(b=4, seed=1)
-    loss, metrics = reason_loss(m, m, z, o, a, reward, terminated, valid, imagined=bank)
+    loss, metrics = reason_loss(m, m, z, o, a, reward, terminated, valid, SETTINGS, imagined=bank)
     loss.backward()
     assert loss.isfinite() and all(p.grad is not None for p in m.heads.parameters())
     assert {
@@ -125,7 +129,7 @@ def test_reason_loss_trains_all_three_heads():
     first = None
     for step in range(40):
         torch.manual_seed(step)
-        loss, _ = reason_loss(m, m, z, o, a, reward, terminated, valid, imagined=bank)
+        loss, _ = reason_loss(m, m, z, o, a, reward, terminated, valid, SETTINGS, imagined=bank)
         first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from worldmodels.losses import tokenizer_loss
+from worldmodels.stages import ReconstructionWeights
 from worldmodels.tokenizer import (
     FSQ,
     TOKENIZER_SIZES,
@@ -86,7 +87,7 @@ def test_a_few_steps_fit_a_batch():
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(25):
-        loss, metrics = tokenizer_loss(model, 16, rgb, depth, seg)
+        loss, metrics = tokenizer_loss(model, 16, rgb, depth, seg, ReconstructionWeights())
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -3,9 +3,10 @@ import dataclasses
 import pytest
 import torch
 
-from worldmodels import world_model
+from worldmodels import rollout
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
+from worldmodels.sampler import SamplingConfig
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
 from worldmodels.world_model import WorldModel
 
@@ -58,26 +59,26 @@ def test_context_noise_reaches_imagined_frames_only():
     # from a real start nothing is noised: the same draw as with no context noise at all
     torch.testing.assert_close(
         wm.step(history, action, generator=gen()).latent,
-        wm.step(history, action, generator=gen(), context_noise=0.0).latent,
+        wm.step(history, action, SamplingConfig(context_noise=0.0), generator=gen()).latent,
     )
     for _ in range(2):
         history = wm.step(history, action, generator=gen()).history
     assert history.imagined.tolist() == [[False, True, True]]
     levels = {}
-    real_sample_next = world_model.sample_next
+    real_sample_next = rollout.sample_next
 
-    def spy(*args, context_noise, **kwargs):
-        levels["default"] = context_noise
-        return real_sample_next(*args, context_noise=context_noise, **kwargs)
+    def spy(*args, **kwargs):
+        levels["default"] = args[5]  # sample_next(model, latents, obs, actions, sampling, context_levels)
+        return real_sample_next(*args, **kwargs)
 
-    world_model.sample_next = spy
+    rollout.sample_next = spy
     try:
         wm.step(history, action)
         torch.testing.assert_close(levels["default"], torch.tensor([[0.0, 0.2, 0.2]]))  # the model's default
-        wm.step(history.repeat(2), action.repeat(2, 1), context_noise=0.5)
+        wm.step(history.repeat(2), action.repeat(2, 1), SamplingConfig(context_noise=0.5))
         torch.testing.assert_close(levels["default"], torch.tensor([[0.0, 0.5, 0.5]] * 2))
     finally:
-        world_model.sample_next = real_sample_next
+        rollout.sample_next = real_sample_next
 
 
 def test_rollout_and_decode_shapes_and_action_effect():
@@ -135,7 +136,7 @@ def test_critic_judges_each_step_and_best_of_keeps_the_most_plausible():
     assert one.reward.shape == one.terminated.shape == one.plausibility.shape == (2,)
     assert ((one.terminated >= 0) & (one.terminated <= 1)).all()
     # best-of-4: the batch of 8 candidates is what the same generator gives a batch of 8
-    best = wm.step(history, action, generator=torch.Generator().manual_seed(0), best_of=4)
+    best = wm.step(history, action, SamplingConfig(best_of=4), generator=torch.Generator().manual_seed(0))
     candidates = wm.step(history.repeat(4), action.repeat_interleave(4, 0), generator=torch.Generator().manual_seed(0))
     scores = candidates.plausibility.view(2, 4)
     torch.testing.assert_close(best.plausibility, scores.max(1).values)
@@ -144,7 +145,7 @@ def test_critic_judges_each_step_and_best_of_keeps_the_most_plausible():
     torch.testing.assert_close(best.history.latents, candidates.history.latents[pick])
     assert best.history.latents.shape == history.latents.shape
     with pytest.raises(ValueError, match="needs a Reason critic"):
-        tiny_world_model().step(history, action, best_of=2)
+        tiny_world_model().step(history, action, SamplingConfig(best_of=2))
 
 
 def test_save_and_load(tmp_path):

@@ -3,6 +3,7 @@
 import torch
 
 from worldmodels.losses import tokenizer_loss
+from worldmodels.stages import ReconstructionWeights
 from worldmodels.tokenizer import Tokenizer, TokenizerConfig
 
 
@@ -33,4 +34,4 @@ class ToyStage:
         self.extra = {"toy": True}
 
     def loss(self, net, batch):
-        return tokenizer_loss(net, 2, batch["rgb"], batch["depth"], batch["segmentation"])
+        return tokenizer_loss(net, 2, batch["rgb"], batch["depth"], batch["segmentation"], ReconstructionWeights())

@@ -1,0 +1,128 @@
+"""The settings of each training stage (``cosmos-env train stage=<name>``).
+
+One frozen dataclass per stage, the only place its defaults are set: the stage YAML
+(``cosmos_env/conf/stage/<name>.yaml``) adds only the paths that depend on the task, and
+the stage's loss function (:mod:`worldmodels.losses`) reads its settings from here.
+Bad values raise ValueError naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class ReconstructionWeights:
+    """Weights of :func:`worldmodels.losses.reconstruction_loss`'s terms beside its L1 term (weight 1)."""
+
+    ssim: float = 0.2
+    gradient: float = 1.0
+    depth: float = 1.0
+    segmentation: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("ssim", "gradient", "depth", "segmentation"):
+            _check(getattr(self, name) >= 0, f"loss.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class TokenizerStageConfig:
+    """stage=tokenizer: frames <-> latents."""
+
+    size: str = "small"
+    """Model size preset (:data:`worldmodels.tokenizer.TOKENIZER_SIZES`)."""
+    frames: int = 4
+    """Frames per training clip (the tokenizer is causal in time)."""
+    loss: ReconstructionWeights = field(default_factory=ReconstructionWeights)
+    name: str = "tokenizer"
+
+    def __post_init__(self) -> None:
+        _check(self.frames >= 1, f"frames must be >= 1, got {self.frames}")
+
+
+@dataclass(frozen=True)
+class PredictStageConfig:
+    """stage=predict: latent dynamics on a trained tokenizer's latents
+    (:func:`worldmodels.losses.predict_loss`)."""
+
+    tokenizer: str
+    """The trained tokenizer's model directory."""
+    size: str = "small"
+    """Model size preset (:data:`worldmodels.predict.PREDICT_SIZES`)."""
+    context: int = 4
+    """Context frames before the predicted one."""
+    context_noise: float = 0.3
+    """Context frames are noised to tau ~ U(0, context_noise)."""
+    clean_context_fraction: float = 0.5
+    """Of context frames, those left clean."""
+    pure_noise_fraction: float = 0.9
+    """Of target frames, those noised to tau = 1 (where one-step sampling starts); the rest tau ~ U(0, 1)."""
+    obs_weight: float = 1.0
+    """Weight of the observation's x0 error beside the latent's."""
+    name: str = "predict"
+
+    def __post_init__(self) -> None:
+        _check(self.context >= 1, f"context must be >= 1, got {self.context}")
+        _check(0 <= self.context_noise < 1, f"context_noise must be in [0, 1), got {self.context_noise}")
+        for name in ("clean_context_fraction", "pure_noise_fraction"):
+            _check(0 <= getattr(self, name) <= 1, f"{name} must be in [0, 1], got {getattr(self, name)}")
+        _check(self.obs_weight >= 0, f"obs_weight must be >= 0, got {self.obs_weight}")
+
+
+@dataclass(frozen=True)
+class ReasonStageConfig:
+    """stage=reason: reward, termination and plausibility on clips of latents
+    (:func:`worldmodels.losses.reason_loss`)."""
+
+    tokenizer: str
+    """The trained tokenizer's model directory."""
+    predict: str | None
+    """A trained Predict whose open-loop futures are plausibility negatives (None: corrupted clips only)."""
+    size: str = "small"
+    """Model size preset (:data:`worldmodels.reason.REASON_SIZES`)."""
+    clip: int = 4
+    """Frames per judged clip."""
+    imagined_clips: int = 2048
+    """Imagined clips made once (and cached) as negatives."""
+    negatives: float = 1.0
+    """Wrong clips per real clip in a batch."""
+    name: str = "reason"
+
+    def __post_init__(self) -> None:
+        _check(self.clip >= 2, f"clip must be >= 2 (a clip holds a transition), got {self.clip}")
+        _check(self.imagined_clips >= 1, f"imagined_clips must be >= 1, got {self.imagined_clips}")
+        _check(self.negatives > 0, f"negatives must be > 0, got {self.negatives}")
+
+
+@dataclass(frozen=True)
+class DecoderStageConfig:
+    """stage=decoder: a tokenizer's decoder continued on Predict's imagined latents, its
+    encoder frozen (:func:`worldmodels.losses.decoder_loss`)."""
+
+    tokenizer: str
+    """The tokenizer whose decoder is continued."""
+    predict: str
+    """The Predict model whose imagined latents are decoded."""
+    horizon: int = 4
+    """Imagined frames after Predict's context in each training clip."""
+    age_buckets: int = 0
+    """> 0: the decoder is told each frame's age in that many log2 buckets."""
+    age_only: bool = False
+    """Train the age conditioning alone (real latents decode exactly as before)."""
+    loss: ReconstructionWeights = field(default_factory=ReconstructionWeights)
+    name: str = "decoder"
+
+    def __post_init__(self) -> None:
+        _check(self.horizon >= 1, f"horizon (imagined frames per clip) must be >= 1, got {self.horizon}")
+        _check(self.age_buckets >= 0, f"age_buckets must be >= 0, got {self.age_buckets}")
+
+
+STAGE_CONFIGS: dict[str, type] = {
+    c.name: c for c in (TokenizerStageConfig, PredictStageConfig, ReasonStageConfig, DecoderStageConfig)
+}
+"""Stage name -> its settings dataclass."""
