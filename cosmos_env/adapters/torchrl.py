@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces as gym_spaces
 from gymnasium.vector import AutoresetMode
 from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Bounded, Categorical, Composite, Unbounded
+from torchrl.data import Bounded, Categorical, Composite, TensorSpec, Unbounded
 from torchrl.envs import EnvBase
-from torchrl.envs.libs.gym import _gym_to_torchrl_spec_transform
 
 from cosmos_env.vector import WorldModelVectorEnv
 
@@ -40,11 +40,7 @@ class TorchRLEnv(EnvBase):
         )
         self.keys = {name: "observation" if name == "state" else "pixels" for name in spaces}
         self.observation_spec = Composite(
-            {
-                self.keys[name]: _batched(_gym_to_torchrl_spec_transform(s, device=self.device), n)
-                for name, s in spaces.items()
-            },
-            shape=(n,),
+            {self.keys[name]: _box_spec(s, n, self.device) for name, s in spaces.items()}, shape=(n,)
         )
         # Reason's plausibility of the newest frame (1 at a start: a real frame)
         self.observation_spec["plausibility"] = Bounded(0.0, 1.0, shape=(n, 1), dtype=torch.float32, device=self.device)
@@ -105,8 +101,21 @@ class TorchRLEnv(EnvBase):
         self._next_seed = seed
 
 
-def _batched(spec: Any, n: int) -> Any:
-    return spec.expand(n, *spec.shape)
+def _box_spec(space: gym_spaces.Box, n: int, device: torch.device) -> TensorSpec:
+    """The spec of ``n`` stacked samples of ``space``, as torchrl's gym wrapper converts a Box:
+    unbounded when the bounds are infinite or span the whole dtype (the state's -inf..inf, the
+    pixels' uint8 0..255), else bounded; the space's dtype."""
+    if not isinstance(space, gym_spaces.Box):
+        raise TypeError(f"observation spaces are Boxes, got {space}")
+    dtype = torch.from_numpy(np.empty(0, space.dtype)).dtype
+    shape = (n, *space.shape)
+    low, high = torch.as_tensor(space.low, dtype=dtype), torch.as_tensor(space.high, dtype=dtype)
+    limits = torch.finfo(dtype) if dtype.is_floating_point else torch.iinfo(dtype)
+    infinite = bool(low.isinf().all() and high.isinf().all())
+    whole_range = bool((low == limits.min).all() and (high == limits.max).all())
+    if infinite or whole_range:
+        return Unbounded(shape, dtype=dtype, device=device)
+    return Bounded(low.expand(shape), high.expand(shape), shape, dtype=dtype, device=device)
 
 
 def make_torchrl_env(num_envs: int = 1, **kwargs: Any) -> TorchRLEnv:

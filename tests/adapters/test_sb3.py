@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from gymnasium.vector import AutoresetMode
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env
 from stable_baselines3.common.vec_env import VecMonitor
@@ -17,23 +18,33 @@ def test_sb3_check_env_on_every_registered_id(env_id, weights):
 
 
 def test_time_limit_and_terminal_observation(weights):
-    core = WorldModelVectorEnv(num_envs=3, weights=weights / "hopper", max_episode_steps=3)
-    env = SB3VecEnv(core)
+    env = SB3VecEnv(WorldModelVectorEnv(num_envs=3, weights=weights / "hopper", max_episode_steps=3))
+    # a twin that never resets itself: same seed, same actions, so the same imagined steps;
+    # its observation after the last step is the one the autoreset replaced
+    twin = WorldModelVectorEnv(
+        num_envs=3, weights=weights / "hopper", max_episode_steps=3, autoreset_mode=AutoresetMode.DISABLED
+    )
     env.seed(5)
-    env.reset()
-    actions = np.zeros((3, 3), np.float32)
+    np.testing.assert_array_equal(env.reset(), twin.reset(seed=5)[0])
+    actions = np.random.default_rng(0).uniform(-1, 1, (3, 3)).astype(np.float32)
     for _ in range(2):
         obs, reward, done, infos = env.step(actions)
         assert not done.any() and not any(i["TimeLimit.truncated"] for i in infos)
-    last_imagined = core.history.obs[:, -1].numpy()
+        twin_obs, twin_reward, *_ = twin.step(actions)
+        np.testing.assert_array_equal(obs, twin_obs)  # stepping is deterministic from a seeded reset
+        np.testing.assert_array_equal(reward, twin_reward.astype(np.float32))
+    before_last = obs
     obs, reward, done, infos = env.step(actions)
+    last_imagined, _, _, twin_truncated, _ = twin.step(actions)
     assert done.all() and all(i["TimeLimit.truncated"] for i in infos) and reward.dtype == np.float32
+    assert twin_truncated.all()
     with MujocoReference("hopper") as ref:
         for i, info in enumerate(infos):
             assert info["terminal_observation"].shape == (11,)
+            np.testing.assert_array_equal(info["terminal_observation"], last_imagined[i])  # the final step's
+            assert not np.allclose(info["terminal_observation"], before_last[i])  # not the step before it
             assert not np.allclose(info["terminal_observation"], obs[i])  # the true last one, not the new start
             np.testing.assert_array_equal(obs[i], ref.reset(seed=int(info["reference_seed"]))[0])
-    assert last_imagined.shape == (3, 11)
 
 
 def test_ppo_trains_on_the_batched_env(weights):
