@@ -98,9 +98,12 @@ class ExportCommand:
 
 
 def run_train(cfg: TrainCommand) -> None:
+    import torch
+
     from cosmos_env.training import STAGES
     from worldmodels.train import train
 
+    torch.manual_seed(cfg.train.seed)  # the model's initial weights: a fresh run is reproducible
     stage = STAGES[type(cfg.stage)](cfg.stage, cfg.data, cfg.out, cfg.val_fraction)
     if cfg.init is not None:  # warm start (e.g. from shipped weights); not a resume
         from worldmodels.checkpoint import load_state

@@ -260,3 +260,13 @@ def test_export_refuses_a_missing_part(trained, tmp_path):
     parts = [f"tokenizer={trained}/tok/model", f"predict={trained}/pred/model", f"reason={tmp_path}/none"]
     assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm2"]) == 2
     assert not (tmp_path / "wm2").exists()
+
+
+def test_a_fresh_run_is_reproducible(dataset, tmp_path):
+    """The initial weights come from train.seed, not from whatever the process drew before."""
+    args = ["train", "stage=tokenizer", f"data={dataset}", *COMMON[:1], *COMMON[2:], "stage.size=tiny"]
+    assert main([*args, f"out={tmp_path}/a", "train.steps=1"]) == 0
+    torch.rand(7)  # another draw in between
+    assert main([*args, f"out={tmp_path}/b", "train.steps=1"]) == 0
+    a, b = (from_pretrained(tmp_path / d / "model").state_dict() for d in ("a", "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
