@@ -1,0 +1,99 @@
+"""A saved policy network: an MLP actor in safetensors + JSON, loaded with nothing unpickled.
+
+``save_sac_actor(model, directory)`` writes an SB3 SAC model's deterministic actor
+(``actor.safetensors`` + ``actor.json``); ``MLPActor.load(directory)`` reads it back and
+``act(obs)`` maps batched observations (N, D) to actions (N, A) within the action bounds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.torch
+import torch
+from torch import nn
+
+from worldmodels.io import atomic_write_bytes, atomic_write_json
+
+
+@dataclass(frozen=True)
+class ActorConfig:
+    obs_dim: int
+    action_dim: int
+    hidden: tuple[int, ...]
+    """Widths of the ReLU layers."""
+    action_low: tuple[float, ...]
+    action_high: tuple[float, ...]
+    extra: dict[str, Any] | None = None
+    """What made it (task, training seed and step, ...)."""
+
+
+class MLPActor(nn.Module):
+    """obs (N, D) -> hidden ReLU layers -> tanh -> scaled to [action_low, action_high] (N, A)."""
+
+    def __init__(self, config: ActorConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths = (config.obs_dim, *config.hidden)
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.latent = nn.Sequential(*layers)
+        self.mu = nn.Linear(widths[-1], config.action_dim)
+        self.register_buffer("low", torch.tensor(config.action_low, dtype=torch.float32))
+        self.register_buffer("high", torch.tensor(config.action_high, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        squashed = torch.tanh(self.mu(self.latent(obs.float())))  # (N, A) in [-1, 1]
+        return self.low + (squashed + 1) * 0.5 * (self.high - self.low)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Batched observations (N, D) -> actions (N, A) float32."""
+        return self(torch.as_tensor(np.asarray(obs), dtype=torch.float32)).numpy()
+
+    @classmethod
+    def load(cls, directory: str | Path) -> MLPActor:
+        """Raises FileNotFoundError without ``actor.json``/``actor.safetensors``."""
+        directory = Path(directory)
+        record = json.loads((directory / "actor.json").read_text())
+        config = ActorConfig(**{**record, "hidden": tuple(record["hidden"])})
+        actor = cls(config)
+        actor.load_state_dict(safetensors.torch.load_file(directory / "actor.safetensors"))
+        return actor.eval()
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        atomic_write_bytes(directory / "actor.safetensors", safetensors.torch.save(tensors))
+        atomic_write_json(directory / "actor.json", asdict(self.config))
+        return directory
+
+
+def save_sac_actor(model: Any, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """An SB3 SAC model's deterministic actor as an :class:`MLPActor` directory."""
+    policy = model.policy
+    linears = [m for m in policy.actor.latent_pi if isinstance(m, nn.Linear)]
+    space = model.action_space
+    config = ActorConfig(
+        obs_dim=linears[0].in_features,
+        action_dim=policy.actor.mu.out_features,
+        hidden=tuple(m.out_features for m in linears),
+        action_low=tuple(float(x) for x in space.low),
+        action_high=tuple(float(x) for x in space.high),
+        extra=extra,
+    )
+    actor = MLPActor(config)
+    ours = [m for m in actor.latent if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for mine, theirs in zip(ours, linears):
+            mine.weight.copy_(theirs.weight)
+            mine.bias.copy_(theirs.bias)
+        actor.mu.weight.copy_(policy.actor.mu.weight)
+        actor.mu.bias.copy_(policy.actor.mu.bias)
+    return actor.save(directory)
