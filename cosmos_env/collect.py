@@ -242,6 +242,7 @@ def collect(
         "steps_after_termination": steps_after_termination,
     }
     plan["task"]["camera_pose"] = list(task.camera_pose) if task.camera_pose else None
+    del plan["task"]["terminates"]  # what the task is, not how it is recorded: datasets from before it still resume
     dataset_id = _prepare_root(root, plan)
     (root / "shards").mkdir(parents=True, exist_ok=True)
 

@@ -35,6 +35,9 @@ class TaskConfig:
     max_episode_steps: int = 1000
     segmentation: str = "geom"
     """``geom``: one id per geom; ``body``: one id per body. 0 is background."""
+    terminates: bool = True
+    """Whether the MuJoCo task can end an episode before its time limit (HalfCheetah and
+    Reacher cannot); where it cannot, imagination never terminates either."""
 
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0:

@@ -224,7 +224,8 @@ class WorldModelVectorEnv(VectorEnv):
         self._fresh[:] = False
         self._steps += 1
         reward = imagined.reward.double().cpu().numpy()
-        terminated = (imagined.terminated > 0.5).cpu().numpy()
+        # the critic's call, on tasks whose MuJoCo reference can terminate at all
+        terminated = ((imagined.terminated > 0.5).cpu().numpy()) & self.task.terminates
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
             truncated = (self._steps >= self.max_episode_steps) & ~terminated

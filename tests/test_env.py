@@ -144,3 +144,14 @@ def test_shipped_world_models_make_offline_on_cpu(env_id):
     assert np.isfinite(reward) and 0 <= info["plausibility"] <= 1
     assert env.spec.max_episode_steps == 1000
     env.close()
+
+
+@pytest.mark.parametrize("task, ends", [("hopper", True), ("halfcheetah", False)])
+def test_only_tasks_that_can_terminate_terminate_in_imagination(task, ends, tmp_path):
+    model = tiny_world_model(task)
+    model.reason.heads.bias.data[1] = 50.0  # a critic that calls every state terminal
+    env = WorldModelVectorEnv(num_envs=2, task=task, model=model, autoreset_mode="Disabled")
+    env.reset(seed=0)
+    _, _, terminated, _, info = env.step(np.zeros((2, *env.single_action_space.shape)))
+    assert terminated.tolist() == [ends, ends]
+    assert (info["terminated_probability"] > 0.99).all()  # the critic's call is still reported
