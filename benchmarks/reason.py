@@ -32,15 +32,11 @@ import torch
 
 def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     """P(score of a random positive > a random negative), ties counting half."""
-    scores = np.concatenate([positive, negative])
-    ranks = np.empty(len(scores))
-    order = scores.argsort(kind="stable")
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # average ranks of ties
-        tie = scores == value
-        ranks[tie] = ranks[tie].mean()
+    from cosmos_env.ranking import ranks
+
+    ranked = ranks(np.concatenate([positive, negative]))  # tie-averaged
     n_pos, n_neg = len(positive), len(negative)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float((ranked[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def classification(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
