@@ -66,6 +66,32 @@ class DemoCommand:
 
 
 @dataclass
+class EvaluateCommand:
+    """Judge imagination against MuJoCo: paired rollouts of policies, ranking, report, plots, videos."""
+
+    task: TaskConfig
+    out: str
+    policies: Any = "ladder"
+    """``ladder`` (the task's shipped seed-B SAC ladder), ``random``, an actor directory, a
+    folder of them, or a list of these (``policies=[ladder,random]``)."""
+    weights: str | None = None
+    """A world model directory; None: the shipped model of the task."""
+    seeds: int = 10
+    """How many reset seeds (first_seed, first_seed + 1, ...), the same in both worlds."""
+    first_seed: int = 0
+    horizon: int = 1000
+    """Closed-loop steps at most (an episode also ends where its world ends it)."""
+    open_loop_horizon: int = 200
+    """Steps of MuJoCo's actions replayed in imagination (0: none)."""
+    frame_stride: int = 10
+    """Frames are compared every this many steps."""
+    video: bool = True
+    """A side-by-side MP4 per policy (the first seed)."""
+    device: str = "cpu"
+    progress: bool = True
+
+
+@dataclass
 class TrainCommand:
     """Train a model stage (tokenizer, predict, reason, decoder) on a dataset; resumes after a kill."""
 
@@ -153,6 +179,34 @@ def run_demo_command(cfg: DemoCommand) -> None:
     print({k: v for k, v in summary.items() if k != "files"})
 
 
+def run_evaluate(cfg: EvaluateCommand) -> None:
+    from cosmos_env.report import run_evaluation
+
+    for name in ("seeds", "horizon", "frame_stride"):
+        if getattr(cfg, name) < 1:
+            raise CommandError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.open_loop_horizon < 0:
+        raise CommandError(f"open_loop_horizon must be >= 0, got {cfg.open_loop_horizon}")
+    policies = cfg.policies if isinstance(cfg.policies, str) else [str(p) for p in cfg.policies]
+    report = run_evaluation(
+        policies,
+        cfg.out,
+        task=cfg.task,
+        weights=cfg.weights,
+        seeds=list(range(cfg.first_seed, cfg.first_seed + cfg.seeds)),
+        horizon=cfg.horizon,
+        open_loop_horizon=cfg.open_loop_horizon,
+        frame_stride=cfg.frame_stride,
+        video=cfg.video,
+        device=cfg.device,
+        progress=cfg.progress,
+    )
+    print(f"wrote {cfg.out}/report.md, report.json, plots and videos ({len(report['results'])} policies)")
+    for variant, r in report["ranking"].items():
+        s = {k: "n/a" if v is None else f"{v:.2f}" for k, v in r["spearman"].items()}
+        print(f"  {variant}: Spearman {s['value']} [{s['ci95_low']}, {s['ci95_high']}]")
+
+
 def run_export(cfg: ExportCommand) -> None:
     from cosmos_env.training import export_world_model
 
@@ -164,6 +218,7 @@ def run_export(cfg: ExportCommand) -> None:
 COMMANDS: dict[str, tuple[type, Callable]] = {
     "collect": (CollectCommand, run_collect),
     "demo": (DemoCommand, run_demo_command),
+    "evaluate": (EvaluateCommand, run_evaluate),
     "train": (TrainCommand, run_train),
     "export": (ExportCommand, run_export),
 }

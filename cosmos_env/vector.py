@@ -20,6 +20,13 @@ does for the single env.
 ``sampler_steps``, ``best_of`` and ``context_noise`` make the env's
 :class:`worldmodels.sampler.SamplingConfig`, built once and passed whole to every step.
 
+Reward and termination come from Reason (``reward_fn="critic"``, ``termination_fn="critic"``)
+or from the task's own functions applied to the imagined observation (``"rules"``,
+:mod:`cosmos_env.proprio_rules`; Hopper, HalfCheetah, Walker2d). Where the rules exist,
+``info`` carries both (``critic_reward``, ``rules_reward``, ``critic_terminated``,
+``rules_terminated``), so one rollout can be judged both ways. A task whose MuJoCo
+reference cannot terminate never terminates here.
+
 Actions outside the bounds are clipped, as MuJoCo clamps its controls (Reason's reward
 sees the clipped action, so its control cost is that of the action MuJoCo applies).
 """
@@ -35,6 +42,8 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from cosmos_env.proprio_rules import SUPPORTED as RULES_TASKS
+from cosmos_env.proprio_rules import ProprioRules
 from cosmos_env.reference import MujocoReference
 from cosmos_env.tasks import TaskConfig, load_task
 from worldmodels.checkpoint import read_config
@@ -43,6 +52,8 @@ from worldmodels.sampler import SamplingConfig
 from worldmodels.world_model import WorldModel
 
 OBS_MODES = ("state", "pixels", "dict")
+JUDGES = ("critic", "rules")
+"""Where reward and termination come from: Reason, or the task's rules on the observation."""
 
 
 def resolve_weights(weights: str | Path | None, task: str | TaskConfig | None) -> Path:
@@ -88,7 +99,12 @@ class WorldModelVectorEnv(VectorEnv):
         render_mode: str | None = None,
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        reward_fn: str = "critic",
+        termination_fn: str = "critic",
     ) -> None:
+        for name, value in (("reward_fn", reward_fn), ("termination_fn", termination_fn)):
+            if value not in JUDGES:
+                raise ValueError(f"unknown {name} {value!r}; known: {', '.join(JUDGES)}")
         if obs_mode not in OBS_MODES:
             raise ValueError(f"unknown obs_mode {obs_mode!r}; known: {', '.join(OBS_MODES)}")
         if render_mode not in (None, "rgb_array"):
@@ -110,6 +126,10 @@ class WorldModelVectorEnv(VectorEnv):
                 "train one with `cosmos-env train stage=reason`"
             )
         self.task = load_task(task) if isinstance(task, str) else task
+        if "rules" in (reward_fn, termination_fn) and self.task.name not in RULES_TASKS:
+            raise ValueError(f"no proprio rules for task {self.task.name!r} (written for {', '.join(RULES_TASKS)})")
+        self.rules = ProprioRules.for_task(self.task) if self.task.name in RULES_TASKS else None
+        self.reward_fn, self.termination_fn = reward_fn, termination_fn
         self.model, self.device = model, model.device
         self.num_envs, self.obs_mode, self.render_mode = num_envs, obs_mode, render_mode
         self.sampling = sampling
@@ -220,20 +240,24 @@ class WorldModelVectorEnv(VectorEnv):
         action = self._check_actions(actions)
         imagined = self.model.step(self.history, action, self.sampling, self._generator)
         self.history = imagined.history
-        self._state = imagined.obs.double().cpu().numpy()
+        previous, self._state = self._state, imagined.obs.double().cpu().numpy()
         self._fresh[:] = False
         self._steps += 1
-        reward = imagined.reward.double().cpu().numpy()
-        # the critic's call, on tasks whose MuJoCo reference can terminate at all
-        terminated = ((imagined.terminated > 0.5).cpu().numpy()) & self.task.terminates
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        if self.max_episode_steps is not None:
-            truncated = (self._steps >= self.max_episode_steps) & ~terminated
         info: dict[str, Any] = {
             "plausibility": imagined.plausibility.cpu().numpy(),
             "terminated_probability": imagined.terminated.cpu().numpy(),
             "episode_step": self._steps.copy(),
+            "critic_reward": imagined.reward.double().cpu().numpy(),
+            "critic_terminated": (imagined.terminated > 0.5).cpu().numpy() & self.task.terminates,
         }
+        if self.rules is not None:
+            info["rules_reward"] = self.rules.reward(previous, self._state, action.double().cpu().numpy())
+            info["rules_terminated"] = self.rules.terminated(self._state) & self.task.terminates
+        reward = info[f"{self.reward_fn}_reward"].copy()
+        terminated = info[f"{self.termination_fn}_terminated"].copy()
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        if self.max_episode_steps is not None:
+            truncated = (self._steps >= self.max_episode_steps) & ~terminated
         obs = self._observe()
         done = terminated | truncated
         if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
@@ -275,24 +299,27 @@ class WorldModelVectorEnv(VectorEnv):
         state = self._state.copy()
         if self.obs_mode == "state":
             return state
-        pixels = self._decoded_frames().to("cpu", copy=True).numpy()
+        pixels = self.frames()
         return pixels if self.obs_mode == "pixels" else {"state": state, "pixels": pixels}
 
-    def _decoded_frames(self) -> torch.Tensor:
-        """The current frames (N, H, W, 3) uint8: the real one at a start, decoded from
-        the imagined latent after a step (decoded once, when first asked for)."""
-        stale = ~self._fresh
-        if stale.any():
+    def frames(self, envs: Any = None) -> np.ndarray:
+        """The current frames of ``envs`` (indices; None: all), (n, H, W, 3) uint8: the real
+        one at a start, decoded from the imagined latent after a step (once, when first
+        asked for; only the envs asked for are decoded)."""
+        index = torch.arange(self.num_envs, device=self.device) if envs is None else torch.as_tensor(envs)
+        index = index.to(self.device).reshape(-1)
+        stale = index[~self._fresh[index]]
+        if len(stale):
             self._frames[stale] = self.model.decode_latest(self.history.select(stale))["rgb"]
-            self._fresh[:] = True
-        return self._frames
+            self._fresh[stale] = True
+        return self._frames[index].to("cpu", copy=True).numpy()
 
     def render(self) -> np.ndarray | None:
         """The current frames of all envs, (N, H, W, 3) uint8."""
         if self.render_mode is None:
             gym.logger.warn("render() without render_mode='rgb_array' returns None")
             return None
-        return self._decoded_frames().to("cpu", copy=True).numpy()
+        return self.frames()
 
     def close_extras(self, **kwargs: Any) -> None:
         self.reference.close()

@@ -65,6 +65,18 @@ def frame_grid(rgb: np.ndarray, depth: np.ndarray, segmentation: np.ndarray, sca
     )
 
 
+def caption(image: np.ndarray, lines: Sequence[str], scale: int = 4, line_height: int = 14) -> np.ndarray:
+    """An (H, W, 3) uint8 image upscaled ``scale`` times with ``lines`` of text in a dark bar below."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    big = np.asarray(image).repeat(scale, axis=0).repeat(scale, axis=1)
+    bar = Image.new("RGB", (big.shape[1], line_height * len(lines) + 4), (20, 20, 20))
+    draw, font = ImageDraw.Draw(bar), ImageFont.load_default(size=line_height - 2)
+    for i, line in enumerate(lines):
+        draw.text((4, 2 + i * line_height), line, fill=(235, 235, 235), font=font)
+    return np.concatenate([big, np.asarray(bar)], 0)
+
+
 def save_png(path: str | Path, image: np.ndarray) -> Path:
     import imageio.v3 as iio
 

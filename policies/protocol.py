@@ -3,7 +3,9 @@
 :func:`as_policy` wraps what a user has: a plain callable, an SB3 model, a torchrl module
 (a ``TensorDictModule`` reading ``"observation"`` and writing ``"action"``, or a plain
 ``nn.Module``), an :class:`~policies.actor.MLPActor` directory, or an SB3 ``.zip`` path
-(pickled objects inside: only with ``trusted=True``).
+(pickled objects inside: only with ``trusted=True``). A policy that keeps state across
+steps may also define ``reset(seeds)``, which evaluation calls with one seed per env
+before each batch of episodes (:class:`RandomPolicy` does).
 """
 
 from __future__ import annotations
@@ -21,6 +23,30 @@ class Policy(Protocol):
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Batched observations (N, D) -> actions (N, A)."""
         ...
+
+
+class RandomPolicy:
+    """Smooth random actions (the ``smooth`` behaviour of :mod:`cosmos_env.behaviour`), one
+    stream per env seeded by ``reset(seeds)``: the same seeds give the same actions
+    whatever the observations, so MuJoCo and imagination see the same action sequence."""
+
+    def __init__(self, action_space: Any, config: Any = None) -> None:
+        from cosmos_env.behaviour import BehaviourConfig
+
+        self.action_space, self.config = action_space, config or BehaviourConfig(name="smooth")
+        self.streams: list = []
+
+    def reset(self, seeds: Any) -> None:
+        from cosmos_env.behaviour import make_behaviour
+
+        self.streams = [make_behaviour(self.config, self.action_space) for _ in seeds]
+        for stream, seed in zip(self.streams, seeds):
+            stream.reset(np.random.default_rng(int(seed)))
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        if len(self.streams) != len(obs):
+            raise RuntimeError(f"call reset(seeds) with one seed per env ({len(obs)}) before act()")
+        return np.stack([stream(o) for stream, o in zip(self.streams, obs)]).astype(np.float32)
 
 
 class CallablePolicy:

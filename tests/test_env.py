@@ -155,3 +155,24 @@ def test_only_tasks_that_can_terminate_terminate_in_imagination(task, ends, tmp_
     _, _, terminated, _, info = env.step(np.zeros((2, *env.single_action_space.shape)))
     assert terminated.tolist() == [ends, ends]
     assert (info["terminated_probability"] > 0.99).all()  # the critic's call is still reported
+
+
+def test_rewards_and_terminations_from_critic_or_rules(weights):
+    from cosmos_env.proprio_rules import ProprioRules
+
+    env = WorldModelVectorEnv(
+        num_envs=2, weights=weights / "hopper", reward_fn="rules", termination_fn="rules", autoreset_mode="Disabled"
+    )
+    obs, _ = env.reset(seed=0)
+    action = np.full((2, 3), 0.5)
+    nxt, reward, terminated, _, info = env.step(action)
+    rules = ProprioRules.for_task("hopper")
+    np.testing.assert_allclose(reward, rules.reward(obs, nxt, action))
+    np.testing.assert_array_equal(terminated, rules.terminated(nxt))
+    for key in ("critic_reward", "rules_reward", "critic_terminated", "rules_terminated"):
+        assert info[key].shape == (2,)
+    np.testing.assert_array_equal(info["rules_reward"], reward)
+    with pytest.raises(ValueError, match="unknown reward_fn 'learned'; known: critic, rules"):
+        WorldModelVectorEnv(weights=weights / "hopper", reward_fn="learned")
+    with pytest.raises(ValueError, match="no proprio rules for task 'reacher'"):
+        WorldModelVectorEnv(task="reacher", model=tiny_world_model("reacher"), termination_fn="rules")
