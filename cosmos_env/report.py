@@ -325,6 +325,7 @@ def markdown(report: dict, plots: list[str], video: bool) -> str:
         "closed-loop proprio error @16/@64 | open-loop PSNR @10/@100 |",
         "|---|---|---|---|---|---|---|",
     ]
+    steps_of = lambda curve: range(1, len(curve) + 1)  # noqa: E731  (a per-step curve starts at step 1)
     for name, r in results.items():
         imagined = r["imagined"][variant]
         err = r["closed_loop"]["obs_error"]
@@ -335,7 +336,7 @@ def markdown(report: dict, plots: list[str], video: bool) -> str:
         lines.append(
             f"| {name} | {_mean_std(r['mujoco']['returns'])} | {_mean_std(imagined['returns'])} | "
             f"{_mean_std(r['mujoco']['lengths'])} | {_mean_std(imagined['lengths'])} | "
-            f"{_at_step(err, range(1, len(err) + 1), 16)} / {_at_step(err, range(1, len(err) + 1), 64)} | {psnr_cells} |"
+            f"{_at_step(err, steps_of(err), 16)} / {_at_step(err, steps_of(err), 64)} | {psnr_cells} |"
         )
     lines.append("")
     for plot in plots:
