@@ -50,14 +50,17 @@ class CollectCommand:
 
 @dataclass
 class DemoCommand:
-    """The main job: one episode in imagination and in MuJoCo, side by side (video, strip, summary)."""
+    """The main job: a trained policy for one episode in MuJoCo and in imagination, side by side."""
 
     task: TaskConfig
     out: str = "outputs/demo"
     weights: str | None = None
     """A world model directory; None: the shipped model of the task."""
-    steps: int = 200
-    """At most this many steps (stops when both episodes have ended)."""
+    policy: str = "best"
+    """``best`` (the best of the task's shipped SAC ladder), ``random`` (smooth random
+    actions, the same in both worlds) or an actor directory."""
+    steps: int = 1000
+    """At most this many steps (an episode also ends where its world ends it)."""
     seed: int = 0
     """The MuJoCo reset seed both start from."""
     fps: int = 30
@@ -169,6 +172,7 @@ def run_demo_command(cfg: DemoCommand) -> None:
         cfg.task,
         cfg.out,
         weights=cfg.weights,
+        policy=cfg.policy,
         steps=cfg.steps,
         seed=cfg.seed,
         fps=cfg.fps,

@@ -1,51 +1,54 @@
-"""The main job: one episode in imagination and in MuJoCo, side by side.
+"""The main job: a trained policy for one episode in MuJoCo and in imagination, side by side.
 
 The shipped world model of a task and the MuJoCo reference start from the same
-``reset(seed)``; the same smooth random actions drive both (open loop). Writes
-``demo.mp4`` (MuJoCo | imagined, with the imagined env's plausibility as a bar under
-its frame), ``demo.png`` (a strip of both at 8 steps) and ``summary.json`` (steps,
-steps/s of each, the return in each up to its own termination, mean plausibility).
+``reset(seed)``; the policy (by default the best of the task's shipped SAC ladder) acts
+in each world on that world's own observations (:func:`cosmos_env.evaluate.paired_rollout`).
+``policy="random"`` drives both with the same smooth random actions instead. Writes
+``demo.mp4`` (MuJoCo | imagined, step and running returns on the frames), ``demo.png`` (a
+strip of both at 8 steps) and ``summary.json`` (returns, lengths, steps/s of each world).
 """
 
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cosmos_env import viz
-from cosmos_env.behaviour import BehaviourConfig, make_behaviour
-from cosmos_env.env import WorldModelEnv
-from cosmos_env.reference import MujocoReference
+from cosmos_env.evaluate import make_paired_env, paired_rollout, variant_name
+from cosmos_env.report import load_policy, write_video
 from cosmos_env.shipped import shipped_tasks
 from cosmos_env.tasks import TaskConfig
 from cosmos_env.testing import tiny_world_model
 
 
-def plausibility_bar(width: int, value: float, height: int = 4) -> np.ndarray:
-    """A bar (height, width, 3) filled to ``value`` in [0, 1], green to red."""
-    bar = np.full((height, width, 3), 40, np.uint8)
-    colour = np.array([255 * (1 - value), 255 * value, 60], np.uint8)
-    bar[:, : int(round(value * width))] = colour
-    return bar
+def best_ladder_policy(task: str) -> str | None:
+    """The shipped ladder actor of ``task`` with the best measured MuJoCo return, or None."""
+    from cosmos_env.report import POLICY_WEIGHTS, RANKED_LADDER
+
+    for ladder in (RANKED_LADDER, "seed-a"):
+        index = POLICY_WEIGHTS / task / ladder / "ladder.json"
+        if index.is_file():
+            return str(index.parent / json.loads(index.read_text())["best"])
+    return None
 
 
 def run_demo(
     task: TaskConfig,
     out: str | Path,
     weights: str | None = None,
-    steps: int = 200,
+    policy: str = "best",
+    steps: int = 1000,
     seed: int = 0,
     fps: int = 30,
     device: str = "cpu",
     progress: bool = True,
 ) -> dict:
-    """Run one episode (at most ``steps`` steps) both ways and write the files into ``out``;
-    returns the summary also written to ``summary.json``."""
+    """Run one episode (at most ``steps`` steps) in both worlds and write the files into
+    ``out``; ``policy`` is ``best`` (the shipped ladder's best), ``random`` or an actor
+    directory. Returns the summary also written to ``summary.json``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model_kwargs: dict = {"weights": weights}
@@ -56,62 +59,36 @@ def run_demo(
             stacklevel=2,
         )
         model_kwargs = {"model": tiny_world_model(task)}
-    env = WorldModelEnv(task=task.name, obs_mode="dict", render_mode="rgb_array", device=device, **model_kwargs)
-    ref = MujocoReference(task)
-    policy = make_behaviour(BehaviourConfig(name="smooth"), ref.action_space)
-    policy.reset(np.random.default_rng(seed))
-    obs, info = env.reset(seed=seed)
-    ref_obs, _ = ref.reset(seed=seed)
-    assert np.array_equal(obs["state"], ref_obs), "the imagined env must start where MuJoCo does"
-
-    frames = [(ref.render().rgb, obs["pixels"], 1.0)]
-    returns, ended = {"mujoco": 0.0, "imagined": 0.0}, {"mujoco": None, "imagined": None}
-    plausibility, env_seconds, ref_seconds = [], 0.0, 0.0
-    for t in tqdm(range(steps), desc=f"demo {task.name}", unit="step", disable=not progress):
-        action = policy(ref_obs)
-        start = time.perf_counter()
-        obs, reward, terminated, _, info = env.step(action)
-        env_seconds += time.perf_counter() - start
-        start = time.perf_counter()
-        ref_obs, ref_reward, ref_terminated, _, _ = ref.step(action)
-        frame = ref.render().rgb
-        ref_seconds += time.perf_counter() - start
-        for name, r, done in (("imagined", reward, terminated), ("mujoco", ref_reward, ref_terminated)):
-            if ended[name] is None:
-                returns[name] += float(r)
-                ended[name] = t + 1 if done else None
-        plausibility.append(float(info["plausibility"]))
-        frames.append((frame, obs["pixels"], plausibility[-1]))
-        if ended["imagined"] is not None and ended["mujoco"] is not None:
-            break  # both episodes over
+    where = best_ladder_policy(task.name) if policy == "best" else policy
+    if where is None:
+        warnings.warn(f"no shipped policy ladder for {task.name}: the demo acts randomly", stacklevel=2)
+        where = "random"
+    env = make_paired_env(task=task, num_envs=1, device=device, **model_kwargs)
+    variant = variant_name(env.reward_fn, env.termination_fn if task.terminates else "never")
+    paired = paired_rollout(
+        load_policy(where, env.single_action_space), env, [seed], steps, 0, steps, video=True, progress=progress
+    )
     env.close()
-    ref.close()
 
-    video = [
-        np.concatenate(
-            [
-                np.concatenate([real, plausibility_bar(real.shape[1], 0.0)], 0),
-                np.concatenate([imagined, plausibility_bar(imagined.shape[1], p)], 0),
-            ],
-            1,
-        )
-        for real, imagined, p in frames
-    ]
-    viz.save_video(out / "demo.mp4", video, fps=fps)
-    picks = np.linspace(0, len(frames) - 1, 8).astype(int)
-    viz.save_png(out / "demo.png", viz.grid([[frames[i][0] for i in picks], [frames[i][1] for i in picks]], scale=2))
-    n = len(frames) - 1
+    name = Path(where).name
+    write_video(out / "demo.mp4", paired, name, variant)
+    real, imagined = paired.mujoco.video, paired.closed_loop.video
+    picks = np.linspace(0, min(len(real), len(imagined)) - 1, 8).astype(int)
+    viz.save_png(out / "demo.png", viz.grid([[real[i] for i in picks], [imagined[i] for i in picks]], scale=2))
+    summary = paired.summary()
+    imagined_run = summary["imagined"][variant]
+    seconds = paired.seconds
     summary = {
         "task": task.gym_id,
         "seed": seed,
-        "steps": n,
-        "imagined_steps_per_second": round(n / env_seconds, 1),
-        "mujoco_steps_per_second": round(n / ref_seconds, 1),
-        "return_imagined": round(returns["imagined"], 3),
-        "return_mujoco": round(returns["mujoco"], 3),
-        "terminated_at_imagined": ended["imagined"],
-        "terminated_at_mujoco": ended["mujoco"],
-        "mean_plausibility": round(float(np.mean(plausibility)), 3),
+        "policy": where,
+        "judged_by": variant,
+        "return_mujoco": round(summary["mujoco"]["returns"][0], 2),
+        "return_imagined": round(imagined_run["returns"][0], 2),
+        "length_mujoco": summary["mujoco"]["lengths"][0],
+        "length_imagined": imagined_run["lengths"][0],
+        "mujoco_steps_per_second": round(int(paired.mujoco.steps[0]) / seconds["mujoco"], 1),
+        "imagined_steps_per_second": round(int(paired.closed_loop.steps[0]) / seconds["closed_loop"], 1),
         "weights": str(weights)
         if weights
         else ("shipped" if "model" not in model_kwargs else "tiny random (none shipped)"),

@@ -12,6 +12,7 @@ rollout ranks policies under each :data:`JUDGES` combination side by side.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,6 +221,8 @@ class PairedRollout:
     open_loop: Episodes | None
     variants: list[tuple[str, str]]
     obs_std: np.ndarray
+    seconds: dict[str, float]
+    """Wall-clock of each rollout: ``mujoco``, ``closed_loop``, ``open_loop``."""
 
     def summary(self) -> dict[str, Any]:
         """Everything measured, as plain JSON-able values (NaN as None)."""
@@ -235,6 +238,7 @@ class PairedRollout:
             "return_curves": {"mujoco": _return_curve(self.mujoco, "mujoco", None)}
             | {name: _return_curve(self.closed_loop, *v) for name, v in zip(imagined, self.variants)},
             "closed_loop": step_errors(self.mujoco, self.closed_loop, self.obs_std),
+            "seconds": self.seconds,
         }
         if self.open_loop is not None:
             out["open_loop"] = step_errors(self.mujoco, self.open_loop, self.obs_std)
@@ -288,14 +292,20 @@ def paired_rollout(
     if horizon < 1 or frame_stride < 1 or open_loop_horizon < 0:
         raise ValueError("horizon and frame_stride must be >= 1 and open_loop_horizon >= 0")
     seeds = [int(s) for s in seeds]
+    clock = time.perf_counter()
     mujoco = mujoco_episodes(policy, env.task, seeds, horizon, frame_stride, video)
+    seconds = {"mujoco": time.perf_counter() - clock}
+    clock = time.perf_counter()
     closed = imagined_episodes(env, seeds, horizon, policy, None, None, frame_stride, video, progress)
+    seconds["closed_loop"] = time.perf_counter() - clock
     opened = None
     if open_loop_horizon > 0:
+        clock = time.perf_counter()
         h = min(open_loop_horizon, horizon)
         opened = imagined_episodes(env, seeds, h, None, mujoco.actions, mujoco.steps, frame_stride, False, progress)
+        seconds["open_loop"] = time.perf_counter() - clock
     obs_std = env.model.predict.obs_std.double().cpu().numpy()
-    return PairedRollout(seeds, mujoco, closed, opened, judge_variants(env), obs_std)
+    return PairedRollout(seeds, mujoco, closed, opened, judge_variants(env), obs_std, seconds)
 
 
 def rank_policies(summaries: dict[str, dict], bootstrap: int = 2000, seed: int = 0) -> dict[str, dict]:

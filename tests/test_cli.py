@@ -32,12 +32,15 @@ def test_unknown_command_and_help(capsys):
 
 def test_demo_writes_video_png_and_summary(tmp_path, weights):
     # the tiny model never terminates; MuJoCo's hopper falls within 20 random steps or not
-    assert main(["demo", f"out={tmp_path}", f"weights={weights}/hopper", "steps=20", "progress=false"]) == 0
+    argv = ["demo", f"out={tmp_path}", f"weights={weights}/hopper", "steps=20", "progress=false"]
+    assert main([*argv, "policy=random"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["steps"] == 20 and summary["terminated_at_imagined"] is None
-    assert summary["imagined_steps_per_second"] > 0 and 0 <= summary["mean_plausibility"] <= 1
+    assert summary["length_imagined"] == 20 and summary["judged_by"] == "critic/critic"
+    assert summary["imagined_steps_per_second"] > 0 and summary["policy"] == "random"
     assert (tmp_path / "demo.mp4").stat().st_size > 1000
     assert (tmp_path / "demo.png").stat().st_size > 1000
+    assert main([*argv, "steps=5"]) == 0  # the best shipped ladder policy
+    assert "weights/policies/hopper" in json.loads((tmp_path / "summary.json").read_text())["policy"]
 
 
 def test_stage_yaml_sets_only_what_its_dataclass_cannot():

@@ -1,6 +1,8 @@
 """The examples run end to end as subprocesses with tiny budgets, on tiny random world
 models (what they print is meaningless here; the path is real)."""
 
+import json
+
 import pytest
 
 from tests.scripts import run_script
@@ -51,3 +53,16 @@ def test_own_task_from_data_to_gym_make(tmp_path):
         assert command in stdout
     assert "cosmos_env/WorldModel-v0 on Walker2d-v5: starts where MuJoCo does: True" in stdout
     assert (tmp_path / "world_model" / "reason" / "model.safetensors").is_file()
+
+
+def test_policy_ladder_trains_resumes_and_ships(tmp_path):
+    args = ["--task", "hopper", "--out", str(tmp_path / "run"), "--stages", "0", "300", "--chunk", "150"]
+    args += ["--learning-starts", "100"]
+    stdout = run("train_policy_ladder.py", *args, "--train-steps", "150")
+    assert "hopper seed 0: 150 steps" in stdout and not (tmp_path / "run" / "step-00000300").exists()
+    stdout = run("train_policy_ladder.py", *args, "--ship", "seed-x", "--ship-root", str(tmp_path / "ship"))
+    assert "hopper seed 0: 300 steps" in stdout and "150 steps" not in stdout  # resumed, not restarted
+    ladder = json.loads((tmp_path / "ship" / "seed-x" / "ladder.json").read_text())
+    assert [s["policy"] for s in ladder["stages"]] == ["step-00000000", "step-00000300"]
+    assert ladder["best"] in ("step-00000000", "step-00000300")
+    assert (tmp_path / "ship" / "seed-x" / "step-00000300" / "actor.safetensors").is_file()
