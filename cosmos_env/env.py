@@ -7,6 +7,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium.vector import AutoresetMode
 
 from cosmos_env.vector import WorldModelVectorEnv, env_row
@@ -28,6 +29,10 @@ class WorldModelEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         """``reset(seed=s)`` starts exactly where the MuJoCo task's ``reset(seed=s)`` does."""
+        if seed is not None:
+            if np.asarray(seed).ndim != 0 or np.asarray(seed).dtype.kind not in "iu":
+                raise ValueError(f"seed must be one integer for a single env, got {seed!r}")
+            seed = int(seed)
         super().reset(seed=seed)
         options = dict(options or {})
         for key in ("rgb", "obs"):  # a single frame / observation, batched for the core
@@ -39,10 +44,11 @@ class WorldModelEnv(gym.Env):
         return env_row(obs, 0), {k: v[0] for k, v in info.items()}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        array = np.asarray(action)
-        if array.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {array.shape}")
-        obs, reward, terminated, truncated, info = self.core.step(array[None])
+        if not isinstance(action, torch.Tensor):
+            action = np.asarray(action)
+        if tuple(action.shape) != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {tuple(action.shape)}")
+        obs, reward, terminated, truncated, info = self.core.step(action[None])
         return (
             env_row(obs, 0),
             float(reward[0]),

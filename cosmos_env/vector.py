@@ -159,33 +159,66 @@ class WorldModelVectorEnv(VectorEnv):
         self._generator = torch.Generator(device=self.device)
 
     # -- reset ---------------------------------------------------------------------------
-    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        """``seed``: an integer (env i gets seed + i) or one integer per env; ``options``: see
+        the module docstring. Raises ValueError naming the option or seed that is wrong."""
         options = dict(options or {})
-        mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
-        if mask.shape != (self.num_envs,):
-            raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        mask = self._reset_mask(options.pop("reset_mask", None))
         if self.history is None and not mask.all():
             raise ValueError("the first reset must reset every env")
-        if seed is not None:
-            first = seed if isinstance(seed, int) else int(seed[0])
-            super().reset(seed=first)
-            self._generator.manual_seed(first)
-            seeds = np.arange(first, first + self.num_envs) if isinstance(seed, int) else np.asarray(seed)
-        else:
-            seeds = self.np_random.integers(0, 2**31 - 1, self.num_envs)
+        seeds = self._reset_seeds(seed)
+        if not mask.any():  # nothing to reset: the envs carry on
+            return self._observe(), self._reset_info("none")
         rgb, obs, source = self._starts(np.flatnonzero(mask), seeds, options)
         self._start(mask, rgb, obs)
         self._seeds[mask] = seeds[mask] if source == "mujoco" else -1
-        info = {
+        return self._observe(), self._reset_info(source)
+
+    def _reset_info(self, source: str) -> dict[str, np.ndarray]:
+        return {
             "reference_id": np.array([self.task.gym_id] * self.num_envs),
             "start": np.array([source] * self.num_envs),
             "reference_seed": self._seeds.copy(),
         }
-        return self._observe(), info
+
+    def _reset_mask(self, mask: Any) -> np.ndarray:
+        if mask is None:
+            return np.ones(self.num_envs, dtype=bool)
+        array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+        if array.dtype != bool or array.shape != (self.num_envs,):
+            raise ValueError(f"reset_mask must be ({self.num_envs},) bool, got {array.shape} {array.dtype}")
+        return array
+
+    def _reset_seeds(self, seed: Any) -> np.ndarray:
+        """(N,) int64 seeds: from an integer (seed + i), one per env, or drawn when None."""
+        if seed is None:
+            return self.np_random.integers(0, 2**31 - 1, self.num_envs)
+        array = np.asarray(seed)
+        if array.dtype.kind not in "iu" or array.ndim > 1:
+            raise ValueError(f"seed must be an integer or a list of {self.num_envs} integers, got {seed!r}")
+        if array.ndim == 1 and array.shape != (self.num_envs,):
+            raise ValueError(f"seed lists must have one seed per env ({self.num_envs}), got {len(array)}")
+        seeds = np.arange(int(array), int(array) + self.num_envs) if array.ndim == 0 else array.astype(np.int64)
+        if (seeds < 0).any():
+            raise ValueError(f"seeds must be >= 0, got {seeds.min()}")
+        super().reset(seed=int(seeds[0]))
+        self._generator.manual_seed(int(seeds[0]))
+        return seeds
 
     def _starts(self, envs: np.ndarray, seeds: np.ndarray, options: dict) -> tuple[torch.Tensor, np.ndarray, str]:
         """First frames (n, H, W, 3) uint8 and observations (n, D) float64 for the envs to reset."""
-        if "rgb" in options or "obs" in options:
+        groups = {"frames": {"rgb", "obs"}, "dataset": {"dataset", "episode", "row"}}
+        used = [name for name, keys in groups.items() if keys & set(options)]
+        unknown = set(options) - set().union(*groups.values())
+        if unknown or len(used) > 1:
+            raise ValueError(
+                f"reset options {sorted(options)}: "
+                + (f"unknown {sorted(unknown)}" if unknown else "give frames (rgb + obs) or a dataset, not both")
+                + "; known: reset_mask, dataset (+ episode, row), rgb + obs"
+            )
+        if used == ["frames"]:
+            if set(options) != {"rgb", "obs"}:
+                raise ValueError(f"a start from frames needs both options 'rgb' and 'obs', got {sorted(options)}")
             rgb, obs = np.asarray(options["rgb"]), np.asarray(options["obs"], dtype=np.float64)
             if rgb.shape != (self.num_envs, self.task.height, self.task.width, 3) or rgb.dtype != np.uint8:
                 raise ValueError(
@@ -195,29 +228,39 @@ class WorldModelVectorEnv(VectorEnv):
             if obs.shape != (self.num_envs, self._state.shape[1]):
                 raise ValueError(f"options['obs'] must be ({self.num_envs}, {self._state.shape[1]}), got {obs.shape}")
             return torch.from_numpy(rgb[envs]), obs[envs], "frames"
-        if "dataset" in options:
-            from cosmos_env.data import EpisodeDataset
-
-            data = options["dataset"]
-            data = data if isinstance(data, EpisodeDataset) else EpisodeDataset(data)
-            episode = np.broadcast_to(np.asarray(options.get("episode", 0)), (self.num_envs,))
-            row = np.broadcast_to(np.asarray(options.get("row", 0)), (self.num_envs,))
-            rows = [data.rows(int(episode[i]), int(row[i]), int(row[i]) + 1, ("rgb", "obs")) for i in envs]
-            return (
-                torch.from_numpy(np.concatenate([r["rgb"] for r in rows])),
-                np.concatenate([r["obs"] for r in rows]).astype(np.float64),
-                "dataset",
-            )
-        if options:
-            raise ValueError(
-                f"unknown reset options {sorted(options)}; known: reset_mask, dataset/episode/row, rgb/obs"
-            )
+        if used == ["dataset"]:
+            return (*self._dataset_starts(envs, options), "dataset")
         frames, observations = [], []
         for i in envs:
             o, _ = self.reference.reset(seed=int(seeds[i]))
             frames.append(self.reference.render().rgb)
             observations.append(o)
         return torch.from_numpy(np.stack(frames)), np.stack(observations).astype(np.float64), "mujoco"
+
+    def _dataset_starts(self, envs: np.ndarray, options: dict) -> tuple[torch.Tensor, np.ndarray]:
+        """Frames and observations at ``options``' dataset rows (episode, row: one or one per env)."""
+        from cosmos_env.data import EpisodeDataset
+
+        if "dataset" not in options:
+            raise ValueError(f"options {sorted(options)} name episodes or rows but no 'dataset'")
+        data = options["dataset"]
+        data = data if isinstance(data, EpisodeDataset) else EpisodeDataset(data)
+        index = {}
+        for key in ("episode", "row"):
+            value = np.asarray(options.get(key, 0))
+            if value.dtype.kind not in "iu" or value.ndim > 1 or (value.ndim == 1 and len(value) != self.num_envs):
+                raise ValueError(f"options[{key!r}] must be an integer or {self.num_envs} integers, got {value!r}")
+            index[key] = np.broadcast_to(value, (self.num_envs,))
+        starts = []
+        for i in envs:
+            episode, row = int(index["episode"][i]), int(index["row"][i])
+            if not 0 <= episode < len(data):
+                raise ValueError(f"env {i}: episode {episode} is not in the dataset ({len(data)} episodes)")
+            if not 0 <= row < data.episodes[episode].rows:
+                raise ValueError(f"env {i}: row {row} is not in episode {episode} ({data.episodes[episode].rows} rows)")
+            starts.append(data.rows(episode, row, row + 1, ("rgb", "obs")))
+        rgb = torch.from_numpy(np.concatenate([r["rgb"] for r in starts]))
+        return rgb, np.concatenate([r["obs"] for r in starts]).astype(np.float64)
 
     def _start(self, mask: np.ndarray, rgb: torch.Tensor, obs: np.ndarray) -> None:
         fresh = self.model.start(rgb, torch.from_numpy(obs).float())
@@ -280,11 +323,13 @@ class WorldModelVectorEnv(VectorEnv):
     def _check_actions(self, actions: Any) -> torch.Tensor:
         expected = (self.num_envs, *self.single_action_space.shape)
         if isinstance(actions, torch.Tensor):
-            action = actions.to(self.device)
+            if actions.dtype.is_complex or actions.dtype == torch.bool:
+                raise TypeError(f"actions must be real numbers, got {actions.dtype}")
+            action = actions.detach().to(self.device)
         else:
             array = np.asarray(actions)
             if array.dtype.kind not in "fiu":
-                raise TypeError(f"actions must be numbers, got dtype {array.dtype}")
+                raise TypeError(f"actions must be real numbers, got dtype {array.dtype}")
             action = torch.as_tensor(array, device=self.device)
         if tuple(action.shape) != expected:
             raise ValueError(f"actions must have shape {expected}, got {tuple(action.shape)}")

@@ -94,7 +94,7 @@ def ship(args: argparse.Namespace) -> None:
     from cosmos_env.report import POLICY_WEIGHTS
     from cosmos_env.tasks import load_task
     from policies.actor import MLPActor
-    from worldmodels.io import atomic_write_json
+    from worldmodels.io import atomic_write_bytes, atomic_write_json
 
     task = load_task(args.task)
     source = Path(args.out or f"runs/ladder/{task.name}/seed{args.seed}")
@@ -115,13 +115,30 @@ def ship(args: argparse.Namespace) -> None:
             f"{task.name} {args.ship} {actor_dir.name}: return {returns.mean():.1f} ± {returns.std():.1f}", flush=True
         )
     best = max(stages, key=lambda s: s["return_mean"])["policy"]
-    atomic_write_json(target / "ladder.json", {
-        "task": task.gym_id, "algo": "SAC (stable-baselines3, default hyperparameters)", "training_seed": args.seed,
-        "returns_over": f"MuJoCo reset seeds {seeds[0]}..{seeds[-1]}, deterministic actions, "
-        f"{task.max_episode_steps}-step episodes (fewer where the task terminates)",
-        "command": f"python examples/train_policy_ladder.py --task {task.name} --seed {args.seed} --ship {args.ship}",
-        "best": best, "stages": stages,
-    })  # fmt: skip
+    command = f"python examples/train_policy_ladder.py --task {task.name} --seed {args.seed} --ship {args.ship}"
+    over = (
+        f"MuJoCo reset seeds {seeds[0]}..{seeds[-1]}, deterministic actions, "
+        f"{task.max_episode_steps}-step episodes (fewer where the task terminates)"
+    )
+    record = {"task": task.gym_id, "algo": "SAC (stable-baselines3 defaults, learning_starts=5000)"}
+    record |= {"training_seed": args.seed, "returns_over": over, "command": command, "best": best, "stages": stages}
+    atomic_write_json(target / "ladder.json", record)
+    rows = [
+        f"| {s['policy']} | {s['step']:,} | {s['return_mean']} ± {s['return_std']} | {s['length_mean']} |"
+        for s in stages
+    ]
+    card = [
+        f"# SAC ladder: {task.gym_id}, training seed {args.seed} ({args.ship})",
+        "",
+        f"Actors of one SB3 SAC run saved at training stages (`policies.actor.MLPActor`: safetensors + JSON). "
+        f"Return: mean ± std over {over}. Made by `{command}`.",
+        "",
+        "| policy | SAC steps | MuJoCo return | episode length |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
+    atomic_write_bytes(target / "README.md", "\n".join(card).encode())
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 
 import cosmos_env
@@ -118,8 +119,44 @@ def test_reset_from_a_dataset_episode_and_from_frames(weights, tmp_path):
     assert info["start"] == "dataset" and info["reference_seed"] == -1
     obs, info = env.reset(options={"rgb": row["rgb"][0], "obs": row["obs"][0]})
     assert info["start"] == "frames" and np.array_equal(obs["pixels"], row["rgb"][0])
-    with pytest.raises(ValueError, match="unknown reset options"):
+    with pytest.raises(ValueError, match=r"unknown \['frames'\]"):
         env.reset(options={"frames": 1})
+    data = tmp_path / "data"
+    bad = [
+        ({"dataset": data, "episod": 0}, r"unknown \['episod'\]"),
+        ({"dataset": data, "episode": -1}, "episode -1 is not in the dataset"),
+        ({"dataset": data, "episode": 999}, r"episode 999 is not in the dataset \(\d+ episodes\)"),
+        ({"dataset": data, "row": 10_000}, "row 10000 is not in episode 0"),
+        ({"dataset": data, "episode": 0.5}, "must be an integer"),
+        ({"episode": 0}, "no 'dataset'"),
+        ({"rgb": row["rgb"][0]}, "needs both options 'rgb' and 'obs'"),
+        ({"rgb": row["rgb"][0], "obs": row["obs"][0], "dataset": data}, "not both"),
+    ]
+    for options, message in bad:
+        with pytest.raises(ValueError, match=message):
+            env.reset(options=options)
+
+
+def test_seeds_masks_and_actions_are_checked(weights):
+    envs = WorldModelVectorEnv(num_envs=4, weights=weights / "hopper")
+    first, _ = envs.reset(seed=np.int64(3))  # any integer type
+    again, _ = envs.reset(seed=[3, 4, 5, 6])
+    np.testing.assert_array_equal(first, again)
+    for seed, message in (([1, 2], "one seed per env"), (1.5, "integer"), ([[1, 2]] * 2, "integer"), (-1, ">= 0")):
+        with pytest.raises(ValueError, match=message):
+            envs.reset(seed=seed)
+    with pytest.raises(ValueError, match=r"reset_mask must be \(4,\) bool"):
+        envs.reset(options={"reset_mask": ["no"] * 4})
+    obs, info = envs.reset(options={"reset_mask": np.zeros(4, bool)})  # resets nothing
+    np.testing.assert_array_equal(obs, first) and (info["start"] == "none").all()
+    for actions in (torch.zeros(4, 3, dtype=torch.bool), torch.zeros(4, 3, dtype=torch.complex64)):
+        with pytest.raises(TypeError, match="real numbers"):
+            envs.step(actions)
+    single = make("cosmos_env/Hopper-v0", weights)
+    single.reset(seed=np.int32(2))
+    single.step(torch.zeros(3, requires_grad=True))  # a tensor that needs grad is just read
+    with pytest.raises(ValueError, match="one integer"):
+        single.reset(seed=[1, 2])
 
 
 def test_a_world_model_without_critic_or_task_is_refused(weights, tmp_path):
