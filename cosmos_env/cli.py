@@ -17,10 +17,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from cosmos_env.behaviour import BehaviourConfig
-from cosmos_env.data import DatasetError
 from cosmos_env.tasks import TaskConfig, UnknownTaskError, known_tasks
 from cosmos_env.training import VAL_FRACTION
-from worldmodels.checkpoint import CheckpointError
 from worldmodels.stages import STAGE_CONFIGS
 from worldmodels.train import TrainConfig
 
@@ -284,7 +282,7 @@ def _clear_readonly(node: DictConfig) -> None:
 
 
 def usage() -> str:
-    lines = ["usage: cosmos-env <command> [key=value ...]", "", "commands:"]
+    lines = ["usage: cosmos-env <command> [key=value ...] [--traceback]", "", "commands:"]
     lines += [f"  {name:10s} {schema.__doc__.strip().splitlines()[0]}" for name, (schema, _) in COMMANDS.items()]
     lines += ["", f"tasks: {', '.join(known_tasks())}", "config: cosmos_env/conf/<command>.yaml"]
     return "\n".join(lines)
@@ -292,6 +290,8 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    traceback = "--traceback" in argv
+    argv = [a for a in argv if a != "--traceback"]
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
@@ -302,8 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = compose(command, overrides)
         COMMANDS[command][1](cfg)
-    except (UnknownTaskError, DatasetError, CheckpointError, FileNotFoundError, CommandError) as e:
-        print(f"cosmos-env {command}: {e}", file=sys.stderr)
+    except (ValueError, FileNotFoundError) as e:  # usage errors: ours are ValueErrors naming the fix
+        if traceback:
+            raise
+        print(f"cosmos-env {command}: {e}\n(run again with --traceback for the full error)", file=sys.stderr)
         return 2
     return 0
 

@@ -60,3 +60,16 @@ def test_stage_yaml_sets_only_what_its_dataclass_cannot():
         assert keys <= set(fields), f"{name}.yaml sets {keys - set(fields)}"
         with_defaults = {k for k, f in fields.items() if f.default is not dataclasses.MISSING}
         assert not keys & with_defaults, f"{name}.yaml repeats the defaults of {keys & with_defaults}"
+
+
+def test_usage_errors_are_one_line_unless_traceback_is_asked_for(capsys):
+    import pytest
+
+    from cosmos_env.cli import CommandError
+
+    assert main(["evaluate", "seeds=abc"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("cosmos-env evaluate: Error merging override seeds=abc") and len(err) == 2
+    assert "--traceback" in err[1]
+    with pytest.raises(CommandError):
+        main(["evaluate", "seeds=abc", "--traceback"])

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import shutil
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,40 @@ def config_from_dict(cls: type, data: dict[str, Any], source: str = "config") ->
     for name, value in data.items():
         if isinstance(value, list) and "tuple" in str(hints[name]):
             value = tuple(value)  # JSON has no tuples
+        if not _fits(value, hints[name]):
+            raise CheckpointError(
+                f"{source}: field {name!r} of {cls.__name__} must be {_type_name(hints[name])}, got {value!r}"
+            )
         values[name] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as e:  # a config's own checks
+        raise CheckpointError(f"{source}: {e}") from None
+
+
+def _type_name(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a config field's type (ints count as floats; bools as neither)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is tuple:
+        items = args[:1] if len(args) == 2 and args[1] is Ellipsis else args
+        return isinstance(value, tuple) and all(_fits(v, items[min(i, len(items) - 1)]) for i, v in enumerate(value))
+    if origin in (dict, list):
+        return isinstance(value, origin)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True
 
 
 def write_directory(directory: Path, write: typing.Callable[[Path], None]) -> Path:
@@ -135,9 +168,13 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     path = resolve(directory) / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{path.parent}: no config.json (not a saved model)")
-    config = json.loads(path.read_text())
-    if config.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e}); re-export or re-download the model") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise CheckpointError(f"{path}: format {found!r} is not {FORMAT!r}")
     if config.get("version") == 1:
         config = _upgrade_from_1(config)
     if config.get("version") != VERSION:

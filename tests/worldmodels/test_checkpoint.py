@@ -54,6 +54,18 @@ def test_unknown_and_missing_fields_are_named(saved):
         from_pretrained(saved)
 
 
+def test_malformed_json_and_mistyped_fields_are_named(saved):
+    edit_config(saved, lambda c: c["config"].update(latent_channels="4"))
+    with pytest.raises(CheckpointError, match=r"config.json: field 'latent_channels' of TokenizerConfig must be int"):
+        from_pretrained(saved)
+    edit_config(saved, lambda c: c["config"].update(latent_channels=True))
+    with pytest.raises(CheckpointError, match="'latent_channels'"):
+        from_pretrained(saved)
+    (saved / "config.json").write_text('{"format": ')
+    with pytest.raises(CheckpointError, match=r"t/config.json: not valid JSON"):
+        from_pretrained(saved)
+
+
 def test_shape_mismatch_is_named(saved):
     edit_config(saved, lambda c: c["config"].update(latent_channels=6))
     with pytest.raises(
