@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from cosmos_env.behaviour import BehaviourConfig, make_behaviour
 from cosmos_env.data import FORMAT, SHARD_FORMAT, VERSION, DatasetError, open_shard, shard_path
+from cosmos_env.processes import exit_with_parent
 from cosmos_env.reference import Frame, MujocoReference
 from cosmos_env.tasks import TaskConfig, load_task
 from worldmodels.io import atomic_save_safetensors, atomic_write_json
@@ -149,9 +150,10 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
 _progress_queue: mp.Queue[int] | None = None
 
 
-def _init_worker(progress: mp.Queue[int]) -> None:
+def _init_worker(progress: mp.Queue[int], parent: int) -> None:
     global _progress_queue
     _progress_queue = progress
+    exit_with_parent(parent)
 
 
 def _collect_shard_in_worker(job: _ShardJob) -> int:
@@ -280,7 +282,7 @@ def collect(
         ctx = mp.get_context("spawn")  # EGL contexts do not survive fork
         progress_queue = ctx.Queue()
         with ProcessPoolExecutor(
-            min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)
+            min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker, initargs=(progress_queue, os.getpid())
         ) as pool:
             pending = {pool.submit(_collect_shard_in_worker, job) for job in jobs}
             while pending:

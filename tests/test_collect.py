@@ -105,3 +105,52 @@ def test_steps_after_termination_continue_the_episode(tmp_path):
             first = int(np.argmax(term))
             assert term[first:].all() and len(term) - first == 31  # the terminal step + 30 more
     assert ds.meta["steps_after_termination"] == 30
+
+
+def test_workers_die_with_a_killed_parent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def children(pid):
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = open(f"/proc/{entry}/stat").read()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        return found
+
+    def alive(pid):
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    argv = [
+        "collect",
+        "task=hopper",
+        "steps=20000",
+        "shard_steps=500",
+        "workers=2",
+        f"out={tmp_path}",
+        "progress=false",
+    ]
+    parent = subprocess.Popen([sys.executable, "-m", "cosmos_env", *argv])
+    deadline, workers = time.time() + 120, []
+    while len(workers) < 2 and time.time() < deadline:  # the pool's workers (beyond the resource tracker)
+        workers = [p for p in children(parent.pid) if "spawn_main" in open(f"/proc/{p}/cmdline").read()]
+        time.sleep(0.2)
+    assert workers, "no worker processes started"
+    time.sleep(0.5)  # some may still be starting: they must find out too
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while any(alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in workers), "workers outlived their killed parent"
