@@ -251,13 +251,13 @@ def _return_curve(episodes: Episodes, reward: str, termination: str | None) -> n
 
 
 def jsonable(x: Any) -> Any:
-    """Arrays to lists and NaN/inf to None, recursively."""
+    """Arrays to lists, floats to 6 significant digits and NaN/inf to None, recursively."""
     if isinstance(x, dict):
         return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple, np.ndarray)):
         return [jsonable(v) for v in (x.tolist() if isinstance(x, np.ndarray) else x)]
     if isinstance(x, (float, np.floating)):
-        return float(x) if np.isfinite(x) else None
+        return float(f"{x:.6g}") if np.isfinite(x) else None
     if isinstance(x, np.integer):
         return int(x)
     if isinstance(x, np.bool_):

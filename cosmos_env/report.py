@@ -152,7 +152,7 @@ def run_evaluation(
         summaries[name] = paired.summary()
         if video:
             write_video(out / "videos" / f"{name}.mp4", paired, name, settings["default_variant"])
-        atomic_write_json(record, {"key": key, "summary": summaries[name]})  # last: marks the policy done
+        atomic_write_json(record, {"key": key, "summary": summaries[name]}, indent=None)  # last: marks the policy done
     env.close()
 
     ranking = rank_policies(summaries) if len(summaries) >= 3 else {}
@@ -165,7 +165,7 @@ def run_evaluation(
         "results": summaries,
     }
     plots = write_plots(out, summaries, ranking, settings["default_variant"])
-    atomic_write_json(out / "report.json", report)
+    atomic_write_json(out / "report.json", report, indent=None)
     atomic_write_bytes(out / "report.md", markdown(report, plots, video).encode())
     return report
 

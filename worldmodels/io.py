@@ -49,8 +49,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def atomic_write_json(path: str | Path, obj: Any) -> Path:
-    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
+    """``obj`` as JSON (sorted keys; ``indent=None``: compact, for files of long curves)."""
+    text = json.dumps(obj, indent=indent, sort_keys=True, separators=None if indent else (",", ":"))
+    return atomic_write_bytes(path, (text + "\n").encode())
 
 
 def atomic_save_safetensors(
