@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from worldmodels.io import atomic_save_safetensors, memmap_safetensors
+from worldmodels.io import atomic_save_safetensors, file_sha256, memmap_safetensors
 
 
 def cached_arrays(path: Path, key: dict[str, str], make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -25,11 +24,6 @@ def cached_arrays(path: Path, key: dict[str, str], make: Callable[[], dict[str, 
     return arrays
 
 
-def file_digest(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def latents_cache(data: str | Path, tokenizer: str | Path, out: str | Path) -> Path:
     """Where a dataset's latents under a tokenizer are cached: ``<data>/latents/<digest>.safetensors``
     (shared by every run of that tokenizer), or ``<out>/latents.safetensors`` when the dataset's
@@ -37,4 +31,4 @@ def latents_cache(data: str | Path, tokenizer: str | Path, out: str | Path) -> P
     folder = Path(data) / "latents"
     if not os.access(Path(data), os.W_OK) and not os.access(folder, os.W_OK):
         return Path(out) / "latents.safetensors"
-    return folder / f"{file_digest(Path(tokenizer) / 'model.safetensors')[:16]}.safetensors"
+    return folder / f"{file_sha256(Path(tokenizer) / 'model.safetensors')[:16]}.safetensors"

@@ -124,6 +124,26 @@ class ExportCommand:
     """Written into Predict's config: noise given to imagined context frames (None: as trained)."""
 
 
+@dataclass
+class VerifyCommand:
+    """Check the SHA-256 of every model, actor, dataset shard and checkpoint under a path."""
+
+    path: str
+
+
+def run_verify(cfg: VerifyCommand) -> None:
+    from cosmos_env.verify import verify
+
+    results = verify(cfg.path)
+    for file, status in results.items():
+        print(f"{status:9s} {file}")
+    counts = {s: list(results.values()).count(s) for s in ("ok", "damaged", "missing", "unchecked")}
+    print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" ({len(results)} files)")
+    if counts["damaged"] or counts["missing"]:
+        bad = f"{counts['damaged']} damaged and {counts['missing']} missing file(s)"
+        raise CommandError(f"{bad}: re-download, re-export or re-collect them")
+
+
 def run_train(cfg: TrainCommand) -> None:
     import torch
 
@@ -223,6 +243,7 @@ COMMANDS: dict[str, tuple[type, Callable]] = {
     "evaluate": (EvaluateCommand, run_evaluate),
     "train": (TrainCommand, run_train),
     "export": (ExportCommand, run_export),
+    "verify": (VerifyCommand, run_verify),
 }
 
 

@@ -28,11 +28,26 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cosmos_env.behaviour import BehaviourConfig, make_behaviour
-from cosmos_env.data import FORMAT, SHARD_FORMAT, VERSION, DatasetError, open_shard, shard_path
+from cosmos_env.data import (
+    FORMAT,
+    RECOLLECT,
+    SHARD_FORMAT,
+    VERSION,
+    DatasetError,
+    checksum_path,
+    open_shard,
+    shard_path,
+)
 from cosmos_env.processes import exit_with_parent
 from cosmos_env.reference import Frame, MujocoReference
 from cosmos_env.tasks import TaskConfig, load_task
-from worldmodels.io import atomic_save_safetensors, atomic_write_json
+from worldmodels.io import (
+    atomic_save_safetensors,
+    atomic_write_bytes,
+    atomic_write_json,
+    file_sha256,
+    integrity_problem,
+)
 
 Behaviour = BehaviourConfig | Callable[[np.ndarray], np.ndarray]
 
@@ -51,6 +66,8 @@ class CollectSummary:
     collected_steps: int
     """Steps collected by this run."""
     bytes_on_disk: int
+    recollected: int = 0
+    """Damaged shards (SHA-256 not as written) this run collected again."""
 
     @property
     def steps_per_second(self) -> float:
@@ -62,6 +79,7 @@ class CollectSummary:
             f"{self.bytes_on_disk / 2**20:.1f} MiB on disk; this run collected "
             f"{self.collected_steps} steps in {self.seconds:.1f} s "
             f"({self.steps_per_second:.0f} steps/s)"
+            + (f"; re-collected {self.recollected} damaged shard(s)" if self.recollected else "")
         )
 
 
@@ -143,7 +161,9 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
         "shard": str(job.index),
         "target_steps": str(job.target_steps),
     }
-    atomic_save_safetensors(shard_path(job.root, job.index), arrays, metadata)
+    path = shard_path(job.root, job.index)
+    atomic_save_safetensors(path, arrays, metadata)
+    atomic_write_bytes(checksum_path(path), file_sha256(path).encode())
     return steps
 
 
@@ -249,7 +269,7 @@ def collect(
     (root / "shards").mkdir(parents=True, exist_ok=True)
 
     num_shards = math.ceil(steps / shard_steps)
-    jobs = []
+    jobs, damaged = [], 0
     for i in range(num_shards):
         job = _ShardJob(
             root,
@@ -261,8 +281,10 @@ def collect(
             dataset_id,
             steps_after_termination,
         )
-        if not _shard_done(job):
+        state = _shard_state(job)
+        if state != "done":
             jobs.append(job)
+            damaged += state == "damaged"
     for stale in (root / "shards").glob(".*.tmp"):
         stale.unlink()
 
@@ -295,29 +317,38 @@ def collect(
                         break
     seconds = time.perf_counter() - start
     bar.close()
-    return _write_index(root, dataset_id, num_shards, seconds, collected)
+    return _write_index(root, dataset_id, num_shards, seconds, collected, damaged)
 
 
-def _shard_done(job: _ShardJob) -> bool:
-    """Whether the shard is on disk, complete and collected for the same target."""
+def _shard_state(job: _ShardJob) -> str:
+    """``done`` (on disk, complete, its SHA-256 as written, for the same target), ``missing``
+    or ``damaged`` (to be collected again)."""
     path = shard_path(job.root, job.index)
     if not path.is_file():
-        return False
+        return "missing"
+    recorded = checksum_path(path)
+    expected = recorded.read_text().strip() if recorded.is_file() else None
+    if integrity_problem(path, expected, RECOLLECT):
+        return "damaged"
     try:
         _, metadata = open_shard(path, job.dataset_id)
     except DatasetError:
-        return False  # damaged: collect it again
-    return metadata.get("target_steps") == str(job.target_steps)
+        return "damaged"
+    return "done" if metadata.get("target_steps") == str(job.target_steps) else "missing"
 
 
-def _write_index(root: Path, dataset_id: str, num_shards: int, seconds: float, collected: int) -> CollectSummary:
+def _write_index(
+    root: Path, dataset_id: str, num_shards: int, seconds: float, collected: int, damaged: int
+) -> CollectSummary:
     shards, episodes, total_steps, size = [], 0, 0, 0
     for i in range(num_shards):
         path = shard_path(root, i)
         offsets = [int(x) for x in open_shard(path, dataset_id)[0]["episode_offsets"]]
         n_episodes, n_rows = len(offsets) - 1, offsets[-1]
+        recorded = checksum_path(path)
         shards.append(
             {
+                "sha256": recorded.read_text().strip() if recorded.is_file() else file_sha256(path),
                 "file": str(path.relative_to(root)),
                 "episodes": n_episodes,
                 "steps": n_rows - n_episodes,
@@ -329,4 +360,4 @@ def _write_index(root: Path, dataset_id: str, num_shards: int, seconds: float, c
         size += path.stat().st_size
     atomic_write_json(root / "index.json", {"format": FORMAT, "version": VERSION, "shards": shards})
     size += (root / "index.json").stat().st_size + (root / "meta.json").stat().st_size
-    return CollectSummary(root, episodes, total_steps, seconds, collected, size)
+    return CollectSummary(root, episodes, total_steps, seconds, collected, size, damaged)

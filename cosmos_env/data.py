@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from worldmodels.io import SafetensorsError, memmap_safetensors
+from worldmodels.io import SafetensorsError, integrity_problem, memmap_safetensors
 
 FORMAT = "cosmos-env-dataset"
 SHARD_FORMAT = "cosmos-env-shard"
@@ -58,6 +58,14 @@ class DatasetError(ValueError):
 
 def shard_path(root: Path, index: int) -> Path:
     return root / "shards" / f"shard-{index:06d}.safetensors"
+
+
+def checksum_path(shard: Path) -> Path:
+    """The file beside a shard holding its SHA-256, written just after it."""
+    return shard.with_suffix(".sha256")
+
+
+RECOLLECT = "re-collect it (run the same collect command again)"
 
 
 def open_shard(path: Path, dataset_id: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -107,6 +115,7 @@ class EpisodeDataset:
             )
         index = json.loads(index_path.read_text())
         self.shard_files = [self.root / s["file"] for s in index["shards"]]
+        self.shard_sha256 = [s.get("sha256") for s in index["shards"]]
         self.episodes: list[Episode] = []
         for i, shard in enumerate(index["shards"]):
             offsets = shard["episode_offsets"]
@@ -121,7 +130,12 @@ class EpisodeDataset:
         return len(self.episodes)
 
     def shard(self, i: int) -> dict[str, np.ndarray]:
+        """Shard i's arrays, memory-mapped; its SHA-256 is checked when it is first opened in a
+        process (DatasetError naming the file when it differs from the index's)."""
         if i not in self._shards:
+            problem = integrity_problem(self.shard_files[i], self.shard_sha256[i], RECOLLECT)
+            if problem:
+                raise DatasetError(problem)
             self._shards[i] = open_shard(self.shard_files[i], self.meta["dataset_id"])[0]
         return self._shards[i]
 

@@ -20,10 +20,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cosmos_env import viz
-from cosmos_env.cache import file_digest
 from cosmos_env.evaluate import PairedRollout, make_paired_env, paired_rollout, rank_policies, variant_name
 from cosmos_env.tasks import TaskConfig
-from worldmodels.io import atomic_write_bytes, atomic_write_json
+from worldmodels.io import atomic_write_bytes, atomic_write_json, file_sha256
 
 POLICY_WEIGHTS = Path(__file__).parent / "weights" / "policies"
 RANKED_LADDER = "seed-b"
@@ -77,7 +76,7 @@ def digests(directory: Path) -> dict[str, str]:
     """SHA-256 of every weights and config file under ``directory``, by relative path."""
     names = ("model.safetensors", "config.json", "actor.safetensors", "actor.json")
     files = sorted(p for p in directory.rglob("*") if p.name in names and p.is_file())
-    return {str(p.relative_to(directory)): file_digest(p) for p in files}
+    return {str(p.relative_to(directory)): file_sha256(p) for p in files}
 
 
 def versions() -> dict[str, str]:

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cosmos_env.cache import cached_arrays, file_digest, latents_cache
+from cosmos_env.cache import cached_arrays, latents_cache
 from cosmos_env.data import EpisodeDataset, WindowDataset
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
+from worldmodels.io import file_sha256
 from worldmodels.losses import decoder_loss, predict_loss, reason_loss, tokenizer_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
@@ -169,7 +170,7 @@ def cached_latents(tokenizer_dir: str | Path, episodes: EpisodeDataset, cache: P
     data and tokenizer weights."""
     key = {
         "dataset_id": episodes.meta["dataset_id"],
-        "tokenizer_sha256": file_digest(Path(tokenizer_dir) / "model.safetensors"),
+        "tokenizer_sha256": file_sha256(Path(tokenizer_dir) / "model.safetensors"),
     }
 
     def encode() -> dict[str, np.ndarray]:

@@ -88,8 +88,6 @@ def train(args: argparse.Namespace) -> None:
 
 
 def ship(args: argparse.Namespace) -> None:
-    import shutil
-
     from cosmos_env.evaluate import mujoco_episodes
     from cosmos_env.report import POLICY_WEIGHTS
     from cosmos_env.tasks import load_task
@@ -102,7 +100,7 @@ def ship(args: argparse.Namespace) -> None:
     seeds = list(range(args.eval_seeds))
     stages = []
     for actor_dir in sorted(source.glob("step-*")):
-        shutil.copytree(actor_dir, target / actor_dir.name, dirs_exist_ok=True)
+        MLPActor.load(actor_dir).save(target / actor_dir.name)  # with its SHA-256 in actor.json
         episodes = mujoco_episodes(MLPActor.load(target / actor_dir.name), task, seeds, task.max_episode_steps,
                                    frame_stride=task.max_episode_steps, video=False)  # fmt: skip
         returns, lengths = episodes.returns("mujoco")

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from worldmodels.io import atomic_write_bytes, atomic_write_json
+from worldmodels.io import atomic_write_bytes, atomic_write_json, integrity_problem
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,14 @@ class MLPActor(nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path) -> MLPActor:
-        """Raises FileNotFoundError without ``actor.json``/``actor.safetensors``."""
+        """Raises FileNotFoundError without ``actor.json``/``actor.safetensors``, ValueError
+        when the weights differ from the SHA-256 in ``actor.json``."""
         directory = Path(directory)
         record = json.loads((directory / "actor.json").read_text())
+        expected = record.pop("sha256", None)
+        problem = integrity_problem(directory / "actor.safetensors", expected, "re-download or re-save the actor")
+        if problem:
+            raise ValueError(problem)
         config = ActorConfig(**{**record, "hidden": tuple(record["hidden"])})
         actor = cls(config)
         actor.load_state_dict(safetensors.torch.load_file(directory / "actor.safetensors"))
@@ -70,8 +76,9 @@ class MLPActor(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        atomic_write_bytes(directory / "actor.safetensors", safetensors.torch.save(tensors))
-        atomic_write_json(directory / "actor.json", asdict(self.config))
+        data = safetensors.torch.save(tensors)
+        atomic_write_bytes(directory / "actor.safetensors", data)
+        atomic_write_json(directory / "actor.json", {**asdict(self.config), "sha256": hashlib.sha256(data).hexdigest()})
         return directory
 
 

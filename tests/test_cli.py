@@ -73,3 +73,18 @@ def test_usage_errors_are_one_line_unless_traceback_is_asked_for(capsys):
     assert "--traceback" in err[1]
     with pytest.raises(CommandError):
         main(["evaluate", "seeds=abc", "--traceback"])
+
+
+def test_verify_reports_damaged_files(tmp_path, capsys):
+    from cosmos_env.testing import tiny_world_model
+
+    tiny_world_model("hopper").save_pretrained(tmp_path / "model")
+    assert main(["verify", f"path={tmp_path}"]) == 0
+    assert "3 ok, 0 damaged" in capsys.readouterr().out
+    weights = tmp_path / "model" / "predict" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert main(["verify", f"path={tmp_path}"]) == 2
+    captured = capsys.readouterr()
+    assert f"damaged   {weights}" in captured.out and "1 damaged and 0 missing" in captured.err

@@ -37,7 +37,7 @@ def test_killed_collection_resumes_to_the_same_dataset(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "index.json").exists()
-    visible = [p.name for p in (killed / "shards").iterdir() if not p.name.startswith(".")]
+    visible = [p.name for p in (killed / "shards").glob("shard-*.safetensors")]
     assert 2 <= len(visible) < 6
     with pytest.raises(DatasetError, match="incomplete"):
         EpisodeDataset(killed)
@@ -47,6 +47,21 @@ def test_killed_collection_resumes_to_the_same_dataset(tmp_path):
     fresh = tmp_path / "fresh"
     collect("hopper", 600, fresh, shard_steps=100, workers=1, progress=False)
     assert_same_data(killed, fresh)
+
+
+def test_a_damaged_shard_is_refused_and_collected_again(tmp_path):
+    collect("hopper", 200, tmp_path, shard_steps=100, workers=1, progress=False)
+    shard = tmp_path / "shards" / "shard-000001.safetensors"
+    data = bytearray(shard.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 65536] = bytes(255 - b for b in data[middle : middle + 65536])
+    shard.write_bytes(bytes(data))
+    episodes = EpisodeDataset(tmp_path)
+    with pytest.raises(DatasetError, match="shard-000001.safetensors: SHA-256 .* re-collect it"):
+        episodes.episode(len(episodes) - 1)
+    summary = collect("hopper", 200, tmp_path, shard_steps=100, workers=1, progress=False)
+    assert summary.recollected == 1 and "re-collected 1 damaged shard" in str(summary)
+    assert len(EpisodeDataset(tmp_path).episode(len(episodes) - 1)["rgb"]) > 1  # whole again
 
 
 def test_parallel_collection_matches_serial(tmp_path):

@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import numpy as np
@@ -78,9 +79,19 @@ def test_window_arguments_are_checked(dataset):
         WindowDataset(dataset, context=0)
 
 
+def without_checksums(copy):
+    """A dataset as collected before shards had checksums (its structure is still checked)."""
+    index = json.loads((copy / "index.json").read_text())
+    for shard in index["shards"]:
+        shard.pop("sha256")
+    (copy / "index.json").write_text(json.dumps(index))
+    return copy
+
+
 def test_corrupt_shard_error_names_the_file(dataset, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(dataset, copy)
+    without_checksums(copy)
     shard = copy / "shards" / "shard-000001.safetensors"
     shard.write_bytes(shard.read_bytes()[:5000])
     ds = EpisodeDataset(copy)
@@ -95,8 +106,10 @@ def test_foreign_shard_error_names_the_file(dataset, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(dataset, copy)
     shutil.copy(other / "shards" / "shard-000000.safetensors", copy / "shards" / "shard-000000.safetensors")
-    with pytest.raises(DatasetError, match="shard-000000.safetensors belongs to another dataset"):
+    with pytest.raises(DatasetError, match="shard-000000.safetensors: SHA-256"):
         EpisodeDataset(copy).episode(0)
+    with pytest.warns(UserWarning, match="no SHA-256"), pytest.raises(DatasetError, match="belongs to another dataset"):
+        EpisodeDataset(without_checksums(copy)).episode(0)
 
 
 def test_missing_or_unfinished_dataset(tmp_path, dataset):

@@ -15,6 +15,7 @@ import os
 import shutil
 import types
 import typing
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from worldmodels.io import atomic_write_bytes, atomic_write_json
+from worldmodels.io import atomic_write_bytes, atomic_write_json, file_sha256, integrity_problem
 
 FORMAT = "cosmos-env-model"
 VERSION = 2
@@ -138,10 +139,30 @@ def save_pretrained(model: nn.Module, directory: str | Path, extra: dict[str, An
     }
 
     def write(tmp: Path) -> None:
-        atomic_write_bytes(tmp / "model.safetensors", safetensors.torch.save(state))
-        atomic_write_json(tmp / "config.json", config)
+        data = safetensors.torch.save(state)
+        atomic_write_bytes(tmp / "model.safetensors", data)
+        atomic_write_json(tmp / "config.json", {**config, "sha256": {"model.safetensors": sha256(data).hexdigest()}})
 
     return write_directory(Path(directory), write)
+
+
+def add_checksums(directory: str | Path) -> Path:
+    """Record the SHA-256 of a saved model's weights in its config.json (models saved
+    before checksums existed; the weights are trusted as they are)."""
+    directory = Path(directory)
+    config = json.loads((directory / "config.json").read_text())
+    config["sha256"] = {"model.safetensors": file_sha256(directory / "model.safetensors")}
+    atomic_write_json(directory / "config.json", config)
+    return directory
+
+
+def verify_model(directory: str | Path) -> None:
+    """Raise CheckpointError when a saved model's weights differ from their recorded SHA-256."""
+    directory = resolve(directory)
+    expected = read_config(directory).get("sha256", {}).get("model.safetensors")
+    problem = integrity_problem(directory / "model.safetensors", expected, "re-download or re-export the model")
+    if problem:
+        raise CheckpointError(problem)
 
 
 def resolve(path_or_id: str | Path) -> Path:
@@ -222,5 +243,7 @@ def from_pretrained(
         raise CheckpointError(f"{root}: unknown model class {name!r}")
     model_cls, config_cls = _registry()[name]
     model = model_cls(config_from_dict(config_cls, config["config"], source=str(root / "config.json")))
+    if (root / "model.safetensors").is_file():
+        verify_model(root)
     load_state(model, root / "model.safetensors")
     return model.to(device).eval()

@@ -1,16 +1,20 @@
-"""Atomic file writes and zero-copy safetensors reads.
+"""Atomic file writes, zero-copy safetensors reads and SHA-256 integrity checks.
 
 A file is written beside its destination under a temporary name, flushed to disk and
 renamed over the destination: a reader (or a resumed job) sees the old file or the new
 one, never half of one. safetensors files are read through ``np.memmap`` from their
 documented header (8-byte little-endian length, then JSON), so nothing is unpickled and
-a large file need not fit in memory.
+a large file need not fit in memory. safetensors checks a file's structure, not its
+content: :func:`integrity_problem` compares a file with the SHA-256 recorded when it was
+written (in a config.json, a dataset index, a checkpoint's state.json).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,34 @@ _DTYPES = {
 
 class SafetensorsError(ValueError):
     """A safetensors file is missing, truncated or not what it claims to be."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_warned: set[str] = set()
+
+
+def integrity_problem(path: str | Path, expected: str | None, fix: str) -> str | None:
+    """Why ``path`` cannot be trusted, or None: its SHA-256 differs from ``expected`` (the
+    message names the file and ``fix``). ``expected`` None (a file from before checksums)
+    passes with a one-line warning, once per file."""
+    path = Path(path)
+    if expected is None:
+        if str(path) not in _warned:
+            _warned.add(str(path))
+            warnings.warn(f"{path}: no SHA-256 recorded (written by an older version); {fix} to add one", stacklevel=3)
+        return None
+    actual = file_sha256(path)
+    if actual != expected:
+        return f"{path}: SHA-256 {actual[:12]}... does not match the recorded {expected[:12]}...: damaged; {fix}"
+    return None
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

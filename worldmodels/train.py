@@ -46,9 +46,10 @@ from worldmodels.checkpoint import (
     load_state,
     read_config,
     save_pretrained,
+    verify_model,
     write_directory,
 )
-from worldmodels.io import atomic_write_bytes, atomic_write_json
+from worldmodels.io import atomic_write_bytes, atomic_write_json, file_sha256, integrity_problem
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ def _checkpoint(
         atomic_write_json(
             tmp / "state.json",
             {
+                "sha256": {f: file_sha256(tmp / f) for f in RESUME_FILES},
                 "step": step,
                 "world_size": world,
                 "train_seconds": seconds,
@@ -244,11 +246,27 @@ def _resume(out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.
         raise CheckpointError(
             f"{ckpt}: the run was started with another model config ({diff}); use a new out directory"
         )
+    state = json.loads((ckpt / "state.json").read_text())
+    verify_checkpoint(ckpt)
     load_state(model, ckpt / "raw.safetensors", safetensors.torch.load_file(ckpt / "raw.safetensors"))
     load_state(ema, ckpt / "model.safetensors")
     _load_optimizer(optimizer, ckpt / "optimizer.safetensors")
-    state = json.loads((ckpt / "state.json").read_text())
     return state["step"], state.get("train_seconds", 0.0)
+
+
+RESUME_FILES = ("raw.safetensors", "optimizer.safetensors")
+"""A checkpoint's files beside its model (whose SHA-256 is in its config.json)."""
+
+
+def verify_checkpoint(ckpt: Path) -> None:
+    """Raise CheckpointError when a training checkpoint's files differ from their SHA-256."""
+    verify_model(ckpt)
+    recorded = json.loads((ckpt / "state.json").read_text()).get("sha256", {})
+    for name in RESUME_FILES:
+        fix = "delete this checkpoint to resume from an older one"
+        problem = integrity_problem(ckpt / name, recorded.get(name), fix)
+        if problem:
+            raise CheckpointError(problem)
 
 
 def _drop_log_after(path: Path, step: int) -> None:

@@ -25,3 +25,13 @@ def test_saved_sac_actor_acts_as_the_sac_policy(sac, tmp_path):
 def test_missing_actor_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="actor.json"):
         MLPActor.load(tmp_path)
+
+
+def test_damaged_actor_weights_are_refused(sac, tmp_path):
+    save_sac_actor(sac, tmp_path / "actor")
+    path = tmp_path / "actor" / "actor.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-8:] = bytes(8)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="actor.safetensors: SHA-256 .* re-download or re-save"):
+        MLPActor.load(tmp_path / "actor")

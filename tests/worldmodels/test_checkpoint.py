@@ -98,3 +98,21 @@ def test_hub_id_offline_gives_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CheckpointError, match="nvidia/Cosmos-Predict2-2B.*(could not be fetched|not installed)"):
         from_pretrained("nvidia/Cosmos-Predict2-2B")
+
+
+def flip_bytes(path, count=4096):
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + count] = bytes(255 - b for b in data[middle : middle + count])
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_bytes_are_refused_and_old_files_warn(saved):
+    config = json.loads((saved / "config.json").read_text())
+    assert len(config["sha256"]["model.safetensors"]) == 64
+    flip_bytes(saved / "model.safetensors", 64)
+    with pytest.raises(CheckpointError, match=r"t/model.safetensors: SHA-256 .* damaged; re-download or re-export"):
+        from_pretrained(saved)
+    edit_config(saved, lambda c: c.pop("sha256"))  # as saved before checksums: loads, with a warning
+    with pytest.warns(UserWarning, match="no SHA-256 recorded"):
+        from_pretrained(saved)

@@ -63,6 +63,16 @@ def test_resume_with_another_model_is_refused(tmp_path):
         train(other, config(tmp_path / "run", 6))
 
 
+def test_resume_from_a_damaged_checkpoint_is_refused(tmp_path):
+    train(ToyStage(), config(tmp_path / "run", 3))
+    ckpt = tmp_path / "run" / json.loads((tmp_path / "run" / "latest.json").read_text())["dir"]
+    data = bytearray((ckpt / "optimizer.safetensors").read_bytes())
+    data[-64:] = bytes(64)
+    (ckpt / "optimizer.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="optimizer.safetensors: SHA-256 .* delete this checkpoint"):
+        train(ToyStage(), config(tmp_path / "run", 6))
+
+
 def test_resume_after_a_config_field_was_added(tmp_path):
     train(ToyStage(), config(tmp_path / "run", 3))
     ckpt = tmp_path / "run" / json.loads((tmp_path / "run" / "latest.json").read_text())["dir"]
