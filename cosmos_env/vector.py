@@ -156,7 +156,9 @@ class WorldModelVectorEnv(VectorEnv):
         self._state = np.zeros((num_envs, state.shape[0]), dtype=np.float64)  # the current observations
         self._steps = np.zeros(num_envs, dtype=np.int64)
         self._seeds = np.full(num_envs, -1, dtype=np.int64)
-        self._generator = torch.Generator(device=self.device)
+        # env i's sampling noise comes from its own generator, seeded at its reset: its
+        # trajectory depends on its seed and actions only, whatever the batch
+        self._generators = [torch.Generator(device=self.device) for _ in range(num_envs)]
 
     # -- reset ---------------------------------------------------------------------------
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
@@ -170,7 +172,7 @@ class WorldModelVectorEnv(VectorEnv):
         if not mask.any():  # nothing to reset: the envs carry on
             return self._observe(), self._reset_info("none")
         rgb, obs, source = self._starts(np.flatnonzero(mask), seeds, options)
-        self._start(mask, rgb, obs)
+        self._start(mask, rgb, obs, seeds)
         self._seeds[mask] = seeds[mask] if source == "mujoco" else -1
         return self._observe(), self._reset_info(source)
 
@@ -202,7 +204,6 @@ class WorldModelVectorEnv(VectorEnv):
         if (seeds < 0).any():
             raise ValueError(f"seeds must be >= 0, got {seeds.min()}")
         super().reset(seed=int(seeds[0]))
-        self._generator.manual_seed(int(seeds[0]))
         return seeds
 
     def _starts(self, envs: np.ndarray, seeds: np.ndarray, options: dict) -> tuple[torch.Tensor, np.ndarray, str]:
@@ -262,7 +263,9 @@ class WorldModelVectorEnv(VectorEnv):
         rgb = torch.from_numpy(np.concatenate([r["rgb"] for r in starts]))
         return rgb, np.concatenate([r["obs"] for r in starts]).astype(np.float64)
 
-    def _start(self, mask: np.ndarray, rgb: torch.Tensor, obs: np.ndarray) -> None:
+    def _start(self, mask: np.ndarray, rgb: torch.Tensor, obs: np.ndarray, seeds: np.ndarray) -> None:
+        for i in np.flatnonzero(mask):
+            self._generators[i].manual_seed(int(seeds[i]))
         fresh = self.model.start(rgb, torch.from_numpy(obs).float())
         index = torch.as_tensor(np.flatnonzero(mask), device=self.device)
         if self.history is None:
@@ -281,7 +284,7 @@ class WorldModelVectorEnv(VectorEnv):
         if self.history is None:
             raise RuntimeError("call reset() before step()")
         action = self._check_actions(actions)
-        imagined = self.model.step(self.history, action, self.sampling, self._generator)
+        imagined = self.model.step(self.history, action, self.sampling, self._generators)
         self.history = imagined.history
         previous, self._state = self._state, imagined.obs.double().cpu().numpy()
         self._fresh[:] = False
@@ -314,7 +317,7 @@ class WorldModelVectorEnv(VectorEnv):
             )
             seeds = self.np_random.integers(0, 2**31 - 1, self.num_envs)
             rgb, start_obs, _ = self._starts(np.flatnonzero(done), seeds, {})
-            self._start(done, rgb, start_obs)
+            self._start(done, rgb, start_obs, seeds)
             self._seeds[done] = seeds[done]
             obs = self._observe()
         info["reference_seed"] = self._seeds.copy()

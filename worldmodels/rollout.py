@@ -10,7 +10,7 @@ import torch
 
 from worldmodels.predict import PredictModel
 from worldmodels.reason import ReasonModel
-from worldmodels.sampler import SamplingConfig, context_window, sample_next
+from worldmodels.sampler import Generators, SamplingConfig, context_window, sample_next
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def imagine_step(
     history: History,
     action: torch.Tensor,
     sampling: SamplingConfig = SamplingConfig(),
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     reason: ReasonModel | None = None,
 ) -> ImaginedStep:
     """Imagine the frame after ``action`` (B, A) and judge it when there is a critic.
@@ -89,6 +89,8 @@ def imagine_step(
     action = action.to(history.latents.device, torch.float32)
     candidates = history.repeat(k) if k > 1 else history
     cand_actions = action.repeat_interleave(k, 0) if k > 1 else action
+    if k > 1 and generator is not None and not isinstance(generator, torch.Generator):
+        generator = [g for g in generator for _ in range(k)]  # an env's K candidates draw from its own
     actions = torch.cat([candidates.actions, cand_actions[:, None]], 1)  # (B*k, K, A)
     noise = sampling.noise_for(predict.config)
     # per context frame (B*k, K); a plain 0.0 when off, so the sampler needs no device sync

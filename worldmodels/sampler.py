@@ -7,6 +7,7 @@ returns x0 itself. The observation and the frame are drawn together, in the same
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +43,24 @@ class SamplingConfig:
         return config.rollout_context_noise if self.context_noise is None else self.context_noise
 
 
+Generators = torch.Generator | Sequence[torch.Generator] | None
+"""One generator for the whole batch, one per row (row i's noise then depends on its own
+generator only, whatever the batch), or None (torch's global one)."""
+
+
+def draw_noise(shapes: Sequence[tuple[int, ...]], generator: Generators, device: torch.device) -> list[torch.Tensor]:
+    """Standard normal tensors of ``shapes`` (each (B, ...)), from ``generator``: with one
+    generator per row, row i of every tensor comes from generator i in one draw."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return [torch.randn(shape, generator=generator, device=device) for shape in shapes]
+    b = shapes[0][0]
+    if len(generator) != b:
+        raise ValueError(f"{len(generator)} generators for a batch of {b}")
+    sizes = [int(torch.Size(shape[1:]).numel()) for shape in shapes]
+    rows = torch.stack([torch.randn(sum(sizes), generator=g, device=g.device) for g in generator]).to(device)
+    return [part.reshape(shape) for part, shape in zip(rows.split(sizes, 1), shapes)]
+
+
 @torch.no_grad()
 def sample_next(
     model: PredictModel,
@@ -51,25 +70,28 @@ def sample_next(
     sampling: SamplingConfig = SamplingConfig(),
     context_levels: float | torch.Tensor = 0.0,
     task: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The frame after a context window, raw (unnormalised) values.
 
     latents (B, K, C, h, w), obs (B, K, D): the last K frames; actions (B, K, A): the
     actions between them, the last one taken now. ``context_levels``: the noise level of
-    the context, one float or (B, K) per frame. Uses ``sampling.steps`` and ``.limit``.
-    Returns the next latent (B, C, h, w) and observation (B, D).
+    the context, one float or (B, K) per frame. Uses ``sampling.steps`` and ``.limit``;
+    noise from ``generator`` (see :data:`Generators`). Returns the next latent (B, C, h, w)
+    and observation (B, D).
     """
     b, k = latents.shape[:2]
     ctx_z, ctx_o = model.normalize_latents(latents), model.normalize_obs(obs)
     ctx_levels = torch.as_tensor(context_levels, dtype=ctx_o.dtype, device=ctx_o.device).expand(b, k)  # (B, K)
     noised = (ctx_levels > 0).any() if isinstance(context_levels, torch.Tensor) else context_levels > 0
-    if noised:  # a float needs no device sync; a tensor of levels does
+    shapes = [tuple(ctx_z.shape), tuple(ctx_o.shape)] if noised else []  # a float needs no device sync
+    shapes += [(b, 1, *latents.shape[2:]), (b, 1, obs.shape[-1])]
+    *context_noise, z, o = draw_noise(shapes, generator, latents.device)
+    if noised:
         lz, lo = ctx_levels[..., None, None, None], ctx_levels[..., None]
-        ctx_z = (1 - lz) * ctx_z + lz * torch.randn(ctx_z.shape, generator=generator, device=ctx_z.device)
-        ctx_o = (1 - lo) * ctx_o + lo * torch.randn(ctx_o.shape, generator=generator, device=ctx_o.device)
-    z = torch.randn((b, 1, *latents.shape[2:]), generator=generator, device=latents.device, dtype=latents.dtype)
-    o = torch.randn((b, 1, obs.shape[-1]), generator=generator, device=obs.device, dtype=obs.dtype)
+        ctx_z = (1 - lz) * ctx_z + lz * context_noise[0]
+        ctx_o = (1 - lo) * ctx_o + lo * context_noise[1]
+    z, o = z.to(latents.dtype), o.to(obs.dtype)
     taus = torch.linspace(1, 0, sampling.steps + 1).tolist()
     levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)  # (B, K+1)
     for tau, tau_next in zip(taus[:-1], taus[1:]):  # Euler from noise (tau = 1) to data (0)

@@ -16,7 +16,7 @@ from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
 from worldmodels.predict import PredictModel
 from worldmodels.reason import ReasonModel
 from worldmodels.rollout import History, ImaginedStep, imagine_step, rollout
-from worldmodels.sampler import SamplingConfig
+from worldmodels.sampler import Generators, SamplingConfig
 from worldmodels.tokenizer import Tokenizer, inverse_to_depth
 
 
@@ -88,7 +88,7 @@ class WorldModel:
         history: History,
         action: torch.Tensor,
         sampling: SamplingConfig = SamplingConfig(),
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
     ) -> ImaginedStep:
         """Imagine the frame after ``action`` (B, A), judged by the critic when there is one
         (:func:`worldmodels.rollout.imagine_step`)."""
