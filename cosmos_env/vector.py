@@ -52,6 +52,8 @@ from worldmodels.sampler import SamplingConfig
 from worldmodels.world_model import WorldModel
 
 OBS_MODES = ("state", "pixels", "dict")
+START_MARGIN = 20.0
+"""A start observation may lie this many dataset stds from the training data's mean."""
 JUDGES = ("critic", "rules")
 """Where reward and termination come from: Reason, or the task's rules on the observation."""
 
@@ -228,6 +230,7 @@ class WorldModelVectorEnv(VectorEnv):
                 )
             if obs.shape != (self.num_envs, self._state.shape[1]):
                 raise ValueError(f"options['obs'] must be ({self.num_envs}, {self._state.shape[1]}), got {obs.shape}")
+            self._check_start_obs(obs, envs)
             return torch.from_numpy(rgb[envs]), obs[envs], "frames"
         if used == ["dataset"]:
             return (*self._dataset_starts(envs, options), "dataset")
@@ -237,6 +240,21 @@ class WorldModelVectorEnv(VectorEnv):
             frames.append(self.reference.render().rgb)
             observations.append(o)
         return torch.from_numpy(np.stack(frames)), np.stack(observations).astype(np.float64), "mujoco"
+
+    def _check_start_obs(self, obs: np.ndarray, envs: np.ndarray) -> None:
+        """Raise ValueError naming the env and dimension of a start observation that is not
+        finite or lies over :data:`START_MARGIN` dataset stds from the training data's mean."""
+        mean = self.model.predict.obs_mean.double().cpu().numpy()
+        std = self.model.predict.obs_std.double().cpu().numpy()
+        for i in envs:
+            with np.errstate(invalid="ignore", over="ignore"):
+                far = ~(np.abs(obs[i] - mean) / std <= START_MARGIN)  # NaN counts as far
+            if far.any():
+                d = int(np.flatnonzero(far)[0])
+                raise ValueError(
+                    f"env {i}: options['obs'][{i}, {d}] = {obs[i, d]} is not finite or over {START_MARGIN:g} "
+                    f"stds from the model's training data (mean {mean[d]:.3g}, std {std[d]:.3g})"
+                )
 
     def _dataset_starts(self, envs: np.ndarray, options: dict) -> tuple[torch.Tensor, np.ndarray]:
         """Frames and observations at ``options``' dataset rows (episode, row: one or one per env)."""
@@ -301,6 +319,11 @@ class WorldModelVectorEnv(VectorEnv):
             info["rules_terminated"] = self.rules.terminated(self._state) & self.task.terminates
         reward = info[f"{self.reward_fn}_reward"].copy()
         terminated = info[f"{self.termination_fn}_terminated"].copy()
+        broken = ~(np.isfinite(self._state).all(1) & np.isfinite(reward))
+        if broken.any():  # a non-finite imagined value ends the episode rather than continuing as NaN
+            terminated |= broken
+            info["error"] = np.where(broken, "non-finite imagined observation or reward", "")
+            info["_error"] = broken
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
             truncated = (self._steps >= self.max_episode_steps) & ~terminated

@@ -225,3 +225,22 @@ def test_an_envs_trajectory_depends_on_its_seed_and_actions_only(weights):
         single = make("cosmos_env/Hopper-v0", weights)
         alone = [single.reset(seed=i)[0]] + [single.step(a[i])[0] for a in actions]
         np.testing.assert_allclose(np.stack(alone), np.stack(trajectory)[:, i], atol=1e-4, rtol=0)
+
+
+def test_bad_starts_are_refused_and_nan_ends_the_episode(weights):
+    env = WorldModelVectorEnv(num_envs=2, weights=weights / "hopper", autoreset_mode="Disabled")
+    rgb = np.zeros((2, 64, 64, 3), np.uint8)
+    with MujocoReference("hopper") as ref:
+        obs = np.stack([ref.reset(seed=0)[0]] * 2)
+    for value in (np.nan, 1e30):
+        bad = obs.copy()
+        bad[1, 3] = value
+        with pytest.raises(ValueError, match=r"env 1: options\['obs'\]\[1, 3\] = .* not finite or over 20 stds"):
+            env.reset(options={"rgb": rgb, "obs": bad})
+    model = tiny_world_model("hopper")
+    with torch.no_grad():
+        next(p for n, p in model.predict.named_parameters() if "out" in n).fill_(float("nan"))
+    broken = WorldModelVectorEnv(num_envs=2, task="hopper", model=model, autoreset_mode="Disabled")
+    broken.reset(seed=0)
+    _, _, terminated, _, info = broken.step(np.zeros((2, 3)))
+    assert terminated.all() and (info["error"] == "non-finite imagined observation or reward").all()
