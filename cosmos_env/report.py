@@ -151,6 +151,7 @@ def run_evaluation(
         summaries[name] = paired.summary()
         if video:
             write_video(out / "videos" / f"{name}.mp4", paired, name, settings["default_variant"])
+            write_strip(out / "strips" / f"{name}.png", paired)
         atomic_write_json(record, {"key": key, "summary": summaries[name]}, indent=None)  # last: marks the policy done
     env.close()
 
@@ -196,6 +197,14 @@ def write_video(path: Path, paired: PairedRollout, name: str, variant: str) -> P
     viz.save_video(tmp, frames, fps=30, scale=1)
     tmp.replace(path)
     return path
+
+
+def write_strip(path: Path, paired: PairedRollout, frames: int = 10) -> Path:
+    """MuJoCo (top) and imagined (bottom) frames of the first seed at ``frames`` evenly spaced
+    steps of the shorter of the two episodes."""
+    real, imagined = paired.mujoco.video, paired.closed_loop.video
+    picks = np.linspace(0, min(len(real), len(imagined)) - 1, frames).astype(int)
+    return viz.save_png(path, viz.grid([[real[i] for i in picks], [imagined[i] for i in picks]], scale=2))
 
 
 def write_plots(out: Path, summaries: dict[str, dict], ranking: dict, variant: str) -> list[str]:
@@ -341,7 +350,8 @@ def markdown(report: dict, plots: list[str], video: bool) -> str:
     for plot in plots:
         lines += [f"![{plot}]({plot})", ""]
     if video:
-        lines += ["## Videos (MuJoCo | imagined, first seed)", ""]
-        lines += [f"- [{n}](videos/{n}.mp4)" for n in results] + [""]
+        lines += ["## Frames of the first seed (top: MuJoCo, bottom: imagined)", ""]
+        for n in results:
+            lines += [f"{n} ([video](videos/{n}.mp4)):", "", f"![{n}](strips/{n}.png)", ""]
     lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
     return "\n".join(lines)
