@@ -1,7 +1,9 @@
 """Behaviour policies that drive the MuJoCo reference while a dataset is collected.
 
 ``random`` (uniform actions), ``repeat`` (each random action held a few steps), ``smooth``
-(temporally correlated noise, the default), ``sb3`` (a saved SB3 model), or any callable
+(temporally correlated noise, the default), ``sb3`` (a saved SB3 model), ``mix`` (per
+episode one of uniform, smooth or a ladder actor with action noise, sometimes switching to
+another mid-episode, as D4RL's replay datasets mix behaviours), or any callable
 ``obs -> action`` (picklable, for parallel collection).
 """
 
@@ -20,7 +22,7 @@ class BehaviourConfig:
     """Which behaviour policy collects the data."""
 
     name: str = "smooth"
-    """``random`` | ``repeat`` | ``smooth`` | ``sb3``."""
+    """``random`` | ``repeat`` | ``smooth`` | ``sb3`` | ``mix``."""
     repeat: int = 4
     """``repeat``: steps each random action is held."""
     smoothing: float = 0.8
@@ -32,6 +34,16 @@ class BehaviourConfig:
     so load only your own files)."""
     algo: str = "PPO"
     """``sb3``: the SB3 algorithm class that saved it."""
+    ladder: str | None = None
+    """``mix``: a folder of actor directories (``policies.actor``); None: uniform and smooth only."""
+    noise_levels: tuple[float, ...] = (0.0, 0.1, 0.3)
+    """``mix``: std of the Gaussian noise added to an actor's actions (half-range units), one per episode."""
+    switch_probability: float = 0.3
+    """``mix``: chance that an episode switches to another behaviour at a random step."""
+
+
+MIX_FIELDS = ("ladder", "noise_levels", "switch_probability")
+"""Recorded only for ``mix``, so datasets collected before it existed still resume."""
 
 
 class BehaviourPolicy(Protocol):
@@ -126,6 +138,46 @@ class SB3Policy:
         return self.model.predict(obs, deterministic=False)[0]
 
 
+class MixPolicy(_Bounded):
+    """Per episode: uniform, smooth or one of the ladder's actors (with one of the noise
+    levels); with ``switch_probability``, another of them from a random step on."""
+
+    def __init__(self, space: gym.spaces.Box, config: BehaviourConfig) -> None:
+        super().__init__(space)
+        self.config = config
+        self.parts: list = [UniformPolicy(space), SmoothNoisePolicy(space, config.smoothing, config.noise_scale)]
+        if config.ladder is not None:
+            from pathlib import Path
+
+            from policies.actor import MLPActor
+
+            actors = sorted(Path(config.ladder).glob("*/actor.json"))
+            if not actors:
+                raise ValueError(f"behaviour 'mix': no actor directories in {config.ladder}")
+            self.parts += [MLPActor.load(a.parent) for a in actors]
+        if not 0 <= config.switch_probability <= 1:
+            raise ValueError(f"switch_probability must be in [0, 1], got {config.switch_probability}")
+
+    def reset(self, rng: np.random.Generator) -> None:
+        super().reset(rng)
+        self.t = 0
+        self.current, self.later = (int(i) for i in rng.integers(len(self.parts), size=2))
+        self.switch_at = int(rng.integers(10, 500)) if rng.random() < self.config.switch_probability else None
+        self.noise = float(rng.choice(self.config.noise_levels))
+        for part in self.parts[:2]:
+            part.reset(rng)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if self.switch_at is not None and self.t == self.switch_at:
+            self.current = self.later
+        self.t += 1
+        part = self.parts[self.current]
+        if isinstance(part, _Bounded):
+            return part(obs)
+        unit = (np.asarray(part.act(obs[None]))[0] - self.low) / (self.high - self.low) * 2 - 1
+        return self.scale(unit + self.rng.normal(0, self.noise, unit.shape))
+
+
 def make_behaviour(
     config: BehaviourConfig | Callable[[np.ndarray], np.ndarray], action_space: gym.spaces.Box
 ) -> BehaviourPolicy:
@@ -138,8 +190,10 @@ def make_behaviour(
         return RepeatPolicy(action_space, config.repeat)
     if config.name == "smooth":
         return SmoothNoisePolicy(action_space, config.smoothing, config.noise_scale)
+    if config.name == "mix":
+        return MixPolicy(action_space, config)
     if config.name == "sb3":
         if not config.path:
             raise ValueError("behaviour 'sb3' needs path=<saved model .zip>")
         return SB3Policy(config.path, config.algo)
-    raise ValueError(f"unknown behaviour policy {config.name!r}; known: random, repeat, smooth, sb3")
+    raise ValueError(f"unknown behaviour policy {config.name!r}; known: random, repeat, smooth, sb3, mix")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from cosmos_env.behaviour import BehaviourConfig, make_behaviour
+from cosmos_env.behaviour import MIX_FIELDS, BehaviourConfig, make_behaviour
 from cosmos_env.data import (
     FORMAT,
     RECOLLECT,
@@ -192,7 +192,14 @@ def _package_versions() -> dict[str, str]:
 
 def _behaviour_record(behaviour: Behaviour) -> dict | str:
     if isinstance(behaviour, BehaviourConfig):
-        return dataclasses.asdict(behaviour)
+        record = dataclasses.asdict(behaviour)
+        if behaviour.name != "mix":
+            record = {k: v for k, v in record.items() if k not in MIX_FIELDS}
+        elif behaviour.ladder is not None:  # which actors: their weights' SHA-256, by name
+            from cosmos_env.verify import recorded_checksums
+
+            record["ladder_sha256"] = {p.parent.name: d for p, d in recorded_checksums(Path(behaviour.ladder)).items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in record.items()}
     name = getattr(behaviour, "__qualname__", type(behaviour).__name__)
     return f"callable:{getattr(behaviour, '__module__', '?')}.{name}"
 

@@ -169,3 +169,22 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     while any(alive(p) for p in workers) and time.time() < deadline:
         time.sleep(0.2)
     assert not any(alive(p) for p in workers), "workers outlived their killed parent"
+
+
+def test_mixed_behaviour_records_its_ladder(tmp_path):
+    import torch
+
+    from policies.actor import ActorConfig, MLPActor
+
+    for i in range(2):
+        torch.manual_seed(i)
+        MLPActor(ActorConfig(11, 3, (8,), (-1.0,) * 3, (1.0,) * 3)).save(tmp_path / "ladder" / f"step-{i}")
+    mix = BehaviourConfig("mix", ladder=str(tmp_path / "ladder"), switch_probability=1.0)
+    collect("hopper", 120, tmp_path / "d", behaviour=mix, workers=1, progress=False)
+    meta = EpisodeDataset(tmp_path / "d").meta["behaviour"]
+    assert meta["name"] == "mix" and meta["noise_levels"] == [0.0, 0.1, 0.3]
+    assert sorted(meta["ladder_sha256"]) == ["step-0", "step-1"]
+    plain = collect("hopper", 20, tmp_path / "plain", workers=1, progress=False)
+    assert "ladder" not in EpisodeDataset(plain.root).meta["behaviour"]  # older datasets still resume
+    with pytest.raises(ValueError, match="no actor directories"):
+        collect("hopper", 20, tmp_path / "e", behaviour=BehaviourConfig("mix", ladder=str(tmp_path)), workers=1)
