@@ -13,7 +13,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 from cosmos_env.tasks import TaskConfig, UnknownTaskError, known_tasks, load_task
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["TaskConfig", "UnknownTaskError", "known_tasks", "load_task", "register_envs", "ENV_IDS", "__version__"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
 from cosmos_env.tasks import TaskConfig, load_task
@@ -30,6 +31,27 @@ def task_dims(task: TaskConfig) -> tuple[int, int]:
         env.close()
 
 
+def observation_statistics(task: TaskConfig, steps: int = 300) -> tuple[torch.Tensor, torch.Tensor]:
+    """The start observation (``reset(seed=0)``) and the per-dimension std over ``steps`` of
+    uniform random actions (at least 0.01), each (D,) float32: stand-in data statistics."""
+    import gymnasium as gym
+
+    env = gym.make(task.gym_id)
+    try:
+        start, _ = env.reset(seed=0)
+        env.action_space.seed(0)
+        seen = [start]
+        for _ in range(steps):
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            seen.append(obs)
+            if terminated or truncated:
+                obs, _ = env.reset()
+    finally:
+        env.close()
+    std = torch.as_tensor(np.stack(seen), dtype=torch.float32).std(0).clamp_min(0.01)
+    return torch.as_tensor(start, dtype=torch.float32), std
+
+
 def tiny_world_model(
     task: str | TaskConfig = "hopper", seed: int = 0, context: int = 4, critic: bool = True, randomize: bool = True
 ) -> WorldModel:
@@ -37,7 +59,9 @@ def tiny_world_model(
 
     ``randomize`` replaces the zero-initialised output layers (adaLN-Zero starts every
     block as the identity, so an untrained Predict only repeats its last frame) with small
-    random weights, so actions change what is imagined."""
+    random weights, so actions change what is imagined. Its observation statistics are the
+    task's start state with a small spread, so imagined observations stay near a healthy
+    pose (the task's rules do not end every episode at once)."""
     task = load_task(task) if isinstance(task, str) else task
     obs_dim, action_dim = task_dims(task)
     generator_state = torch.random.get_rng_state()
@@ -56,6 +80,10 @@ def tiny_world_model(
                 **PREDICT_SIZES["tiny"],
             )
         )
+        with torch.no_grad():
+            mean, std = observation_statistics(task)
+            predict.obs_mean.copy_(mean)
+            predict.obs_std.copy_(std)
         if randomize:
             for name, p in predict.named_parameters():
                 if p.dim() > 1 or "ada" in name or "out" in name:

@@ -20,12 +20,18 @@ does for the single env.
 ``sampler_steps``, ``best_of`` and ``context_noise`` make the env's
 :class:`worldmodels.sampler.SamplingConfig`, built once and passed whole to every step.
 
-Reward and termination come from Reason (``reward_fn="critic"``, ``termination_fn="critic"``)
-or from the task's own functions applied to the imagined observation (``"rules"``,
-:mod:`cosmos_env.proprio_rules`; Hopper, HalfCheetah, Walker2d). Where the rules exist,
+Reward and termination come from the task's own functions applied to the imagined
+observation (``reward_fn="rules"``, ``termination_fn="rules"``: :mod:`cosmos_env.proprio_rules`,
+for Hopper, HalfCheetah and Walker2d) or from Reason (``"critic"``). The default (None) is
+the rules where the task has them, else the critic: on the shipped models the rules rank
+SAC policies as MuJoCo does far better (``docs/evaluation/``). Where the rules exist,
 ``info`` carries both (``critic_reward``, ``rules_reward``, ``critic_terminated``,
 ``rules_terminated``), so one rollout can be judged both ways. A task whose MuJoCo
 reference cannot terminate never terminates here.
+
+Version history (``cosmos_env/Hopper-v0``, ``cosmos_env/HalfCheetah-v0``): 0.1.0 rewards
+and terminations from Reason; since 0.2.0 from the rules by default (``reward_fn`` /
+``termination_fn="critic"`` gives the old behaviour), per-env sampling noise.
 
 Actions outside the bounds are clipped, as MuJoCo clamps its controls (Reason's reward
 sees the clipped action, so its control cost is that of the action MuJoCo applies).
@@ -101,11 +107,11 @@ class WorldModelVectorEnv(VectorEnv):
         render_mode: str | None = None,
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
-        reward_fn: str = "critic",
-        termination_fn: str = "critic",
+        reward_fn: str | None = None,
+        termination_fn: str | None = None,
     ) -> None:
         for name, value in (("reward_fn", reward_fn), ("termination_fn", termination_fn)):
-            if value not in JUDGES:
+            if value not in (*JUDGES, None):
                 raise ValueError(f"unknown {name} {value!r}; known: {', '.join(JUDGES)}")
         if obs_mode not in OBS_MODES:
             raise ValueError(f"unknown obs_mode {obs_mode!r}; known: {', '.join(OBS_MODES)}")
@@ -131,7 +137,8 @@ class WorldModelVectorEnv(VectorEnv):
         if "rules" in (reward_fn, termination_fn) and self.task.name not in RULES_TASKS:
             raise ValueError(f"no proprio rules for task {self.task.name!r} (written for {', '.join(RULES_TASKS)})")
         self.rules = ProprioRules.for_task(self.task) if self.task.name in RULES_TASKS else None
-        self.reward_fn, self.termination_fn = reward_fn, termination_fn
+        default = "rules" if self.rules is not None else "critic"
+        self.reward_fn, self.termination_fn = reward_fn or default, termination_fn or default
         self.model, self.device = model, model.device
         self.num_envs, self.obs_mode, self.render_mode = num_envs, obs_mode, render_mode
         self.sampling = sampling
@@ -319,10 +326,11 @@ class WorldModelVectorEnv(VectorEnv):
             info["rules_terminated"] = self.rules.terminated(self._state) & self.task.terminates
         reward = info[f"{self.reward_fn}_reward"].copy()
         terminated = info[f"{self.termination_fn}_terminated"].copy()
-        broken = ~(np.isfinite(self._state).all(1) & np.isfinite(reward))
+        frame_ok = torch.isfinite(imagined.latent).flatten(1).all(1).cpu().numpy()
+        broken = ~(np.isfinite(self._state).all(1) & np.isfinite(reward) & frame_ok)
         if broken.any():  # a non-finite imagined value ends the episode rather than continuing as NaN
             terminated |= broken
-            info["error"] = np.where(broken, "non-finite imagined observation or reward", "")
+            info["error"] = np.where(broken, "non-finite imagined frame, observation or reward", "")
             info["_error"] = broken
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:

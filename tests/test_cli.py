@@ -35,7 +35,7 @@ def test_demo_writes_video_png_and_summary(tmp_path, weights):
     argv = ["demo", f"out={tmp_path}", f"weights={weights}/hopper", "steps=20", "progress=false"]
     assert main([*argv, "policy=random"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["length_imagined"] == 20 and summary["judged_by"] == "critic/critic"
+    assert summary["length_imagined"] == 20 and summary["judged_by"] == "rules/rules"
     assert summary["imagined_steps_per_second"] > 0 and summary["policy"] == "random"
     assert (tmp_path / "demo.mp4").stat().st_size > 1000
     assert (tmp_path / "demo.png").stat().st_size > 1000

@@ -187,7 +187,7 @@ def test_shipped_world_models_make_offline_on_cpu(env_id):
 def test_only_tasks_that_can_terminate_terminate_in_imagination(task, ends, tmp_path):
     model = tiny_world_model(task)
     model.reason.heads.bias.data[1] = 50.0  # a critic that calls every state terminal
-    env = WorldModelVectorEnv(num_envs=2, task=task, model=model, autoreset_mode="Disabled")
+    env = WorldModelVectorEnv(num_envs=2, task=task, model=model, autoreset_mode="Disabled", termination_fn="critic")
     env.reset(seed=0)
     _, _, terminated, _, info = env.step(np.zeros((2, *env.single_action_space.shape)))
     assert terminated.tolist() == [ends, ends]
@@ -243,4 +243,4 @@ def test_bad_starts_are_refused_and_nan_ends_the_episode(weights):
     broken = WorldModelVectorEnv(num_envs=2, task="hopper", model=model, autoreset_mode="Disabled")
     broken.reset(seed=0)
     _, _, terminated, _, info = broken.step(np.zeros((2, 3)))
-    assert terminated.all() and (info["error"] == "non-finite imagined observation or reward").all()
+    assert terminated.all() and (info["error"] == "non-finite imagined frame, observation or reward").all()

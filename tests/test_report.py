@@ -33,7 +33,7 @@ def test_report_round_trip_and_resume(weights, actors, tmp_path, monkeypatch):
     assert report["world_model"]["sha256"]["predict/model.safetensors"]
     assert report["versions"]["torch"] == torch.__version__
     text = (tmp_path / "report.md").read_text()
-    assert "| critic/critic (default) |" in text and "![scatter.png](scatter.png)" in text
+    assert "| rules/rules (default) |" in text and "![scatter.png](scatter.png)" in text
     for name in ("scatter.png", "errors.png", "returns.png", "videos/step-0.mp4"):
         assert (tmp_path / name).stat().st_size > 1000, name
 
