@@ -130,8 +130,8 @@ def run_evaluation(
         "horizon": horizon,
         "open_loop_horizon": open_loop_horizon,
         "frame_stride": frame_stride,
-        "default_variant": variant_name(env.reward_fn, env.termination_fn if env.task.terminates else "never"),
     }
+    default_variant = variant_name(env.reward_fn, env.termination_fn if env.task.terminates else "never")
     summaries: dict[str, dict] = {}
     bar = tqdm(named.items(), desc=f"evaluate {env.task.name}", unit="policy", disable=not progress)
     for name, where in bar:
@@ -150,21 +150,21 @@ def run_evaluation(
         paired = paired_rollout(policy, env, seeds, horizon, open_loop_horizon, frame_stride, video, progress)
         summaries[name] = paired.summary()
         if video:
-            write_video(out / "videos" / f"{name}.mp4", paired, name, settings["default_variant"])
+            write_video(out / "videos" / f"{name}.mp4", paired, name, default_variant)
             write_strip(out / "strips" / f"{name}.png", paired)
         atomic_write_json(record, {"key": key, "summary": summaries[name]}, indent=None)  # last: marks the policy done
     env.close()
 
     ranking = rank_policies(summaries) if len(summaries) >= 3 else {}
     report = {
-        "settings": settings,
+        "settings": {**settings, "default_variant": default_variant},
         "world_model": world,
         "versions": versions(),
         "policies": {n: {"source": w, "sha256": digests(Path(w)) if w != "random" else {}} for n, w in named.items()},
         "ranking": ranking,
         "results": summaries,
     }
-    plots = write_plots(out, summaries, ranking, settings["default_variant"])
+    plots = write_plots(out, summaries, ranking, default_variant)
     atomic_write_json(out / "report.json", report, indent=None)
     atomic_write_bytes(out / "report.md", markdown(report, plots, video).encode())
     return report
