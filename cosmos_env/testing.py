@@ -53,9 +53,15 @@ def observation_statistics(task: TaskConfig, steps: int = 300) -> tuple[torch.Te
 
 
 def tiny_world_model(
-    task: str | TaskConfig = "hopper", seed: int = 0, context: int = 4, critic: bool = True, randomize: bool = True
+    task: str | TaskConfig = "hopper",
+    seed: int = 0,
+    context: int = 4,
+    critic: bool = True,
+    randomize: bool = True,
+    predict_size: str = "tiny",
 ) -> WorldModel:
-    """A world model with the ``tiny`` presets and random weights, shaped for ``task``.
+    """A world model with the ``tiny`` presets and random weights, shaped for ``task``
+    (``predict_size="tiny-v2"``: Predict with the v2 architecture, its band = ``context``).
 
     ``randomize`` replaces the zero-initialised output layers (adaLN-Zero starts every
     block as the identity, so an untrained Predict only repeats its last frame) with small
@@ -70,14 +76,14 @@ def tiny_world_model(
         tokenizer = Tokenizer(dataclasses.replace(TOKENIZER_SIZES["tiny"], resolution=task.height))
         size = tokenizer.config.latent_resolution
         channels = tokenizer.config.latent_channels
+        sized = PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[predict_size])
         predict = PredictModel(
-            PredictConfig(
-                obs_dim=obs_dim,
-                action_dim=action_dim,
+            dataclasses.replace(
+                sized,
                 latent_channels=channels,
                 latent_size=size,
                 max_frames=context + 1,
-                **PREDICT_SIZES["tiny"],
+                band=context if sized.band is not None else None,
             )
         )
         with torch.no_grad():

@@ -206,9 +206,10 @@ class PredictStage:
         sized = PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[config.size])
         model_config = dataclasses.replace(
             sized,
-            max_frames=max(sized.max_frames, config.context + 1),
+            max_frames=max(sized.max_frames, config.context + config.horizon),
             latent_channels=tok_config.latent_channels,
             latent_size=tok_config.latent_resolution,
+            band=config.context if sized.band is not None else None,  # what the context cache will hold
         )
         self.config = config
         self.model = PredictModel(model_config)
@@ -217,7 +218,7 @@ class PredictStage:
             episodes,
             val_fraction,
             context=config.context,
-            horizon=1,
+            horizon=config.horizon,
             fields=("obs", "action"),
             pad_start=True,
             extra_frames={"latents": latents},

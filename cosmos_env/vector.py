@@ -297,8 +297,7 @@ class WorldModelVectorEnv(VectorEnv):
             self.history = fresh
             self._frames = rgb.to(self.device).clone()
         else:
-            for name in ("latents", "obs", "actions", "age"):
-                getattr(self.history, name)[index] = getattr(fresh, name)
+            self.history = self.history.assign(index, fresh)
             self._frames[index] = rgb.to(self.device)
         self._state[mask] = obs  # exactly the start's observation, not its float32 copy
         self._fresh[index] = True

@@ -11,9 +11,9 @@ TASK_OF = {
 }
 
 
-def save_tiny_weights(root):
+def save_tiny_weights(root, predict_size="tiny"):
     for task in ("hopper", "halfcheetah"):
-        model = tiny_world_model(task)
+        model = tiny_world_model(task, predict_size=predict_size)
         model.reason.heads.bias.data[1] = -50.0  # never terminates: episodes run to the time limit
         model.save_pretrained(root / task, extra={"task": {"name": task}})
     return root

@@ -18,6 +18,13 @@ def test_gymnasium_check_env_on_every_registered_id(env_id, weights):
     env.close()
 
 
+def test_check_env_on_the_v2_architecture(weights_v2):
+    env = make("cosmos_env/Hopper-v0", weights_v2, obs_mode="pixels", sampler_steps=2)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.reset(seed=0)
+    assert env.unwrapped.core.history.cache is not None  # sampled from cached keys and values
+
+
 @pytest.mark.parametrize("obs_mode", ["pixels", "dict"])
 def test_check_env_in_every_observation_mode(obs_mode, weights):
     env = make("cosmos_env/Hopper-v0", weights, obs_mode=obs_mode, render_mode="rgb_array")
@@ -66,7 +73,9 @@ def test_seeded_rollouts_repeat(weights):
     np.testing.assert_array_equal(run(), run())
 
 
-def test_make_vec_steps_in_one_batch_and_autoresets_only_finished_envs(weights):
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_make_vec_steps_in_one_batch_and_autoresets_only_finished_envs(version, request):
+    weights = request.getfixturevalue("weights" if version == "v1" else "weights_v2")
     rng = np.random.default_rng(0)
     warmup, actions = rng.uniform(-1, 1, (2, 3, 3)).astype(np.float32), rng.uniform(-1, 1, (4, 3, 3)).astype(np.float32)
 

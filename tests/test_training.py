@@ -96,6 +96,15 @@ def test_predict_stage_windows_and_loss(dataset, tmp_path, tokenizer):
     assert stage.extra["context_noise"] == PredictStageConfig.context_noise  # recorded as trained
 
 
+def test_predict_stage_v2_bands_its_model_to_the_context(dataset, tmp_path, tokenizer):
+    settings = PredictStageConfig(tokenizer=tokenizer, size="tiny-v2", context=3, horizon=3)
+    stage = PredictStage(settings, dataset, tmp_path / "run")
+    assert stage.train_data[0]["latents"].shape == (6, 4, 8, 8)  # context + horizon frames
+    assert stage.model.config.band == 3 and stage.model.config.cacheable
+    loss, metrics = stage.loss(stage.model, batch_of(stage, 4))
+    assert loss.isfinite() and "latent_mse_shortcut" in metrics
+
+
 def test_latents_are_cached_beside_the_dataset_per_tokenizer_weights(dataset, tmp_path, tokenizer):
     settings = PredictStageConfig(tokenizer=tokenizer, size="tiny", context=3)
     PredictStage(settings, dataset, tmp_path / "run")

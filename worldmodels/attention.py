@@ -10,7 +10,12 @@ Who sees whom (causal in time: nothing sees a later frame):
 * a grid token at (t, i, j) sees grid tokens (t', i', j') with t' <= t inside the
   ``kernel`` x ``kernel`` spatial neighbourhood of (i, j), and all global tokens of
   frames <= t;
-* a global token of frame t sees every token of frames <= t.
+* a global token of frame t sees every token of frames <= t;
+* with a ``band``, only frames t' >= t - band are seen (a sliding window in time: what a
+  rolling cache of ``band`` past frames gives at sampling time).
+
+Queries may be fewer frames than keys: the queries are then the *last* frames of the key
+window (new frames attending to a cache of past ones' keys and values).
 
 The spatial neighbourhood follows NATTEN: a window of ``kernel`` positions centred on the
 query and shifted inwards at the borders (so every query sees exactly ``kernel`` x
@@ -39,9 +44,10 @@ def window_starts(n: int, kernel: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=32)
-def space_time_mask(t: int, h: int, w: int, g: int, kernel: int) -> torch.Tensor:
+def space_time_mask(t: int, h: int, w: int, g: int, kernel: int, band: int | None = None) -> torch.Tensor:
     """Boolean (N, N) mask, True = may attend, over tokens ordered frame by frame as
-    [h*w grid tokens, g global tokens]; N = t * (h*w + g)."""
+    [h*w grid tokens, g global tokens]; N = t * (h*w + g). ``band``: frames further back
+    than this are not seen (None: all earlier frames are)."""
     if kernel > h or kernel > w:
         raise ValueError(f"kernel {kernel} is larger than the {h}x{w} token grid")
     per = h * w + g
@@ -53,6 +59,8 @@ def space_time_mask(t: int, h: int, w: int, g: int, kernel: int) -> torch.Tensor
     in_row = (row[None, :] >= row_start[:, None]) & (row[None, :] < row_start[:, None] + kernel)
     in_col = (col[None, :] >= col_start[:, None]) & (col[None, :] < col_start[:, None] + kernel)
     causal = frame[None, :] <= frame[:, None]
+    if band is not None:
+        causal &= frame[:, None] - frame[None, :] <= band
     grid_to_grid = is_grid[:, None] & is_grid[None, :] & in_row & in_col
     involves_global = ~is_grid[:, None] | ~is_grid[None, :]
     return causal & (grid_to_grid | involves_global)
@@ -65,10 +73,10 @@ def _flatten(grid: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
     return tokens.reshape(b, -1, n, d).transpose(1, 2)  # (B, n, N, d)
 
 
-def _torch_attention(q, k, v, gq, gk, gv, kernel):
+def _torch_attention(q, k, v, gq, gk, gv, kernel, band):
     b, t, h, w, n, d = q.shape
-    g = gq.shape[2]
-    mask = space_time_mask(t, h, w, g, kernel).to(q.device)
+    g, per = gq.shape[2], h * w + gq.shape[2]
+    mask = space_time_mask(k.shape[1], h, w, g, kernel, band).to(q.device)[-t * per :]  # the last t frames' rows
     out = F.scaled_dot_product_attention(_flatten(q, gq), _flatten(k, gk), _flatten(v, gv), attn_mask=mask)
     out = out.transpose(1, 2).reshape(b, t, h * w + g, n, d)  # (B, T, HW+G, n, d)
     return out[:, :, : h * w].reshape(b, t, h, w, n, d), out[:, :, h * w :]
@@ -82,18 +90,20 @@ def _dense_with_lse(q, k, v, mask):
     return (torch.softmax(logits, -1).to(v.dtype) @ v), lse
 
 
-def _natten_attention(q, k, v, gq, gk, gv, kernel):
+def _natten_attention(q, k, v, gq, gk, gv, kernel, band):
     import natten
 
     q, k, v = (x.contiguous() for x in (q, k, v))  # the fused kernels want dense heads-last tensors
     b, t, h, w, n, d = q.shape
     g = gq.shape[2]
+    window = t if band is None else min(t, band + 1)  # frames seen, the query's own included
     grid_out, grid_lse = natten.na3d(
-        q, k, v, kernel_size=(t, kernel, kernel), is_causal=(True, False, False), return_lse=True
+        q, k, v, kernel_size=(window, kernel, kernel), is_causal=(True, False, False), return_lse=True
     )
     frame_of_query = torch.arange(t, device=q.device).repeat_interleave(h * w)
     frame_of_global = torch.arange(t, device=q.device).repeat_interleave(g)
-    to_global = frame_of_global[None, :] <= frame_of_query[:, None]  # (T*HW, T*G)
+    lag = frame_of_query[:, None] - frame_of_global[None, :]
+    to_global = (lag >= 0) & (lag <= (t if band is None else band))  # (T*HW, T*G)
     flat = lambda x: x.reshape(b, -1, n, d).transpose(1, 2)  # noqa: E731  (B, n, N, d)
     extra_out, extra_lse = _dense_with_lse(flat(q), flat(gk), flat(gv), to_global)
     extra_out = extra_out.transpose(1, 2).reshape(b, t, h, w, n, d)
@@ -104,7 +114,7 @@ def _natten_attention(q, k, v, gq, gk, gv, kernel):
         grid_out.float() * torch.exp(grid_lse.float() - lse)[..., None]
         + extra_out.float() * torch.exp(extra_lse - lse)[..., None]
     ).to(q.dtype)
-    mask = space_time_mask(t, h, w, g, kernel).to(q.device)
+    mask = space_time_mask(t, h, w, g, kernel, band).to(q.device)
     is_global = ~(torch.arange(h * w + g, device=q.device) < h * w).repeat(t)
     global_out = F.scaled_dot_product_attention(flat(gq), _flatten(k, gk), _flatten(v, gv), attn_mask=mask[is_global])
     return grid_out, global_out.transpose(1, 2).reshape(b, t, g, n, d)
@@ -119,16 +129,24 @@ def space_time_attention(
     gv: torch.Tensor,
     kernel: int = 3,
     backend: str = "auto",
+    band: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention of grid (B, T, H, W, n, d) and global (B, T, G, n, d) tokens; returns the
-    outputs for both, same shapes. ``backend``: ``auto`` (natten on CUDA when installed,
-    else torch), ``torch`` or ``natten``."""
+    """Attention of grid (B, T, H, W, n, d) and global (B, T, G, n, d) query tokens over
+    keys and values of Tk >= T frames (B, Tk, ...), the queries being the last T of them;
+    returns the outputs for both query kinds, shaped like the queries. ``band``: see the
+    module docstring. ``backend``: ``auto`` (natten on CUDA when installed and T = Tk, else
+    torch), ``torch`` or ``natten`` (needs T = Tk)."""
+    cached = k.shape[1] != q.shape[1]
     if backend == "auto":
-        backend = "natten" if HAS_NATTEN and q.is_cuda else "torch"
+        backend = "natten" if HAS_NATTEN and q.is_cuda and not cached else "torch"
     if backend == "natten":
         if not HAS_NATTEN:
             raise RuntimeError("backend='natten' but natten is not installed")
-        return _natten_attention(q, k, v, gq, gk, gv, kernel)
+        if cached:
+            raise ValueError(
+                f"backend='natten' needs as many query frames as key frames, got {q.shape[1]} and {k.shape[1]}"
+            )
+        return _natten_attention(q, k, v, gq, gk, gv, kernel, band)
     if backend != "torch":
         raise ValueError(f"unknown attention backend {backend!r}; use auto, torch or natten")
-    return _torch_attention(q, k, v, gq, gk, gv, kernel)
+    return _torch_attention(q, k, v, gq, gk, gv, kernel, band)

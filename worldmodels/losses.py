@@ -153,31 +153,54 @@ def predict_loss(
     ``config.pure_noise_fraction``, else tau ~ U(0, 1). Frame c is predicted as at
     sampling time; later frames are extra (diffusion-forcing) targets. The loss is the x0
     error of target frames whose previous frame is valid (see docs/design-notes.md).
+    For a shortcut model, a ``config.shortcut_fraction`` of the windows instead train a
+    larger step on their last frame (:func:`shortcut_targets`).
     """
     z0, o0 = model.normalize_latents(latents.float()), model.normalize_obs(obs.float())
     b, length = z0.shape[:2]
     device = z0.device
+    levels = model.config.shortcut_levels
+    n_short = round(b * config.shortcut_fraction) if levels else 0
     cut = torch.randint(1, length, (b, 1), device=device)
+    cut[:n_short] = length - 1  # shortcut windows: the last frame is the one target
     is_target = torch.arange(length, device=device)[None] >= cut  # (B, L)
     target_tau = torch.where(
         torch.rand(b, length, device=device) < config.pure_noise_fraction,
         torch.ones(b, length, device=device),
         torch.rand(b, length, device=device),
     )
+    step_levels = None
+    if n_short:
+        # a step of size 2^l / 2^L from a noise level on that step's grid
+        short_level = torch.randint(1, levels + 1, (n_short,), device=device)
+        step = 2.0 ** (short_level - levels)  # (n,)
+        on_grid = torch.ceil(torch.rand(n_short, device=device) / step) * step  # k * step, k >= 1
+        target_tau[:n_short, -1] = torch.where(target_tau[:n_short, -1] == 1, 1.0, on_grid.clamp(max=1))
+        step_levels = torch.zeros(b, length, dtype=torch.long, device=device)
+        step_levels[:n_short, -1] = short_level
     context_tau = torch.rand(b, length, device=device) * config.context_noise
     context_tau = torch.where(torch.rand(b, length, device=device) < config.clean_context_fraction, 0.0, context_tau)
     tau = torch.where(is_target, target_tau, context_tau)
     zt = (1 - tau[..., None, None, None]) * z0 + tau[..., None, None, None] * torch.randn_like(z0)
     ot = (1 - tau[..., None]) * o0 + tau[..., None] * torch.randn_like(o0)
-    z_hat, o_hat = net(zt, ot, actions.float(), tau)
+    z_target, o_target = z0, o0
+    if n_short:
+        rows = slice(0, n_short)
+        short_z, short_o = shortcut_targets(
+            net, zt[rows], ot[rows], actions[rows].float(), tau[rows], step_levels[rows, -1] - 1, levels
+        )
+        z_target, o_target = z0.clone(), o0.clone()
+        z_target[rows, -1], o_target[rows, -1] = short_z, short_o
+    z_hat, o_hat = net(zt, ot, actions.float(), tau, step_levels=step_levels)
     weight = torch.zeros(b, length, device=device)
     weight[:, 1:] = (valid[:, 1:] & valid[:, :-1]).float()
     weight = weight * is_target
-    latent_err = (z_hat.float() - z0).pow(2).flatten(2).mean(-1)  # (B, L)
-    obs_err = (o_hat.float() - o0).pow(2).mean(-1)  # (B, L)
+    latent_err = (z_hat.float() - z_target).pow(2).flatten(2).mean(-1)  # (B, L)
+    obs_err = (o_hat.float() - o_target).pow(2).mean(-1)  # (B, L)
     latent_loss = (latent_err * weight).sum() / weight.sum().clamp_min(1)
     obs_loss = (obs_err * weight).sum() / weight.sum().clamp_min(1)
-    first = weight * (torch.arange(length, device=device)[None] == cut) * (tau == 1)  # the sampling situation
+    base = torch.arange(b, device=device)[:, None] >= n_short  # (B, 1): windows with the plain loss
+    first = weight * (torch.arange(length, device=device)[None] == cut) * (tau == 1) * base  # the sampling situation
 
     def mean_over(err: torch.Tensor, w: torch.Tensor) -> float:
         return ((err * w).sum() / w.sum().clamp_min(1)).item()
@@ -190,7 +213,46 @@ def predict_loss(
         "obs_mse_next_from_noise": mean_over(obs_err, first),
         "latent_mse_next_persistence": mean_over(persistence, first),
     }
+    if n_short:
+        metrics["latent_mse_shortcut"] = mean_over(latent_err, weight * ~base)
     return latent_loss + config.obs_weight * obs_loss, metrics
+
+
+@torch.no_grad()
+def shortcut_targets(
+    net: Callable,
+    latents: torch.Tensor,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    tau: torch.Tensor,
+    half_level: torch.Tensor,
+    levels: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Self-consistency targets of a shortcut model (Frans et al. 2024) for the last frame
+    of each window: the clean estimate whose one step of size 2d lands where two steps of
+    size d (level ``half_level``) land.
+
+    latents (B, L, C, h, w), obs (B, L, D): noised windows, normalised; actions (B, L-1,
+    A); tau (B, L) their noise levels, the last frame's a multiple of 2d; half_level (B,)
+    int64 in [0, levels), d = 2^half_level / 2^levels. Returns the last frame's x0
+    targets, (B, C, h, w) and (B, D)."""
+    d = 2.0 ** (half_level.float() - levels)  # (B,)
+    z_start, o_start, t_start = latents[:, -1], obs[:, -1], tau[:, -1]
+    step_levels = torch.zeros(tau.shape, dtype=torch.long, device=tau.device)
+    step_levels[:, -1] = half_level
+    z, o, t = z_start, o_start, t_start
+    for _ in range(2):  # two Euler steps of size d: x <- x0 + ((t - d) / t) (x - x0)
+        latents, obs, tau = latents.clone(), obs.clone(), tau.clone()
+        latents[:, -1], obs[:, -1], tau[:, -1] = z, o, t
+        z_hat, o_hat = net(latents, obs, actions, tau, step_levels=step_levels)
+        ratio = (t - d) / t  # (B,)
+        z = z_hat[:, -1] + ratio[:, None, None, None] * (z - z_hat[:, -1])
+        o = o_hat[:, -1] + ratio[:, None] * (o - o_hat[:, -1])
+        t = t - d
+    # one step of 2d with estimate x lands at x + r (x_start - x), r = (t_start - 2d) / t_start
+    r = (t_start - 2 * d) / t_start  # (B,), in [0, 1)
+    rz, ro = r[:, None, None, None], r[:, None]
+    return (z - rz * z_start) / (1 - rz), (o - ro * o_start) / (1 - ro)
 
 
 def reason_loss(

@@ -31,29 +31,67 @@ class PredictConfig:
     latent_channels: int = 8
     latent_size: int = 8
     max_frames: int = 8
-    """Longest window (context + target) the time embedding covers."""
+    """Longest window (context + target) the learned time embedding covers."""
     dim: int = 128
     depth: int = 4
     heads: int = 4
     kernel: int = 5
-    """Spatial neighbourhood (kernel x kernel latent positions) of grid attention."""
+    """Spatial neighbourhood (kernel x kernel tokens) of grid attention."""
     mlp_ratio: float = 4.0
     task_dim: int = 0
     """Length of an optional task vector; 0 = none."""
     rollout_context_noise: float = 0.0
     """Noise level in [0, 1) the sampler gives imagined context frames by default; real
     ones stay clean (:meth:`worldmodels.world_model.WorldModel.step`)."""
+    patch: int = 1
+    """Latent positions per side of a grid token (2: 2x2 patches, 4x fewer tokens)."""
+    time_embedding: str = "learned"
+    """``learned``: a vector per window position (up to ``max_frames``); ``rotary``: rotary
+    embedding of time on queries and keys, so attention sees only frame lags and a frame's
+    cached keys stay valid as the window slides (:class:`ContextCache`)."""
+    band: int | None = None
+    """Frames further back than this are not attended to (None: the whole window). A
+    :class:`ContextCache` holds ``band`` frames."""
+    shortcut_levels: int = 0
+    """0: no step-size input. L > 0: a shortcut model, also told the size of the sampler's
+    step, 2^l / 2^L for level l = 0..L (level 0: the 2^L-step base; level L: one step)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.rollout_context_noise < 1:
             raise ValueError(f"rollout_context_noise must be in [0, 1), got {self.rollout_context_noise}")
+        if self.patch < 1 or self.latent_size % self.patch:
+            raise ValueError(f"patch {self.patch} must be >= 1 and divide latent_size {self.latent_size}")
+        if self.time_embedding not in ("learned", "rotary"):
+            raise ValueError(f"time_embedding must be 'learned' or 'rotary', got {self.time_embedding!r}")
+        if self.band is not None and self.band < 1:
+            raise ValueError(f"band must be >= 1 or None, got {self.band}")
+        if self.shortcut_levels < 0:
+            raise ValueError(f"shortcut_levels must be >= 0, got {self.shortcut_levels}")
+        if (self.dim // self.heads) % 2:
+            raise ValueError(f"dim / heads = {self.dim // self.heads} must be even")
+
+    @property
+    def grid_size(self) -> int:
+        """Grid tokens per side of a frame."""
+        return self.latent_size // self.patch
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether sampling can keep past frames' keys and values (:class:`ContextCache`)."""
+        return self.time_embedding == "rotary" and self.band is not None
 
 
 PREDICT_SIZES = {
     "tiny": dict(dim=32, depth=2, heads=2, kernel=3),
     "small": dict(dim=128, depth=4, heads=4, kernel=5),
     "base": dict(dim=512, depth=12, heads=8, kernel=5),
+    # v2: 2x2 patches (16 grid tokens a frame), relative time, a 4-frame band, 8-step shortcut
+    "small-v2": dict(dim=128, depth=6, heads=4, kernel=3, patch=2, time_embedding="rotary", band=4, shortcut_levels=3),
+    "tiny-v2": dict(dim=32, depth=2, heads=2, kernel=3, patch=2, time_embedding="rotary", band=2, shortcut_levels=2),
 }
+
+ROTARY_BASE = 100.0
+"""Rotary wavelengths span 2 pi .. 2 pi x ROTARY_BASE frames: windows are a few frames long."""
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -64,8 +102,71 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
+def rotary_table(frames: int, head_dim: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of frame positions 0..frames-1, each (frames, head_dim / 2)."""
+    half = head_dim // 2
+    freqs = ROTARY_BASE ** (-torch.arange(half, device=device) / half)  # (half,)
+    angles = torch.arange(frames, device=device)[:, None].float() * freqs  # (frames, half)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of time: x (B, T, ..., n, d) by its frame's cos/sin (T, d/2)."""
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 3) + (-1,)
+    cos, sin = cos.view(shape).to(x.dtype), sin.view(shape).to(x.dtype)
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return x * (1 + scale) + shift
+
+
+@dataclass(frozen=True)
+class ContextCache:
+    """Keys and values of the frames before a window, per block (as a causal transformer
+    keeps them), so a sampling step computes only the new frame's tokens.
+
+    Keys are stored before the rotary embedding, which is applied at attention time from
+    window positions: a frame's entry stays valid as the window slides. Tokens per frame
+    P = grid tokens + 1 proprio token."""
+
+    keys: torch.Tensor
+    """(depth, B, F, P, heads, head_dim)."""
+    values: torch.Tensor
+    """(depth, B, F, P, heads, head_dim)."""
+    last_latent: torch.Tensor
+    """(B, C, h, w): the newest frame's (normalised, c_skip-weighted) input, the frame the
+    next one's estimate is a change from."""
+    last_obs: torch.Tensor
+    """(B, D): likewise for the observation."""
+
+    @property
+    def frames(self) -> int:
+        return self.keys.shape[2]
+
+    def then(self, newer: ContextCache, keep: int) -> ContextCache:
+        """This cache followed by ``newer``'s frames, only the last ``keep`` frames kept."""
+        keys = torch.cat([self.keys, newer.keys], 2)[:, :, -keep:]
+        values = torch.cat([self.values, newer.values], 2)[:, :, -keep:]
+        return ContextCache(keys, values, newer.last_latent, newer.last_obs)
+
+    def select(self, index: torch.Tensor) -> ContextCache:
+        return ContextCache(self.keys[:, index], self.values[:, index], self.last_latent[index], self.last_obs[index])
+
+    def repeat(self, k: int) -> ContextCache:
+        """Each row K times in a row (B*K, ...)."""
+        return ContextCache(
+            self.keys.repeat_interleave(k, 1),
+            self.values.repeat_interleave(k, 1),
+            self.last_latent.repeat_interleave(k, 0),
+            self.last_obs.repeat_interleave(k, 0),
+        )
+
+    def assign(self, index: torch.Tensor, other: ContextCache) -> None:
+        """Rows ``index`` replaced by ``other``'s, in place (a batch resetting some envs)."""
+        self.keys[:, index], self.values[:, index] = other.keys, other.values
+        self.last_latent[index], self.last_obs[index] = other.last_latent, other.last_obs
 
 
 class Block(nn.Module):
@@ -74,7 +175,7 @@ class Block(nn.Module):
     def __init__(self, config: PredictConfig) -> None:
         super().__init__()
         d, self.heads = config.dim, config.heads
-        self.kernel = config.kernel
+        self.kernel, self.band = config.kernel, config.band
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.qkv = nn.Linear(d, 3 * d)
         self.q_norm = nn.RMSNorm(d // config.heads)
@@ -91,40 +192,70 @@ class Block(nn.Module):
         q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).unbind(-3)  # (..., n, d) each
         return [self.q_norm(q), self.k_norm(k), v]
 
-    def forward(self, grid: torch.Tensor, glob: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # grid (B, T, H, W, D), glob (B, T, G, D), cond (B, T, D)
-        mods = self.ada(cond).chunk(6, dim=-1)  # 6 x (B, T, D)
-        as_grid = [m[:, :, None, None] for m in mods]  # (B, T, 1, 1, D)
-        as_glob = [m[:, :, None] for m in mods]  # (B, T, 1, D)
-        gq, gk, gv = self._qkv(modulate(self.norm1(grid), as_grid[0], as_grid[1]))  # (B, T, H, W, n, d)
-        pq, pk, pv = self._qkv(modulate(self.norm1(glob), as_glob[0], as_glob[1]))  # (B, T, G, n, d)
-        grid_att, glob_att = space_time_attention(gq, gk, gv, pq, pk, pv, kernel=self.kernel)
-        grid = grid + as_grid[2] * self.proj(grid_att.flatten(-2))  # (B, T, H, W, D)
-        glob = glob + as_glob[2] * self.proj(glob_att.flatten(-2))  # (B, T, G, D)
-        grid = grid + as_grid[5] * self.mlp(modulate(self.norm2(grid), as_grid[3], as_grid[4]))
-        glob = glob + as_glob[5] * self.mlp(modulate(self.norm2(glob), as_glob[3], as_glob[4]))
-        return grid, glob
+    def forward(
+        self,
+        grid: torch.Tensor,
+        proprio: torch.Tensor,
+        cond: torch.Tensor,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """grid (B, T, H, W, D), proprio (B, T, G, D), cond (B, T, D); ``rotary``: cos, sin
+        (F + T, d/2) of the positions of ``past``'s F frames and these T; ``past``: keys and
+        values (B, F, P, n, d) of earlier frames. Returns grid, proprio and this window's
+        keys and values (B, T, P, n, d), keys before rotary."""
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.ada(cond).chunk(6, dim=-1)  # (B, T, D)
+        on_grid = lambda m: m[:, :, None, None]  # noqa: E731  (B, T, 1, 1, D)
+        on_proprio = lambda m: m[:, :, None]  # noqa: E731  (B, T, 1, D)
+        b, t, h, w, _ = grid.shape
+        gq, gk, gv = self._qkv(modulate(self.norm1(grid), on_grid(shift_msa), on_grid(scale_msa)))  # (B, T, H, W, n, d)
+        pq, pk, pv = self._qkv(modulate(self.norm1(proprio), on_proprio(shift_msa), on_proprio(scale_msa)))
+        keys = torch.cat([gk.flatten(2, 3), pk], 2)  # (B, T, P, n, d)
+        values = torch.cat([gv.flatten(2, 3), pv], 2)
+        all_keys, all_values = keys, values
+        if past is not None:
+            all_keys, all_values = torch.cat([past[0], keys], 1), torch.cat([past[1], values], 1)  # (B, F+T, P, n, d)
+        if rotary is not None:
+            cos, sin = rotary
+            gq, pq = rotate(gq, cos[-t:], sin[-t:]), rotate(pq, cos[-t:], sin[-t:])
+            all_keys = rotate(all_keys, cos, sin)
+        k_grid, k_proprio = all_keys[:, :, : h * w].unflatten(2, (h, w)), all_keys[:, :, h * w :]
+        v_grid, v_proprio = all_values[:, :, : h * w].unflatten(2, (h, w)), all_values[:, :, h * w :]
+        grid_att, proprio_att = space_time_attention(
+            gq, k_grid, v_grid, pq, k_proprio, v_proprio, kernel=self.kernel, band=self.band
+        )
+        grid = grid + on_grid(gate_msa) * self.proj(grid_att.flatten(-2))  # (B, T, H, W, D)
+        proprio = proprio + on_proprio(gate_msa) * self.proj(proprio_att.flatten(-2))  # (B, T, G, D)
+        grid = grid + on_grid(gate_mlp) * self.mlp(modulate(self.norm2(grid), on_grid(shift_mlp), on_grid(scale_mlp)))
+        proprio = proprio + on_proprio(gate_mlp) * self.mlp(
+            modulate(self.norm2(proprio), on_proprio(shift_mlp), on_proprio(scale_mlp))
+        )
+        return grid, proprio, keys, values
 
 
 class PredictModel(nn.Module):
     def __init__(self, config: PredictConfig) -> None:
         super().__init__()
         self.config = config
-        d, s = config.dim, config.latent_size
-        self.latent_in = nn.Linear(config.latent_channels, d)
+        d, s, p = config.dim, config.grid_size, config.patch
+        self.latent_in = nn.Linear(config.latent_channels * p * p, d)
         self.obs_in = nn.Linear(config.obs_dim, d)
         self.space_pos = nn.Parameter(torch.zeros(s, s, d))
-        self.time_pos = nn.Parameter(torch.zeros(config.max_frames, d))
-        self.proprio_type = nn.Parameter(torch.zeros(d))
         nn.init.normal_(self.space_pos, std=0.02)
-        nn.init.normal_(self.time_pos, std=0.02)
+        if config.time_embedding == "learned":
+            self.time_pos = nn.Parameter(torch.zeros(config.max_frames, d))
+            nn.init.normal_(self.time_pos, std=0.02)
+        self.proprio_type = nn.Parameter(torch.zeros(d))
         self.noise_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.action_mlp = nn.Sequential(nn.Linear(config.action_dim, d), nn.SiLU(), nn.Linear(d, d))
         self.task_mlp = nn.Linear(config.task_dim, d) if config.task_dim else None
+        if config.shortcut_levels:
+            self.step_embedding = nn.Embedding(config.shortcut_levels + 1, d)
+            nn.init.zeros_(self.step_embedding.weight)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
         self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
-        self.latent_out = nn.Linear(d, config.latent_channels)
+        self.latent_out = nn.Linear(d, config.latent_channels * p * p)
         self.obs_out = nn.Linear(d, config.obs_dim)
         for layer in (self.final_ada[-1], self.latent_out, self.obs_out):
             nn.init.zeros_(layer.weight)
@@ -156,45 +287,107 @@ class PredictModel(nn.Module):
         actions: torch.Tensor,
         noise_levels: torch.Tensor,
         task: torch.Tensor | None = None,
+        step_levels: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Estimate the clean frames of a noisy window (all values normalised).
 
         latents (B, T, C, h, w), obs (B, T, D): noisy frames; actions (B, T-1, A): the
         action between consecutive frames; noise_levels (B, T) in [0, 1] of each frame
-        (latents and observation alike); task (B, task_dim).
+        (latents and observation alike); task (B, task_dim); step_levels (B, T) int64, a
+        shortcut model's step-size level per frame (None: 0, the base step).
         Returns clean-frame estimates of latents and obs, same shapes. Raises ValueError
-        for T > ``max_frames``, or for a missing task vector when ``task_dim > 0``.
+        for T > ``max_frames`` with a learned time embedding, or for a missing task vector
+        when ``task_dim > 0``.
         """
-        b, t = latents.shape[:2]
-        if t > self.config.max_frames:
-            raise ValueError(f"window of {t} frames exceeds max_frames={self.config.max_frames}")
-        c_in, c_skip, c_out = preconditioning(noise_levels)  # (B, T) each
-        grid = self.latent_in((latents * c_in[..., None, None, None]).permute(0, 1, 3, 4, 2))  # (B, T, h, w, D)
-        grid = grid + self.space_pos + self.time_pos[:t, None, None]
-        glob = (self.obs_in(obs * c_in[..., None]) + self.proprio_type + self.time_pos[:t])[:, :, None]  # (B, T, 1, D)
+        z, o, _ = self._run(latents, obs, F.pad(actions, (0, 0, 1, 0)), noise_levels, task, step_levels, None)
+        return z, o
 
-        actions_in = F.pad(actions, (0, 0, 1, 0))  # (B, T, A): none into frame 0
+    def forward_cached(
+        self,
+        latents: torch.Tensor,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        noise_levels: torch.Tensor,
+        past: ContextCache | None = None,
+        task: torch.Tensor | None = None,
+        step_levels: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, ContextCache]:
+        """:meth:`forward` for frames that follow the ``past`` cache's (a rotary model with a
+        band only): actions (B, T, A) are the actions into each of the T frames (the first
+        from the cache's newest frame); with no ``past``, actions (B, T-1, A) as in
+        :meth:`forward`. Also returns this window's keys and values as a cache (to extend
+        ``past`` with, :meth:`ContextCache.then`). Raises ValueError for a model that cannot
+        cache (:attr:`PredictConfig.cacheable`)."""
+        if not self.config.cacheable:
+            raise ValueError("a context cache needs time_embedding='rotary' and a band")
+        actions_in = F.pad(actions, (0, 0, 1, 0)) if past is None else actions
+        return self._run(latents, obs, actions_in, noise_levels, task, step_levels, past)
+
+    def _run(self, latents, obs, actions_in, noise_levels, task, step_levels, past):
+        b, t = latents.shape[:2]
+        cfg, p = self.config, self.config.patch
+        if cfg.time_embedding == "learned" and t > cfg.max_frames:
+            raise ValueError(f"window of {t} frames exceeds max_frames={cfg.max_frames}")
+        c_in, c_skip, c_out = preconditioning(noise_levels)  # (B, T) each
+        patches = patchify(latents * c_in[..., None, None, None], p)  # (B, T, s, s, C*p*p)
+        grid = self.latent_in(patches) + self.space_pos  # (B, T, s, s, D)
+        proprio = (self.obs_in(obs * c_in[..., None]) + self.proprio_type)[:, :, None]  # (B, T, 1, D)
+        rotary = None
+        if cfg.time_embedding == "learned":
+            grid = grid + self.time_pos[:t, None, None]
+            proprio = proprio + self.time_pos[:t, None]
+        else:
+            frames = t + (past.frames if past is not None else 0)
+            rotary = rotary_table(frames, cfg.dim // cfg.heads, latents.device)
+
         shared = self.action_mlp(actions_in)  # (B, T, D)
         if self.task_mlp is not None:
             if task is None:
                 raise ValueError("this model was built with task_dim > 0 and needs a task vector")
             shared = shared + self.task_mlp(task)[:, None]
-        cond = shared + self.noise_mlp(timestep_embedding(noise_levels, self.config.dim))  # (B, T, D)
+        cond = shared + self.noise_mlp(timestep_embedding(noise_levels, cfg.dim))  # (B, T, D)
+        if cfg.shortcut_levels:
+            levels = torch.zeros(b, t, dtype=torch.long, device=latents.device) if step_levels is None else step_levels
+            cond = cond + self.step_embedding(levels)
 
-        for block in self.blocks:
-            grid, glob = block(grid, glob, cond)
+        keys, values = [], []
+        for i, block in enumerate(self.blocks):
+            layer_past = (past.keys[i], past.values[i]) if past is not None else None
+            grid, proprio, k, v = block(grid, proprio, cond, rotary, layer_past)
+            keys.append(k)
+            values.append(v)
         shift, scale = self.final_ada(cond).chunk(2, dim=-1)  # (B, T, D) each
         grid = modulate(self.final_norm(grid), shift[:, :, None, None], scale[:, :, None, None])
-        glob = modulate(self.final_norm(glob), shift[:, :, None], scale[:, :, None])
-        latents_out = self.latent_out(grid).permute(0, 1, 4, 2, 3)  # (B, T, C, h, w)
-        obs_out = self.obs_out(glob[:, :, 0])  # (B, T, D)
+        proprio = modulate(self.final_norm(proprio), shift[:, :, None], scale[:, :, None])
+        latents_out = unpatchify(self.latent_out(grid), p)  # (B, T, C, h, w)
+        obs_out = self.obs_out(proprio[:, :, 0])  # (B, T, D)
         # the network's output is a change from the previous frame's estimate
-        z_prev = previous_frame(c_skip[..., None, None, None] * latents)  # (B, T, C, h, w)
-        o_prev = previous_frame(c_skip[..., None] * obs)  # (B, T, D)
+        z_in, o_in = c_skip[..., None, None, None] * latents, c_skip[..., None] * obs  # (B, T, ...)
+        first_z = past.last_latent if past is not None else torch.zeros_like(latents[:, 0])
+        first_o = past.last_obs if past is not None else torch.zeros_like(obs[:, 0])
+        z_prev = torch.cat([first_z[:, None], z_in[:, :-1]], 1)  # (B, T, C, h, w)
+        o_prev = torch.cat([first_o[:, None], o_in[:, :-1]], 1)  # (B, T, D)
+        cache = ContextCache(torch.stack(keys), torch.stack(values), z_in[:, -1], o_in[:, -1])
         return (
-            c_skip[..., None, None, None] * latents + c_out[..., None, None, None] * (z_prev + latents_out),
-            c_skip[..., None] * obs + c_out[..., None] * (o_prev + obs_out),
+            z_in + c_out[..., None, None, None] * (z_prev + latents_out),
+            o_in + c_out[..., None] * (o_prev + obs_out),
+            cache,
         )
+
+
+def patchify(z: torch.Tensor, p: int) -> torch.Tensor:
+    """(B, T, C, h, w) -> (B, T, h/p, w/p, C*p*p) tokens."""
+    b, t, c, h, w = z.shape
+    z = z.reshape(b, t, c, h // p, p, w // p, p)
+    return z.permute(0, 1, 3, 5, 2, 4, 6).reshape(b, t, h // p, w // p, c * p * p)
+
+
+def unpatchify(x: torch.Tensor, p: int) -> torch.Tensor:
+    """(B, T, s, s, C*p*p) -> (B, T, C, s*p, s*p)."""
+    b, t, s1, s2, cpp = x.shape
+    c = cpp // (p * p)
+    x = x.reshape(b, t, s1, s2, c, p, p)
+    return x.permute(0, 1, 4, 2, 5, 3, 6).reshape(b, t, c, s1 * p, s2 * p)
 
 
 def previous_frame(x: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,17 @@ from dataclasses import dataclass
 
 import torch
 
-from worldmodels.predict import PredictModel
+from worldmodels.predict import ContextCache, PredictModel
 from worldmodels.reason import ReasonModel
-from worldmodels.sampler import Generators, SamplingConfig, context_window, sample_next
+from worldmodels.sampler import (
+    Generators,
+    SamplingConfig,
+    commit,
+    context_window,
+    prime_cache,
+    sample_next,
+    sample_next_cached,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,9 @@ class History:
     """(B, K-1, A): the actions between consecutive frames."""
     age: torch.Tensor
     """(B, K) int64: each frame's steps since the last real frame (0: real)."""
+    cache: ContextCache | None = None
+    """Predict's keys and values of these frames, for a model that caches its context
+    (made at the first step, see :func:`imagine_step`)."""
 
     @classmethod
     def from_clip(cls, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, context: int) -> History:
@@ -44,10 +55,21 @@ class History:
 
     def repeat(self, k: int) -> History:
         """Each history K times in a row (B*K, ...)."""
-        return History(*(x.repeat_interleave(k, 0) for x in (self.latents, self.obs, self.actions, self.age)))
+        tensors = (x.repeat_interleave(k, 0) for x in (self.latents, self.obs, self.actions, self.age))
+        return History(*tensors, cache=self.cache.repeat(k) if self.cache is not None else None)
 
     def select(self, index: torch.Tensor) -> History:
-        return History(self.latents[index], self.obs[index], self.actions[index], self.age[index])
+        cache = self.cache.select(index) if self.cache is not None else None
+        return History(self.latents[index], self.obs[index], self.actions[index], self.age[index], cache)
+
+    def assign(self, index: torch.Tensor, other: History) -> History:
+        """Rows ``index`` replaced by ``other``'s (envs starting over); the others kept."""
+        for name in ("latents", "obs", "actions", "age"):
+            getattr(self, name)[index] = getattr(other, name)
+        if self.cache is None or other.cache is None:  # a cache is remade at the next step
+            return History(self.latents, self.obs, self.actions, self.age)
+        self.cache.assign(index, other.cache)
+        return self
 
 
 @dataclass(frozen=True)
@@ -93,14 +115,24 @@ def imagine_step(
         generator = [g for g in generator for _ in range(k)]  # an env's K candidates draw from its own
     actions = torch.cat([candidates.actions, cand_actions[:, None]], 1)  # (B*k, K, A)
     noise = sampling.noise_for(predict.config)
-    # per context frame (B*k, K); a plain 0.0 when off, so the sampler needs no device sync
-    levels = noise * candidates.imagined.float() if noise > 0 else 0.0
-    z, o = sample_next(predict, candidates.latents, candidates.obs, actions, sampling, levels, generator=generator)
+    cache = None
+    if predict.config.cacheable:
+        cache = candidates.cache
+        if cache is None:  # the first step from real frames (their cache is shared by the candidates)
+            cache = prime_cache(predict, history.latents, history.obs, history.actions)
+            cache = cache.repeat(k) if k > 1 else cache
+        z, o = sample_next_cached(predict, cache, cand_actions, sampling, generator=generator)
+        cache = commit(predict, cache, z, o, cand_actions, noise, generator=generator)
+    else:
+        # per context frame (B*k, K); a plain 0.0 when off, so the sampler needs no device sync
+        levels = noise * candidates.imagined.float() if noise > 0 else 0.0
+        z, o = sample_next(predict, candidates.latents, candidates.obs, actions, sampling, levels, generator=generator)
     nxt = History(
         latents=torch.cat([candidates.latents[:, 1:], z[:, None]], 1),
         obs=torch.cat([candidates.obs[:, 1:], o[:, None]], 1),
         actions=actions[:, 1:],
         age=torch.cat([candidates.age[:, 1:], candidates.age[:, -1:] + 1], 1),
+        cache=cache,
     )
     if reason is None:
         return ImaginedStep(z, o, nxt)

@@ -3,6 +3,11 @@
 The flow runs from noise (tau = 1) to data (tau = 0); the model returns a clean-frame
 estimate x0, so one step is ``x <- x0 + (tau_next / tau) (x - x0)`` and a single step
 returns x0 itself. The observation and the frame are drawn together, in the same passes.
+A shortcut model (``shortcut_levels`` > 0) is told the step size (:func:`step_level`), so
+that its few steps land where its many would. A model that can cache its context
+(:attr:`~worldmodels.predict.PredictConfig.cacheable`) samples from a
+:class:`~worldmodels.predict.ContextCache` (:func:`sample_next_cached`, :func:`commit`):
+a step computes the new frame's tokens only.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from worldmodels.predict import PredictConfig, PredictModel
+from worldmodels.predict import ContextCache, PredictConfig, PredictModel
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,17 @@ class SamplingConfig:
     def noise_for(self, config: PredictConfig) -> float:
         """The context noise level to use with a model of this config."""
         return config.rollout_context_noise if self.context_noise is None else self.context_noise
+
+
+def step_level(config: PredictConfig, steps: int) -> int | None:
+    """The shortcut level of a ``steps``-step sampler (None for a model without shortcut
+    levels). Raises ValueError unless ``steps`` is a power of two up to 2^levels."""
+    if not config.shortcut_levels:
+        return None
+    base = 2**config.shortcut_levels
+    if steps > base or steps & (steps - 1):
+        raise ValueError(f"this shortcut model samples in 1, 2, 4, ... {base} steps, not {steps}")
+    return config.shortcut_levels - (steps.bit_length() - 1)
 
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
@@ -94,14 +110,86 @@ def sample_next(
     z, o = z.to(latents.dtype), o.to(obs.dtype)
     taus = torch.linspace(1, 0, sampling.steps + 1).tolist()
     levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)  # (B, K+1)
+    level = step_level(model.config, sampling.steps)
+    step_levels = None
+    if level is not None:
+        step_levels = torch.zeros(b, k + 1, dtype=torch.long, device=latents.device)
+        step_levels[:, -1] = level
     for tau, tau_next in zip(taus[:-1], taus[1:]):  # Euler from noise (tau = 1) to data (0)
         levels[:, -1] = tau
-        z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task)
+        z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task, step_levels)
         z0, o0 = z0[:, -1:], o0[:, -1:]  # (B, 1, ...)
         z, o = z0 + (tau_next / tau) * (z - z0), o0 + (tau_next / tau) * (o - o0)
     if sampling.limit is not None:
         z, o = z.clamp(-sampling.limit, sampling.limit), o.clamp(-sampling.limit, sampling.limit)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
+
+
+@torch.no_grad()
+def prime_cache(
+    model: PredictModel,
+    latents: torch.Tensor,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    task: torch.Tensor | None = None,
+) -> ContextCache:
+    """The cache of a window of clean context frames, raw values: latents (B, K, C, h, w),
+    obs (B, K, D), actions (B, K-1, A) between them; the last ``band`` frames are kept."""
+    z, o = model.normalize_latents(latents), model.normalize_obs(obs)
+    clean = torch.zeros(latents.shape[:2], device=latents.device)
+    _, _, cache = model.forward_cached(z, o, actions, clean, task=task)
+    return cache.then(cache, model.config.band) if cache.frames > model.config.band else cache
+
+
+@torch.no_grad()
+def sample_next_cached(
+    model: PredictModel,
+    cache: ContextCache,
+    action: torch.Tensor,
+    sampling: SamplingConfig = SamplingConfig(),
+    task: torch.Tensor | None = None,
+    generator: Generators = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frame after the cached context under ``action`` (B, A): next latent (B, C, h, w)
+    and observation (B, D), raw. Uses ``sampling.steps`` and ``.limit``; noise from
+    ``generator`` (see :data:`Generators`)."""
+    b, cfg = action.shape[0], model.config
+    z, o = draw_noise(
+        [(b, 1, cfg.latent_channels, cfg.latent_size, cfg.latent_size), (b, 1, cfg.obs_dim)], generator, action.device
+    )
+    taus = torch.linspace(1, 0, sampling.steps + 1).tolist()
+    level = step_level(cfg, sampling.steps)
+    step_levels = None if level is None else torch.full((b, 1), level, dtype=torch.long, device=action.device)
+    for tau, tau_next in zip(taus[:-1], taus[1:]):  # Euler from noise (tau = 1) to data (0)
+        levels = torch.full((b, 1), tau, device=action.device)
+        z0, o0, _ = model.forward_cached(z, o, action[:, None], levels, cache, task, step_levels)
+        z, o = z0 + (tau_next / tau) * (z - z0), o0 + (tau_next / tau) * (o - o0)
+    if sampling.limit is not None:
+        z, o = z.clamp(-sampling.limit, sampling.limit), o.clamp(-sampling.limit, sampling.limit)
+    return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
+
+
+@torch.no_grad()
+def commit(
+    model: PredictModel,
+    cache: ContextCache,
+    latent: torch.Tensor,
+    obs: torch.Tensor,
+    action: torch.Tensor,
+    level: float = 0.0,
+    task: torch.Tensor | None = None,
+    generator: Generators = None,
+) -> ContextCache:
+    """The cache with a new frame appended (and its oldest dropped past ``band`` frames):
+    latent (B, C, h, w) and obs (B, D) raw, reached under action (B, A), entered at noise
+    ``level`` (an imagined frame's context noise; 0 keeps it clean)."""
+    z, o = model.normalize_latents(latent)[:, None], model.normalize_obs(obs)[:, None]  # (B, 1, ...)
+    if level > 0:
+        nz, no = draw_noise([tuple(z.shape), tuple(o.shape)], generator, z.device)
+        z, o = (1 - level) * z + level * nz, (1 - level) * o + level * no
+    levels = torch.full(z.shape[:2], float(level), device=z.device)
+    _, _, new = model.forward_cached(z, o, action[:, None], levels, cache, task)
+    return cache.then(new, model.config.band)
 
 
 @torch.no_grad()

@@ -55,7 +55,9 @@ class PredictStageConfig:
     size: str = "small"
     """Model size preset (:data:`worldmodels.predict.PREDICT_SIZES`)."""
     context: int = 4
-    """Context frames before the predicted one."""
+    """Context frames before the predicted one (a banded model attends this many back)."""
+    horizon: int = 1
+    """Target frames after the context in each training window (window = context + horizon)."""
     context_noise: float = 0.3
     """Context frames are noised to tau ~ U(0, context_noise)."""
     clean_context_fraction: float = 0.5
@@ -64,10 +66,15 @@ class PredictStageConfig:
     """Of target frames, those noised to tau = 1 (where one-step sampling starts); the rest tau ~ U(0, 1)."""
     obs_weight: float = 1.0
     """Weight of the observation's x0 error beside the latent's."""
+    shortcut_fraction: float = 0.25
+    """Of the windows of a shortcut model, those that train a step larger than the base
+    (self-consistency targets, :func:`worldmodels.losses.shortcut_targets`)."""
     name: str = "predict"
 
     def __post_init__(self) -> None:
         _check(self.context >= 1, f"context must be >= 1, got {self.context}")
+        _check(self.horizon >= 1, f"horizon must be >= 1, got {self.horizon}")
+        _check(0 <= self.shortcut_fraction <= 1, f"shortcut_fraction must be in [0, 1], got {self.shortcut_fraction}")
         _check(0 <= self.context_noise < 1, f"context_noise must be in [0, 1), got {self.context_noise}")
         for name in ("clean_context_fraction", "pure_noise_fraction"):
             _check(0 <= getattr(self, name) <= 1, f"{name} must be in [0, 1], got {getattr(self, name)}")

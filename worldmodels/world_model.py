@@ -8,6 +8,7 @@ A directory holds ``tokenizer/``, ``predict/`` and optionally ``reason/`` (saved
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
 from worldmodels.predict import PredictModel
 from worldmodels.reason import ReasonModel
 from worldmodels.rollout import History, ImaginedStep, imagine_step, rollout
-from worldmodels.sampler import Generators, SamplingConfig
+from worldmodels.sampler import Generators, SamplingConfig, prime_cache
 from worldmodels.tokenizer import Tokenizer, inverse_to_depth
 
 
@@ -80,7 +81,12 @@ class WorldModel:
         frames = rgb.to(self.device).permute(0, 1, 4, 2, 3).float() / 255  # (B, T, 3, H, W)
         z = self.tokenizer.encode(frames)  # (B, T, C, h, w), causal
         obs, actions = obs.to(self.device, torch.float32), actions.to(self.device, torch.float32)
-        return History.from_clip(z, obs, actions, self.context)  # (B, K, ...), every frame real
+        history = History.from_clip(z, obs, actions, self.context)  # (B, K, ...), every frame real
+        if not self.predict.config.cacheable:
+            return history
+        return dataclasses.replace(
+            history, cache=prime_cache(self.predict, history.latents, history.obs, history.actions)
+        )
 
     @torch.no_grad()
     def step(

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from worldmodels.losses import predict_loss
-from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel, preconditioning
-from worldmodels.sampler import SamplingConfig, sample_next
+from worldmodels.losses import predict_loss, shortcut_targets
+from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel, patchify, preconditioning, unpatchify
+from worldmodels.sampler import SamplingConfig, prime_cache, sample_next, sample_next_cached, step_level
 from worldmodels.stages import PredictStageConfig
 
 # the settings these tests were written against (lighter noise than the stage's defaults)
@@ -138,12 +138,115 @@ def test_clean_context_fraction_leaves_the_context_unnoised():
     z, o, a, _ = window(b=64, t=4)
     seen = {}
 
-    def net(zt, ot, actions, tau):
+    def net(zt, ot, actions, tau, step_levels=None):
         seen["tau"] = tau
-        return m(zt, ot, actions, tau)
+        return m(zt, ot, actions, tau, step_levels=step_levels)
 
     valid = torch.ones(64, 4, dtype=torch.bool)
     predict_loss(net, m, z, o, a, valid, PredictStageConfig(tokenizer="-", clean_context_fraction=1.0))
     assert (seen["tau"][:, 0] == 0).all()  # frame 0 is always context
     predict_loss(net, m, z, o, a, valid, PredictStageConfig(tokenizer="-", clean_context_fraction=0.0))
     assert (seen["tau"][:, 0] > 0).all() and (seen["tau"][:, 0] <= 0.3).all()
+
+
+def v2_model(seed=0, **overrides):
+    return model(seed, **{**PREDICT_SIZES["tiny-v2"], **overrides})
+
+
+def test_patchify_round_trip():
+    z = torch.randn(2, 3, 4, 8, 8)
+    tokens = patchify(z, 2)
+    assert tokens.shape == (2, 3, 4, 4, 16)
+    torch.testing.assert_close(unpatchify(tokens, 2), z)
+
+
+def test_band_limits_what_a_frame_sees():
+    m = v2_model()  # 2 blocks, band 2: a frame sees at most 4 frames back through both blocks
+    z, o, a, tau = window(t=6)
+    base = m(z, o, a, tau)
+    z0 = z.clone()
+    z0[:, 0] += 1.0
+    moved = m(z0, o, a, tau)
+    torch.testing.assert_close(moved[0][:, 5], base[0][:, 5])
+    assert (moved[0][:, 4] - base[0][:, 4]).abs().max() > 1e-4
+
+
+def test_rolling_cache_equals_the_banded_window():
+    # teacher forcing through a cache that keeps `band` frames computes what one pass over
+    # the whole window computes: what training sees is what sampling sees
+    m = v2_model()
+    z, o, a, tau = window(t=6)
+    full_z, full_o = m(z, o, a, tau)
+    band = m.config.band
+    _, _, cache = m.forward_cached(z[:, :band], o[:, :band], a[:, : band - 1], tau[:, :band])
+    for t in range(band, 6):
+        step_z, step_o, new = m.forward_cached(
+            z[:, t : t + 1], o[:, t : t + 1], a[:, t - 1 : t], tau[:, t : t + 1], cache
+        )
+        torch.testing.assert_close(step_z[:, 0], full_z[:, t], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(step_o[:, 0], full_o[:, t], atol=1e-5, rtol=1e-5)
+        cache = cache.then(new, band)
+    assert cache.frames == band
+
+
+def test_cached_sampling_equals_the_window_sampler():
+    m = v2_model()
+    z, o, a, _ = window(b=3, t=2)
+    a = a[:, :1]
+    action = torch.randn(3, 2)
+    for steps in (1, 2, 4):
+        window_draw = sample_next(
+            m,
+            z,
+            o,
+            torch.cat([a, action[:, None]], 1),
+            SamplingConfig(steps=steps),
+            generator=torch.Generator().manual_seed(1),
+        )
+        cached_draw = sample_next_cached(
+            m, prime_cache(m, z, o, a), action, SamplingConfig(steps=steps), generator=torch.Generator().manual_seed(1)
+        )
+        for x, y in zip(window_draw, cached_draw):
+            torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5)
+
+
+def test_shortcut_step_levels():
+    config = v2_model().config  # 2 levels: 4 base steps, 2, 1
+    assert [step_level(config, s) for s in (4, 2, 1)] == [0, 1, 2]
+    assert step_level(model().config, 3) is None  # no shortcut: any step count
+    for bad in (3, 8):
+        with pytest.raises(ValueError, match="samples in 1, 2, 4"):
+            step_level(config, bad)
+
+
+def test_a_cache_needs_a_rotary_banded_model():
+    z, o, a, tau = window()
+    with pytest.raises(ValueError, match="needs time_embedding='rotary' and a band"):
+        model().forward_cached(z, o, a, tau)
+    with pytest.raises(ValueError, match="patch 3 must be >= 1 and divide latent_size 8"):
+        PredictConfig(obs_dim=5, action_dim=2, patch=3)
+
+
+def test_shortcut_targets_of_an_exact_model_are_the_clean_frame():
+    # a model that always knows x0 moves along the straight path: two steps of d land where
+    # one step of 2d from the same point lands, so the target is x0 itself
+    z0, o0 = torch.randn(3, 4, 4, 8, 8), torch.randn(3, 4, 5)
+    exact = lambda z, o, a, tau, step_levels=None: (z0, o0)  # noqa: E731
+    tau = torch.zeros(3, 4)
+    tau[:, -1] = torch.tensor([1.0, 0.5, 1.0])  # multiples of each row's 2d
+    noisy_z = z0 + tau[..., None, None, None] * torch.randn_like(z0)
+    noisy_o = o0 + tau[..., None] * torch.randn_like(o0)
+    half = torch.tensor([1, 0, 0])  # d = 1/2, 1/4, 1/4 of a 4-step base (2 levels)
+    z_target, o_target = shortcut_targets(exact, noisy_z, noisy_o, torch.zeros(3, 3, 2), tau, half, levels=2)
+    torch.testing.assert_close(z_target, z0[:, -1])
+    torch.testing.assert_close(o_target, o0[:, -1])
+
+
+def test_shortcut_model_trains_every_level():
+    m = v2_model().train()
+    z, o, a, _ = window(b=8, t=4)
+    config = PredictStageConfig(tokenizer="-", shortcut_fraction=0.5)
+    loss, metrics = predict_loss(m, m, z, o, a, torch.ones(8, 4, dtype=torch.bool), config)
+    loss.backward()
+    assert loss.isfinite() and "latent_mse_shortcut" in metrics
+    assert m.step_embedding.weight.grad[1:].abs().sum() > 0  # the larger steps' levels were trained

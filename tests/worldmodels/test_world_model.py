@@ -164,3 +164,45 @@ def test_mismatched_parts_are_refused():
     predict = PredictModel(PredictConfig(obs_dim=5, action_dim=2, latent_channels=8, **PREDICT_SIZES["tiny"]))
     with pytest.raises(ValueError, match="predict expects 8 latent channels, the tokenizer makes 4"):
         WorldModel(tokenizer, predict, 3)
+
+
+def v2_world_model(critic=True, context_noise=0.0):
+    from cosmos_env.testing import tiny_world_model as library_model
+
+    wm = library_model("hopper", context=3, critic=critic, predict_size="tiny-v2")
+    if context_noise:
+        wm.predict = PredictModel(dataclasses.replace(wm.predict.config, rollout_context_noise=context_noise)).eval()
+        wm.predict.load_state_dict(library_model("hopper", context=3, predict_size="tiny-v2").predict.state_dict())
+    return wm
+
+
+@pytest.mark.parametrize("context_noise", [0.0, 0.2])
+def test_v2_steps_from_a_cache_that_rolls_with_the_history(context_noise):
+    wm = v2_world_model(context_noise=context_noise)
+    rgb = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    history = wm.start(rgb, torch.zeros(2, 11))
+    assert history.cache.frames == 3  # the band: as many frames as the context
+    for _ in range(4):
+        step = wm.step(history, torch.randn(2, 3), generator=torch.Generator().manual_seed(0))
+        assert step.history.cache.frames == 3 and torch.isfinite(step.latent).all()
+        assert not torch.equal(step.history.cache.keys, history.cache.keys)
+        history = step.history
+    # best-of-3: the kept candidate's cache is what a plain step of that candidate makes
+    action = torch.randn(2, 3)
+    best = wm.step(history, action, SamplingConfig(best_of=3), generator=torch.Generator().manual_seed(1))
+    each = wm.step(history.repeat(3), action.repeat_interleave(3, 0), generator=torch.Generator().manual_seed(1))
+    pick = each.plausibility.view(2, 3).argmax(1) + torch.tensor([0, 3])
+    torch.testing.assert_close(best.history.cache.keys, each.history.cache.keys[:, pick])
+    torch.testing.assert_close(best.latent, each.latent[pick])
+
+
+def test_v2_history_rows_restart_without_touching_the_others():
+    wm = v2_world_model()
+    rgb = torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8)
+    history = wm.step(wm.start(rgb, torch.zeros(3, 11)), torch.randn(3, 3)).history
+    before = history.cache.keys.clone()
+    fresh = wm.start(rgb[:1], torch.zeros(1, 11))
+    history = history.assign(torch.tensor([1]), fresh)
+    torch.testing.assert_close(history.cache.keys[:, 1], fresh.cache.keys[:, 0])
+    torch.testing.assert_close(history.cache.keys[:, [0, 2]], before[:, [0, 2]])
+    assert not history.age[1].any()
