@@ -5,9 +5,10 @@ For each number of envs and observation mode, the batched imagined env
 ``gym.make_vec(<MuJoCo task>, vectorization_mode="sync")`` on the same machine: state
 observations alone, and pixels with ``render()`` every step (gymnasium's default
 renderer at the task's resolution). Env steps/s = envs x steps / seconds; the ratio is
-imagined over MuJoCo, measured in the same run.
+imagined over MuJoCo, measured in the same run. ``--versus DIR`` steps a second world
+model right after the first at each setting (e.g. v2 against v1) and prints its speed-up.
 
-    python benchmarks/env_speed.py --task hopper [--weights DIR] [--device cuda] [--quick] [--json PATH]
+    python benchmarks/env_speed.py --task hopper [--weights DIR] [--versus DIR] [--device cuda] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="hopper")
     parser.add_argument("--weights", help="world model directory (default: the shipped one)")
+    parser.add_argument("--versus", help="a second world model directory, timed beside the first")
     parser.add_argument("--num-envs", type=int, nargs="+", help="default 1 16 256 (and 1024 on CUDA)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -84,20 +86,23 @@ def main() -> None:
             imagined = imagined_rate(weights, args.task, n, mode, steps, args.device)
             mujoco_n = min(n, 16) if mode == "pixels" else n  # gymnasium renders one env at a time
             mujoco = mujoco_rate(task.gym_id, mujoco_n, mode == "pixels", steps, task.height)
-            rows.append(
-                {
-                    "num_envs": n,
-                    "obs_mode": mode,
-                    "imagined_steps_per_s": imagined,
-                    "mujoco_num_envs": mujoco_n,
-                    "mujoco_steps_per_s": mujoco,
-                    "ratio": imagined / mujoco,
-                }
-            )
+            row = {
+                "num_envs": n,
+                "obs_mode": mode,
+                "imagined_steps_per_s": imagined,
+                "mujoco_num_envs": mujoco_n,
+                "mujoco_steps_per_s": mujoco,
+                "ratio": imagined / mujoco,
+            }
+            if args.versus:
+                row["versus_steps_per_s"] = imagined_rate(Path(args.versus), args.task, n, mode, steps, args.device)
+                row["speedup"] = row["versus_steps_per_s"] / imagined
+            rows.append(row)
     results = {
         "task": args.task,
         "device": args.device,
         "weights": str(weights or "shipped"),
+        "versus": args.versus,
         "steps": steps,
         "rows": rows,
         "cpu_threads": torch.get_num_threads(),
@@ -107,12 +112,16 @@ def main() -> None:
     print(
         f"\n{args.task}: env steps/s through step(), {args.device}, {steps} timed steps; weights {results['weights']}"
     )
-    print(f"{'envs':>6s} {'obs':>7s} {'imagined':>10s} {'MuJoCo':>10s} {'(envs)':>6s} {'ratio':>7s}")
+    versus = f" {'versus':>10s} {'speed-up':>8s}" if args.versus else ""
+    print(f"{'envs':>6s} {'obs':>7s} {'imagined':>10s} {'MuJoCo':>10s} {'(envs)':>6s} {'ratio':>7s}{versus}")
     for r in rows:
+        extra = f" {r['versus_steps_per_s']:10.1f} {r['speedup']:8.2f}" if args.versus else ""
         print(
             f"{r['num_envs']:6d} {r['obs_mode']:>7s} {r['imagined_steps_per_s']:10.1f} {r['mujoco_steps_per_s']:10.1f} "
-            f"{r['mujoco_num_envs']:6d} {r['ratio']:7.3f}"
+            f"{r['mujoco_num_envs']:6d} {r['ratio']:7.3f}{extra}"
         )
+    if args.versus:
+        print(f"versus: {args.versus}")
 
 
 if __name__ == "__main__":

@@ -388,7 +388,7 @@ class WorldModelVectorEnv(VectorEnv):
         index = index.to(self.device).reshape(-1)
         stale = index[~self._fresh[index]]
         if len(stale):
-            self._frames[stale] = self.model.decode_latest(self.history.select(stale))["rgb"]
+            self._frames[stale] = self.model.decode_latest(self.history.select(stale), rgb_only=True)["rgb"]
             self._fresh[stale] = True
         return self._frames[index].to("cpu", copy=True).numpy()
 

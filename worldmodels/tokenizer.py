@@ -56,6 +56,9 @@ TOKENIZER_SIZES = {
 }
 
 
+DECODER_HEADS = ("rgb", "inverse_depth", "segmentation")
+
+
 def age_bucket(age: torch.Tensor, buckets: int) -> torch.Tensor:
     """Steps since the last real frame (integers >= 0) -> bucket 0 (real), 1 (one step),
     then one bucket per doubling (2-3, 4-7, ...), capped at ``buckets - 1``."""
@@ -188,33 +191,45 @@ class Tokenizer(nn.Module):
         z = x.view(b, t, *x.shape[1:])  # (B, T, C, h, w)
         return self.quantiser(z) if self.quantiser is not None else z
 
-    def decode(self, latents: torch.Tensor, age: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def decode(
+        self,
+        latents: torch.Tensor,
+        age: torch.Tensor | None = None,
+        last: int | None = None,
+        heads: tuple[str, ...] = DECODER_HEADS,
+    ) -> dict[str, torch.Tensor]:
         """Latents (B, T, C, h, w) -> ``rgb`` (B, T, 3, H, W) in [0, 1], ``inverse_depth``
         (B, T, H, W) in [0, 1] (1 / metres, clipped), ``segmentation`` logits (B, T, S, H, W).
         ``age`` (B, T) integers: each latent's steps since the last real frame (None: all
         real); a decoder without ``age_buckets`` ignores it, otherwise a shape other than
-        (B, T) raises ValueError."""
+        (B, T) raises ValueError. ``last``: draw only the last frames (the earlier ones still
+        reach them through the causal time mix), T' = last; ``heads``: which outputs to draw."""
         b, t = latents.shape[:2]
         x = self.decoder_time(self.from_latent(latents.flatten(0, 1)), b)  # (B*T, c, h, w)
+        kept = t if last is None else min(last, t)
+        x = x.view(b, t, *x.shape[1:])[:, t - kept :].flatten(0, 1)  # (B*T', c, h, w)
         if self.age_film is None:
-            x = self.decoder(x)  # (B*T, c0, H, W)
+            x = self.decoder(x)  # (B*T', c0, H, W)
         else:
             age = torch.zeros(b, t, dtype=torch.long, device=x.device) if age is None else age
             if age.shape != (b, t):
                 raise ValueError(f"age must be (B, T) = {(b, t)}, got {tuple(age.shape)}")
-            bucket = age_bucket(age.to(x.device), self.config.age_buckets).flatten()  # (B*T,)
+            bucket = age_bucket(age[:, t - kept :].to(x.device), self.config.age_buckets).flatten()  # (B*T',)
             films = iter(self.age_film)
             x = _film(x, next(films)(bucket))
             for layer in self.decoder:
                 x = layer(x)
                 if isinstance(layer, ResBlock):
-                    x = _film(x, next(films)(bucket))  # (B*T, c_i, H_i, W_i)
-        unflat = lambda y: y.view(b, t, *y.shape[1:])  # noqa: E731
-        return {
-            "rgb": unflat(torch.sigmoid(self.rgb_head(x))),
-            "inverse_depth": unflat(torch.sigmoid(self.depth_head(x)).squeeze(1)),
-            "segmentation": unflat(self.segmentation_head(x)),
-        }
+                    x = _film(x, next(films)(bucket))  # (B*T', c_i, H_i, W_i)
+        unflat = lambda y: y.view(b, kept, *y.shape[1:])  # noqa: E731
+        out = {}
+        if "rgb" in heads:
+            out["rgb"] = unflat(torch.sigmoid(self.rgb_head(x)))
+        if "inverse_depth" in heads:
+            out["inverse_depth"] = unflat(torch.sigmoid(self.depth_head(x)).squeeze(1))
+        if "segmentation" in heads:
+            out["segmentation"] = unflat(self.segmentation_head(x))
+        return out
 
     def forward(
         self, frames: torch.Tensor | None = None, latents: torch.Tensor | None = None, age: torch.Tensor | None = None

@@ -18,7 +18,7 @@ from worldmodels.predict import PredictModel
 from worldmodels.reason import ReasonModel
 from worldmodels.rollout import History, ImaginedStep, imagine_step, rollout
 from worldmodels.sampler import Generators, SamplingConfig, prime_cache
-from worldmodels.tokenizer import Tokenizer, inverse_to_depth
+from worldmodels.tokenizer import DECODER_HEADS, Tokenizer, inverse_to_depth
 
 
 class WorldModel:
@@ -119,22 +119,26 @@ class WorldModel:
         return latents, observations
 
     @torch.no_grad()
-    def decode_latest(self, history: History) -> dict[str, torch.Tensor]:
+    def decode_latest(self, history: History, rgb_only: bool = False) -> dict[str, torch.Tensor]:
         """The newest frame of a history, decoded as :meth:`decode` decodes a whole clip
         (the decoder looks a latent back, and knows each one's age): ``rgb`` (B, H, W, 3)
-        uint8, ``depth``, ``segmentation`` (B, H, W)."""
+        uint8, ``depth``, ``segmentation`` (B, H, W); only ``rgb`` with ``rgb_only``."""
         k = self.tokenizer.decoder_receptive_field
-        out = self.decode(history.latents[:, -k:], history.age[:, -k:])
+        out = self.decode(history.latents[:, -k:], history.age[:, -k:], last=1, rgb_only=rgb_only)
         return {k: v[:, -1] for k, v in out.items()}
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, age: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def decode(
+        self, latents: torch.Tensor, age: torch.Tensor | None = None, last: int | None = None, rgb_only: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Latents (B, T, C, h, w) -> ``rgb`` (B, T, H, W, 3) uint8, ``depth`` (B, T, H, W)
         metres, ``segmentation`` (B, T, H, W) uint8 ids. ``age`` (B, T): steps since the
-        last real frame (None: all real; a clip from :meth:`rollout` has ages 0, 1, 2, ...)."""
-        out = self.tokenizer.decode(latents.to(self.device), age)
-        return {
-            "rgb": (out["rgb"].permute(0, 1, 3, 4, 2) * 255).round().clamp(0, 255).to(torch.uint8),
-            "depth": inverse_to_depth(out["inverse_depth"]),
-            "segmentation": out["segmentation"].argmax(2).to(torch.uint8),
-        }
+        last real frame (None: all real; a clip from :meth:`rollout` has ages 0, 1, 2, ...).
+        ``last``: only the last frames (T = last); ``rgb_only``: only ``rgb``."""
+        heads = ("rgb",) if rgb_only else DECODER_HEADS
+        out = self.tokenizer.decode(latents.to(self.device), age, last=last, heads=heads)
+        decoded = {"rgb": (out["rgb"].permute(0, 1, 3, 4, 2) * 255).round().clamp(0, 255).to(torch.uint8)}
+        if not rgb_only:
+            decoded["depth"] = inverse_to_depth(out["inverse_depth"])
+            decoded["segmentation"] = out["segmentation"].argmax(2).to(torch.uint8)
+        return decoded

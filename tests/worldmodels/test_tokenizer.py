@@ -132,3 +132,15 @@ def test_an_age_conditioned_decoder_starts_as_the_one_it_extends():
         aged.with_age_buckets(5)
     aged.freeze_all_but_age()
     assert {n.split(".")[0] for n, p in aged.named_parameters() if p.requires_grad} == {"age_film"}
+
+
+def test_decoding_the_last_frames_only_draws_what_the_whole_clip_draws():
+    torch.manual_seed(0)
+    tok = Tokenizer(TOKENIZER_SIZES["tiny"]).with_age_buckets(4).eval()
+    for film in tok.age_film:
+        torch.nn.init.normal_(film.weight, std=0.5)
+    z, age = torch.randn(2, 4, 4, 8, 8), torch.tensor([[0, 1, 2, 3], [0, 0, 1, 2]])
+    whole = tok.decode(z, age)
+    last = tok.decode(z, age, last=2, heads=("rgb",))
+    assert set(last) == {"rgb"} and last["rgb"].shape == (2, 2, 3, 64, 64)
+    torch.testing.assert_close(last["rgb"], whole["rgb"][:, -2:])
