@@ -125,6 +125,20 @@ class ExportCommand:
 
 
 @dataclass
+class CurateCommand:
+    """Drop near-static clips and near-duplicates of a dataset (a curation file for training)."""
+
+    data: str
+    tokenizer: str | None = None
+    """The tokenizer whose latents are compared; None: the shipped one of the dataset's task."""
+    out: str | None = None
+    """The curation file; None: ``<data>/curation.json``."""
+    clip: int = 8
+    static_fraction: float = 0.1
+    duplicate_fraction: float = 0.05
+
+
+@dataclass
 class VerifyCommand:
     """Check the SHA-256 of every model, actor, dataset shard and checkpoint under a path."""
 
@@ -142,6 +156,34 @@ def run_verify(cfg: VerifyCommand) -> None:
     if counts["damaged"] or counts["missing"]:
         bad = f"{counts['damaged']} damaged and {counts['missing']} missing file(s)"
         raise CommandError(f"{bad}: re-download, re-export or re-collect them")
+
+
+def run_curate(cfg: CurateCommand) -> None:
+    import imageio.v3 as iio
+    import numpy as np
+
+    from cosmos_env.curate import CurationSettings, curate, strip, write_curation
+    from cosmos_env.data import EpisodeDataset
+    from cosmos_env.shipped import weights_dir
+    from cosmos_env.training import cached_latents, latents_cache
+
+    settings = CurationSettings(cfg.clip, cfg.static_fraction, cfg.duplicate_fraction)
+    episodes = EpisodeDataset(cfg.data)
+    tokenizer = cfg.tokenizer or weights_dir(episodes.meta["task"]["name"]) / "tokenizer"
+    out = Path(cfg.out) if cfg.out else Path(cfg.data) / "curation.json"
+    latents = cached_latents(tokenizer, episodes, latents_cache(cfg.data, tokenizer, out.parent))
+    obs = [np.asarray(episodes.episode(i, ("obs",))["obs"]) for i in range(len(episodes))]
+    record = curate(latents, obs, episodes.meta["dataset_id"], settings)
+    write_curation(out, record, tokenizer)
+    examples = record["examples"]["static"][:4] + record["examples"]["duplicate"][:4]
+    if examples:
+        iio.imwrite(out.with_suffix(".png"), strip(episodes, examples, settings.clip))
+    dropped = record["dropped"]
+    print(
+        f"{record['clips']} clips of {settings.clip} rows: kept {record['kept_clips']}, dropped "
+        f"{dropped['static']} near-static and {dropped['duplicate']} near-duplicate -> {out}"
+        + (f" (examples: {out.with_suffix('.png')}, static rows first)" if examples else "")
+    )
 
 
 def run_train(cfg: TrainCommand) -> None:
@@ -243,6 +285,7 @@ COMMANDS: dict[str, tuple[type, Callable]] = {
     "evaluate": (EvaluateCommand, run_evaluate),
     "train": (TrainCommand, run_train),
     "export": (ExportCommand, run_export),
+    "curate": (CurateCommand, run_curate),
     "verify": (VerifyCommand, run_verify),
 }
 

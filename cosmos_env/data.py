@@ -167,7 +167,9 @@ class WindowDataset(Dataset):
 
     ``episodes`` restricts the windows to those episodes (e.g. a held-out split);
     ``extra_frames`` adds per-row fields computed elsewhere (e.g. latents), one array per
-    episode with the episode's rows along the first axis.
+    episode with the episode's rows along the first axis; ``keep`` (a curation,
+    :func:`cosmos_env.curate.kept_rows`): per episode a bool mask of its rows, and only
+    windows whose first real row is kept are used.
     """
 
     def __init__(
@@ -179,6 +181,7 @@ class WindowDataset(Dataset):
         pad_start: bool = False,
         episodes: Sequence[int] | None = None,
         extra_frames: dict[str, Sequence[np.ndarray]] | None = None,
+        keep: dict[int, np.ndarray] | None = None,
     ) -> None:
         if context < 1 or horizon < 0 or context + horizon < 2:
             raise ValueError(f"need context >= 1 and context + horizon >= 2, got {context}, {horizon}")
@@ -193,6 +196,8 @@ class WindowDataset(Dataset):
         self.extra_frames = extra_frames or {}
         chosen = range(len(self.episodes)) if episodes is None else episodes
         starts = [(i, s) for i in chosen for s in range(first, self.episodes.episodes[i].rows - self.length + 1)]
+        if keep is not None:
+            starts = [(i, s) for i, s in starts if keep[i][max(s, 0)]]
         self.windows = np.array(starts, dtype=np.int64).reshape(-1, 2)
 
     def __len__(self) -> int:

@@ -88,6 +88,8 @@ class DecoderStage:
     ) -> None:
         episodes = EpisodeDataset(data)
         source = from_pretrained(config.tokenizer, expected_class="Tokenizer")
+        if config.decoder_channels:
+            source = source.with_decoder(config.decoder_channels)
         # an already age-conditioned source keeps its buckets when age_buckets is 0
         self.model = (source.with_age_buckets(config.age_buckets) if config.age_buckets else source).freeze_encoder()
         if config.age_only:
@@ -111,6 +113,7 @@ class DecoderStage:
             "horizon": config.horizon,
             "age_buckets": self.model.config.age_buckets,
             "age_only": config.age_only,
+            "decoder_channels": list(self.model.config.decoder_channels or self.model.config.channels),
             "tokenizer_record": read_config(config.tokenizer)["extra"],
         }
 
@@ -214,19 +217,25 @@ class PredictStage:
         self.config = config
         self.model = PredictModel(model_config)
         fit_normalizers(self.model, latents, episodes, split_episodes(episodes, val_fraction)[0])
-        self.train_data, self.val_data = split_windows(
-            episodes,
-            val_fraction,
+        windows = dict(
             context=config.context,
             horizon=config.horizon,
             fields=("obs", "action"),
             pad_start=True,
             extra_frames={"latents": latents},
         )
+        self.train_data, self.val_data = split_windows(episodes, val_fraction, **windows)
+        if config.curation is not None:  # train on the curated windows; validate on all, to compare
+            from cosmos_env.curate import kept_rows
+
+            train_episodes = split_episodes(episodes, val_fraction)[0]
+            keep = kept_rows(config.curation, episodes)
+            self.train_data = WindowDataset(episodes, episodes=train_episodes, keep=keep, **windows)
         self.extra: dict[str, Any] = {
             **dataset_record(data, episodes),
             "context": config.context,
             "context_noise": config.context_noise,
+            "curation": config.curation,
             "tokenizer": str(config.tokenizer),
             "tokenizer_config": config_to_dict(tok_config),
         }

@@ -235,6 +235,16 @@ def test_train_command_decoder_keeps_the_encoder(dataset, trained, tmp_path):
     assert record["stage"] == "decoder" and record["tokenizer_record"]["stage"] == "tokenizer"  # both runs on file
 
 
+def test_train_command_trains_a_new_narrow_decoder(dataset, trained, tmp_path):
+    parts = [f"stage.tokenizer={trained}/tok/model", f"stage.predict={trained}/pred/model", "stage.horizon=1"]
+    args = ["train", "stage=decoder", f"out={tmp_path}/dec", *parts, "stage.decoder_channels=[4,8,8]"]
+    assert main([*args, f"data={dataset}", *COMMON[:1], *COMMON[2:]]) == 0
+    narrow = from_pretrained(tmp_path / "dec" / "model")
+    assert narrow.config.decoder_channels == (4, 8, 8) and narrow.rgb_head.in_channels == 4
+    before = from_pretrained(trained / "tok" / "model").state_dict()
+    assert all(torch.equal(before[k], narrow.state_dict()[k]) for k in before if k.startswith(("encoder", "to_latent")))
+
+
 def test_train_command_refuses_what_cannot_run(dataset, trained, tmp_path):
     common = [f"data={dataset}", *COMMON]
     decoder = ["train", "stage=decoder", f"out={tmp_path}/dec", f"stage.tokenizer={trained}/tok/model"]

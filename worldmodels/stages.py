@@ -66,6 +66,8 @@ class PredictStageConfig:
     """Of target frames, those noised to tau = 1 (where one-step sampling starts); the rest tau ~ U(0, 1)."""
     obs_weight: float = 1.0
     """Weight of the observation's x0 error beside the latent's."""
+    curation: str | None = None
+    """A curation file (``cosmos-env curate``): train on the windows it keeps (None: all)."""
     shortcut_fraction: float = 0.25
     """Of the windows of a shortcut model, those that train a step larger than the base
     (self-consistency targets, :func:`worldmodels.losses.shortcut_targets`)."""
@@ -121,12 +123,19 @@ class DecoderStageConfig:
     """> 0: the decoder is told each frame's age in that many log2 buckets."""
     age_only: bool = False
     """Train the age conditioning alone (real latents decode exactly as before)."""
+    decoder_channels: tuple[int, ...] | None = None
+    """A new decoder of these stage widths, trained from scratch on the frozen encoder's
+    latents (None: continue the tokenizer's own decoder)."""
     loss: ReconstructionWeights = field(default_factory=ReconstructionWeights)
     name: str = "decoder"
 
     def __post_init__(self) -> None:
         _check(self.horizon >= 1, f"horizon (imagined frames per clip) must be >= 1, got {self.horizon}")
         _check(self.age_buckets >= 0, f"age_buckets must be >= 0, got {self.age_buckets}")
+        _check(
+            not (self.age_only and self.decoder_channels),
+            "age_only trains the age conditioning of an existing decoder; a new one (decoder_channels) trains whole",
+        )
 
 
 STAGE_CONFIGS: dict[str, type] = {

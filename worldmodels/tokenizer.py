@@ -33,8 +33,15 @@ class TokenizerConfig:
     """Decoder conditioning on latent age (:func:`age_bucket`): 0 = none; n = buckets for
     ages 0, 1, 2-3, 4-7, ..., the last holding every older age. Age 0 (a real latent) is
     never modulated."""
+    decoder_channels: tuple[int, ...] | None = None
+    """Width of each decoder stage, as many as ``channels`` (None: the same as the encoder's).
+    A narrower decoder draws frames for fewer FLOPs."""
 
     def __post_init__(self) -> None:
+        if self.decoder_channels is not None and len(self.decoder_channels) != len(self.channels):
+            raise ValueError(
+                f"decoder_channels {self.decoder_channels} must have one width per encoder stage {self.channels}"
+            )
         if self.fsq_levels is not None and len(self.fsq_levels) != self.latent_channels:
             raise ValueError(
                 f"fsq_levels has {len(self.fsq_levels)} entries but latent_channels is {self.latent_channels}"
@@ -57,6 +64,8 @@ TOKENIZER_SIZES = {
 
 
 DECODER_HEADS = ("rgb", "inverse_depth", "segmentation")
+ENCODER_PARTS = ("encoder", "encoder_time", "to_latent")
+"""The modules that make latents (frozen when a decoder is trained on them)."""
 
 
 def age_bucket(age: torch.Tensor, buckets: int) -> torch.Tensor:
@@ -152,6 +161,7 @@ class Tokenizer(nn.Module):
         self.to_latent = nn.Sequential(_norm(c[-1]), nn.SiLU(), nn.Conv2d(c[-1], config.latent_channels, 1))
         self.quantiser = FSQ(config.fsq_levels) if config.fsq_levels else None
 
+        c = config.decoder_channels or config.channels
         self.from_latent = nn.Conv2d(config.latent_channels, c[-1], 3, padding=1)
         self.decoder_time = CausalTimeMix(c[-1])
         dec: list[nn.Module] = []
@@ -264,10 +274,19 @@ class Tokenizer(nn.Module):
         self.age_film.requires_grad_(True)
         return self
 
+    def with_decoder(self, channels: tuple[int, ...]) -> Tokenizer:
+        """This tokenizer's encoder with a new, untrained decoder of these stage widths (the
+        age conditioning, if any, kept in size). Raises ValueError for a wrong stage count."""
+        out = Tokenizer(replace(self.config, decoder_channels=tuple(channels))).to(next(self.parameters()).device)
+        encoder = {k: v for k, v in self.state_dict().items() if k.split(".")[0] in ENCODER_PARTS}
+        missing, unexpected = out.load_state_dict(encoder, strict=False)
+        assert not unexpected and not any(k.split(".")[0] in ENCODER_PARTS for k in missing), (missing, unexpected)
+        return out
+
     def freeze_encoder(self) -> Tokenizer:
         """Freeze the encoder (in place), so its latents and models trained on them stay valid."""
-        for part in (self.encoder, self.encoder_time, self.to_latent):
-            part.requires_grad_(False)
+        for name in ENCODER_PARTS:
+            getattr(self, name).requires_grad_(False)
         return self
 
 

@@ -144,3 +144,20 @@ def test_decoding_the_last_frames_only_draws_what_the_whole_clip_draws():
     last = tok.decode(z, age, last=2, heads=("rgb",))
     assert set(last) == {"rgb"} and last["rgb"].shape == (2, 2, 3, 64, 64)
     torch.testing.assert_close(last["rgb"], whole["rgb"][:, -2:])
+
+
+def test_a_new_narrow_decoder_keeps_the_encoder(tmp_path):
+    from worldmodels.checkpoint import from_pretrained, save_pretrained
+
+    torch.manual_seed(0)
+    tok = Tokenizer(TOKENIZER_SIZES["tiny"]).eval()
+    narrow = tok.with_decoder((4, 8, 16)).eval()
+    x = frames()
+    torch.testing.assert_close(narrow.encode(x), tok.encode(x))  # the same latents
+    assert narrow.decode(narrow.encode(x))["rgb"].shape == (2, 3, 3, 64, 64)
+    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in tok.parameters())
+    save_pretrained(narrow, tmp_path / "narrow")
+    loaded = from_pretrained(tmp_path / "narrow", expected_class="Tokenizer")
+    assert loaded.config.decoder_channels == (4, 8, 16)
+    with pytest.raises(ValueError, match="one width per encoder stage"):
+        tok.with_decoder((4, 8))
