@@ -23,11 +23,18 @@ from cosmos_env.cache import cached_arrays, latents_cache
 from cosmos_env.data import EpisodeDataset, WindowDataset
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
 from worldmodels.io import file_sha256
-from worldmodels.losses import decoder_loss, predict_loss, reason_loss, tokenizer_loss
+from worldmodels.losses import decoder_loss, predict_loss, probe_loss, reason_loss, tokenizer_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
+from worldmodels.probe import PoseProbe, PoseProbeConfig
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
 from worldmodels.rollout import imagine_clips
-from worldmodels.stages import DecoderStageConfig, PredictStageConfig, ReasonStageConfig, TokenizerStageConfig
+from worldmodels.stages import (
+    DecoderStageConfig,
+    PredictStageConfig,
+    ProbeStageConfig,
+    ReasonStageConfig,
+    TokenizerStageConfig,
+)
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer, TokenizerConfig
 
 VAL_FRACTION = 0.05
@@ -318,11 +325,39 @@ def cached_imagined_clips(
     return tuple(torch.from_numpy(np.array(arrays[k])) for k in ("latents", "obs", "action"))
 
 
+class ProbeStage:
+    """A pose probe on real frames (:mod:`worldmodels.probe`), its observation statistics
+    from the training episodes."""
+
+    name = "probe"
+
+    def __init__(
+        self, config: ProbeStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
+    ) -> None:
+        episodes = EpisodeDataset(data)
+        task = episodes.meta["task"]
+        train_eps = split_episodes(episodes, val_fraction)[0]
+        obs = np.concatenate([np.asarray(episodes.episode(i, ("obs",))["obs"]) for i in train_eps])
+        self.config = config
+        self.model = PoseProbe(PoseProbeConfig(obs_dim=obs.shape[1], resolution=task["height"]))
+        with torch.no_grad():
+            self.model.obs_mean.copy_(torch.from_numpy(obs.mean(0)))
+            self.model.obs_std.copy_(torch.from_numpy(obs.std(0)).clamp_min(1e-3))
+        self.train_data, self.val_data = split_windows(
+            episodes, val_fraction, context=2, horizon=0, fields=("rgb", "obs")
+        )
+        self.extra = dataset_record(data, episodes)
+
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
+        return probe_loss(net, self.model, batch["rgb"], batch["obs"])
+
+
 STAGES: dict[type, type] = {
     TokenizerStageConfig: TokenizerStage,
     PredictStageConfig: PredictStage,
     ReasonStageConfig: ReasonStage,
     DecoderStageConfig: DecoderStage,
+    ProbeStageConfig: ProbeStage,
 }
 """Stage settings type -> the stage it builds: ``STAGES[type(config)](config, data, out)``."""
 

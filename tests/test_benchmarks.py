@@ -128,6 +128,41 @@ def test_fidelity_benchmark(tiny_hopper):
     assert stdout.strip().splitlines()[-1].split()[0] == "64"
 
 
+def test_fidelity_on_policy_against_a_second_model_with_a_pose_probe(tiny_hopper):
+    from cosmos_env.report import ladder_dir
+    from worldmodels.checkpoint import save_pretrained
+    from worldmodels.probe import PoseProbe, PoseProbeConfig
+
+    tiny_world_model("hopper", predict_size="tiny-v2").save_pretrained(
+        tiny_hopper / "v2", extra={"task": {"name": "hopper"}}
+    )
+    save_pretrained(PoseProbe(PoseProbeConfig(obs_dim=11)), tiny_hopper / "probe")
+    policy = sorted(p for p in ladder_dir("hopper").iterdir() if p.is_dir())[3]
+    args = ["--weights", str(tiny_hopper / "wm"), "--versus", str(tiny_hopper / "v2"), "--policy", str(policy)]
+    stdout = run(
+        "fidelity.py",
+        "--task",
+        "hopper",
+        *args,
+        "--probe",
+        str(tiny_hopper / "probe"),
+        "--quick",
+        "--sampler-steps",
+        "2",
+        "--json",
+        str(tiny_hopper / "v.json"),
+    )
+    results = json.loads((tiny_hopper / "v.json").read_text())
+    assert results["actions"].startswith("policy ") and results["probe"] == str(tiny_hopper / "probe")
+    for table in (results["horizons"], results["versus"]["horizons"]):
+        row = table["64"]
+        assert row["pose_rmse"] > 0 and row["pose_rmse_real"] > 0 and row["sharpness"] > 0
+        assert row["diversity_frames"] >= 0 and row["diversity_proprio"] >= 0
+    gain = results["versus"]["gain"]["16"]
+    assert {"psnr", "proprio", "pose"} <= set(gain)
+    assert stdout.strip().splitlines()[-1].split()[0] == "64"
+
+
 def test_fidelity_from_starts_in_motion(tiny_hopper):
     common = ("fidelity.py", "--task", "hopper", "--weights", str(tiny_hopper / "wm"), "--quick")
     run(*common, "--json", str(tiny_hopper / "rest.json"))

@@ -245,6 +245,16 @@ def test_train_command_trains_a_new_narrow_decoder(dataset, trained, tmp_path):
     assert all(torch.equal(before[k], narrow.state_dict()[k]) for k in before if k.startswith(("encoder", "to_latent")))
 
 
+def test_train_command_trains_a_pose_probe(dataset, tmp_path):
+    common = [f"data={dataset}", f"out={tmp_path}/probe", *(c for c in COMMON if not c.startswith("stage."))]
+    assert main(["train", "stage=probe", *common]) == 0
+    probe = from_pretrained(tmp_path / "probe" / "model", expected_class="PoseProbe")
+    episode = EpisodeDataset(dataset).episode(0, ("rgb", "obs"))
+    read = probe.read(torch.from_numpy(np.asarray(episode["rgb"][:5])))
+    assert read.shape == (5, 11) and torch.isfinite(read).all()
+    assert probe.obs_std.min() > 0
+
+
 def test_train_command_refuses_what_cannot_run(dataset, trained, tmp_path):
     common = [f"data={dataset}", *COMMON]
     decoder = ["train", "stage=decoder", f"out={tmp_path}/dec", f"stage.tokenizer={trained}/tok/model"]

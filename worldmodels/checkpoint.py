@@ -37,6 +37,7 @@ class CheckpointError(ValueError):
 
 def _registry() -> dict[str, tuple[type[nn.Module], type]]:
     from worldmodels.predict import PredictConfig, PredictModel
+    from worldmodels.probe import PoseProbe, PoseProbeConfig
     from worldmodels.reason import ReasonConfig, ReasonModel
     from worldmodels.tokenizer import Tokenizer, TokenizerConfig
 
@@ -44,6 +45,7 @@ def _registry() -> dict[str, tuple[type[nn.Module], type]]:
         "Tokenizer": (Tokenizer, TokenizerConfig),
         "PredictModel": (PredictModel, PredictConfig),
         "ReasonModel": (ReasonModel, ReasonConfig),
+        "PoseProbe": (PoseProbe, PoseProbeConfig),
     }
 
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from worldmodels.corrupt import CORRUPTIONS
 from worldmodels.metrics import psnr, ssim
 from worldmodels.predict import PredictModel, previous_frame
+from worldmodels.probe import PoseProbe
 from worldmodels.reason import ReasonModel
 from worldmodels.rollout import imagine_clips
 from worldmodels.stages import PredictStageConfig, ReasonStageConfig, ReconstructionWeights
@@ -253,6 +254,17 @@ def shortcut_targets(
     r = (t_start - 2 * d) / t_start  # (B,), in [0, 1)
     rz, ro = r[:, None, None, None], r[:, None]
     return (z - rz * z_start) / (1 - rz), (o - ro * o_start) / (1 - ro)
+
+
+def probe_loss(
+    net: Callable, model: PoseProbe, rgb: torch.Tensor, obs: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Normalised-observation MSE of a pose probe on real frames: rgb (B, T, H, W, 3)
+    uint8, obs (B, T, D); every frame of the clip counts."""
+    frames = rgb.flatten(0, 1).permute(0, 3, 1, 2).float() / 255  # (B*T, 3, H, W)
+    target = (obs.flatten(0, 1).float() - model.obs_mean) / model.obs_std
+    err = (net(frames) - target).pow(2)  # (B*T, D)
+    return err.mean(), {"obs_mse": err.mean().item(), "obs_rmse_std": err.mean(-1).sqrt().mean().item()}
 
 
 def reason_loss(

@@ -138,7 +138,16 @@ class DecoderStageConfig:
         )
 
 
+@dataclass(frozen=True)
+class ProbeStageConfig:
+    """stage=probe: a pose probe, real frames -> the proprio observation
+    (:func:`worldmodels.losses.probe_loss`), for the fidelity benchmark."""
+
+    name: str = "probe"
+
+
 STAGE_CONFIGS: dict[str, type] = {
-    c.name: c for c in (TokenizerStageConfig, PredictStageConfig, ReasonStageConfig, DecoderStageConfig)
+    c.name: c
+    for c in (TokenizerStageConfig, PredictStageConfig, ReasonStageConfig, DecoderStageConfig, ProbeStageConfig)
 }
 """Stage name -> its settings dataclass."""
