@@ -162,8 +162,17 @@ def predict_loss(
     device = z0.device
     levels = model.config.shortcut_levels
     n_short = round(b * config.shortcut_fraction) if levels else 0
+    n_self = min(round(b * config.self_forcing_fraction), b - n_short)
     cut = torch.randint(1, length, (b, 1), device=device)
     cut[:n_short] = length - 1  # shortcut windows: the last frame is the one target
+    z_in, o_in = z0, o0  # what the network is shown, noised below; the targets stay z0, o0
+    if n_self:  # self forcing: the last windows' frames 1..k imagined open loop from frame 0
+        k = config.self_forcing_frames
+        z_in, o_in = z0.clone(), o0.clone()
+        rows = slice(b - n_self, b)
+        imagined_z, imagined_o = self_forced_context(model, latents[rows], obs[rows], actions[rows], k, config)
+        z_in[rows, 1 : k + 1], o_in[rows, 1 : k + 1] = imagined_z, imagined_o
+        cut[rows] = k + 1
     is_target = torch.arange(length, device=device)[None] >= cut  # (B, L)
     target_tau = torch.where(
         torch.rand(b, length, device=device) < config.pure_noise_fraction,
@@ -182,8 +191,8 @@ def predict_loss(
     context_tau = torch.rand(b, length, device=device) * config.context_noise
     context_tau = torch.where(torch.rand(b, length, device=device) < config.clean_context_fraction, 0.0, context_tau)
     tau = torch.where(is_target, target_tau, context_tau)
-    zt = (1 - tau[..., None, None, None]) * z0 + tau[..., None, None, None] * torch.randn_like(z0)
-    ot = (1 - tau[..., None]) * o0 + tau[..., None] * torch.randn_like(o0)
+    zt = (1 - tau[..., None, None, None]) * z_in + tau[..., None, None, None] * torch.randn_like(z0)
+    ot = (1 - tau[..., None]) * o_in + tau[..., None] * torch.randn_like(o0)
     z_target, o_target = z0, o0
     if n_short:
         rows = slice(0, n_short)
@@ -215,8 +224,50 @@ def predict_loss(
         "latent_mse_next_persistence": mean_over(persistence, first),
     }
     if n_short:
-        metrics["latent_mse_shortcut"] = mean_over(latent_err, weight * ~base)
+        metrics["latent_mse_shortcut"] = mean_over(
+            latent_err, weight * (torch.arange(b, device=device)[:, None] < n_short)
+        )
+    if n_self:
+        after_drift = (
+            weight
+            * (torch.arange(b, device=device)[:, None] >= b - n_self)
+            * (torch.arange(length, device=device)[None] == cut)
+        )
+        metrics["latent_mse_self_forced"] = mean_over(latent_err, after_drift)
     return latent_loss + config.obs_weight * obs_loss, metrics
+
+
+@torch.no_grad()
+def self_forced_context(
+    model: PredictModel,
+    latents: torch.Tensor,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    frames: int,
+    config: PredictStageConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames 1..``frames`` of windows imagined open loop by ``model`` from their first
+    frame with the windows' actions, normalised: latents (B, L, C, h, w), obs (B, L, D)
+    raw, actions (B, L-1, A) -> (B, frames, C, h, w), (B, frames, D). (A padded window
+    start repeats its first real frame, so it is imagined from that frame.)"""
+    from worldmodels.rollout import imagine_clips
+    from worldmodels.sampler import SamplingConfig
+
+    was_training = model.training
+    model.eval()
+    sampling = SamplingConfig(steps=config.self_forcing_sampler_steps)
+    context = model.config.band or config.context
+    z, o = imagine_clips(
+        model,
+        latents[:, : frames + 1].float(),
+        obs[:, : frames + 1].float(),
+        actions[:, :frames].float(),
+        real=1,
+        context=context,
+        sampling=sampling,
+    )
+    model.train(was_training)
+    return model.normalize_latents(z[:, 1:]), model.normalize_obs(o[:, 1:])
 
 
 @torch.no_grad()

@@ -71,10 +71,26 @@ class PredictStageConfig:
     shortcut_fraction: float = 0.25
     """Of the windows of a shortcut model, those that train a step larger than the base
     (self-consistency targets, :func:`worldmodels.losses.shortcut_targets`)."""
+    self_forcing_fraction: float = 0.0
+    """Of the windows, those whose context is the model's own open-loop imagination from
+    their first frame (self forcing: learn to come back from one's own drift); the targets
+    stay MuJoCo's."""
+    self_forcing_frames: int = 2
+    """Context frames imagined in a self-forcing window (frames 1..n; frame 0 is real)."""
+    self_forcing_sampler_steps: int = 1
+    """Sampler steps per imagined frame of a self-forcing window."""
     name: str = "predict"
 
     def __post_init__(self) -> None:
         _check(self.context >= 1, f"context must be >= 1, got {self.context}")
+        _check(
+            0 <= self.self_forcing_fraction <= 1,
+            f"self_forcing_fraction must be in [0, 1], got {self.self_forcing_fraction}",
+        )
+        _check(
+            1 <= self.self_forcing_frames < self.context + self.horizon - 1,
+            f"self_forcing_frames must be in [1, context + horizon - 2], got {self.self_forcing_frames}",
+        )
         _check(self.horizon >= 1, f"horizon must be >= 1, got {self.horizon}")
         _check(0 <= self.shortcut_fraction <= 1, f"shortcut_fraction must be in [0, 1], got {self.shortcut_fraction}")
         _check(0 <= self.context_noise < 1, f"context_noise must be in [0, 1), got {self.context_noise}")

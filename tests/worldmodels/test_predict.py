@@ -250,3 +250,29 @@ def test_shortcut_model_trains_every_level():
     loss.backward()
     assert loss.isfinite() and "latent_mse_shortcut" in metrics
     assert m.step_embedding.weight.grad[1:].abs().sum() > 0  # the larger steps' levels were trained
+
+
+def test_self_forcing_shows_imagined_context_and_keeps_real_targets():
+    m = v2_model().train()
+    z, o, a, _ = window(b=4, t=6)
+    seen = {}
+
+    def net(zt, ot, actions, tau, step_levels=None):
+        seen["zt"], seen["tau"] = zt, tau
+        return m(zt, ot, actions, tau, step_levels=step_levels)
+
+    config = PredictStageConfig(
+        tokenizer="-", self_forcing_fraction=0.5, self_forcing_frames=2, clean_context_fraction=1.0
+    )
+    loss, metrics = predict_loss(net, m, z, o, a, torch.ones(4, 6, dtype=torch.bool), config)
+    loss.backward()
+    assert loss.isfinite() and "latent_mse_self_forced" in metrics
+    assert m.training  # imagining the context does not leave the model in eval mode
+    real = m.normalize_latents(z)
+    shown = seen["zt"]
+    # the last two windows see imagined frames 1-2 (clean context), the target from frame 3 on
+    assert (seen["tau"][2:, :3] == 0).all() and (seen["tau"][2:, 3] > 0).all()
+    torch.testing.assert_close(shown[2:, 0], real[2:, 0])
+    assert not torch.allclose(shown[2:, 1:3], real[2:, 1:3])
+    with pytest.raises(ValueError, match="self_forcing_frames must be in"):
+        PredictStageConfig(tokenizer="-", context=2, horizon=1, self_forcing_frames=2)
