@@ -12,6 +12,10 @@ of ``clip`` rows; on the tokenizer's latents (normalised per channel over the da
   dataset order) that was not itself dropped as static is a *near-duplicate*, and only
   the first of such a pair is kept (a chain a~b~c keeps a alone).
 
+An episode's first clip is never dropped: every imagined episode starts from a reset, and
+resets are alike by design (MuJoCo's start states differ by small noise), so they would
+otherwise all go but one.
+
 The result is a curation file (JSON, written atomically): the kept clip starts of each
 episode, what was dropped and why, and the thresholds; training reads it to use only the
 windows that start in a kept clip (``stage.curation=...``). The dataset itself is never
@@ -107,9 +111,11 @@ def curate(
     where, motion, embedding = clip_features(latents, obs, settings.clip)
     if not len(where):
         raise ValueError(f"no episode of this dataset has {settings.clip} rows (one clip)")
-    static = motion < settings.static_fraction * np.median(motion)
+    first = where[:, 1] == 0  # an episode's start: kept whatever it looks like
+    static = (motion < settings.static_fraction * np.median(motion)) & ~first
     typical = typical_distance(embedding)
-    duplicate = (earlier_neighbour_distance(embedding, ~static) < settings.duplicate_fraction * typical) & ~static
+    near = earlier_neighbour_distance(embedding, ~static) < settings.duplicate_fraction * typical
+    duplicate = near & ~static & ~first
     kept = ~static & ~duplicate
     per_episode: dict[str, list[int]] = {str(i): [] for i in range(len(latents))}
     for (e, start), keep in zip(where, kept):

@@ -86,7 +86,7 @@ PREDICT_SIZES = {
     "small": dict(dim=128, depth=4, heads=4, kernel=5),
     "base": dict(dim=512, depth=12, heads=8, kernel=5),
     # v2: 2x2 patches (16 grid tokens a frame), relative time, a 4-frame band, 8-step shortcut
-    "small-v2": dict(dim=128, depth=6, heads=4, kernel=3, patch=2, time_embedding="rotary", band=4, shortcut_levels=3),
+    "small-v2": dict(dim=128, depth=4, heads=4, kernel=3, patch=2, time_embedding="rotary", band=4, shortcut_levels=3),
     "tiny-v2": dict(dim=32, depth=2, heads=2, kernel=3, patch=2, time_embedding="rotary", band=2, shortcut_levels=2),
 }
 

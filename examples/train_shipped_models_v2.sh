@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The commands that make the v2 world models (cosmos_env/Hopper-v1, cosmos_env/HalfCheetah-v1).
+# Every step resumes where it stopped: re-run the script after a kill. v2 keeps v1's
+# tokenizer encoder (so v1's latent space, and its Reason critic, stay valid) and trains:
+#   data     200k steps per task mixing behaviours: uniform and smooth random actions and the
+#            seed-A SAC ladder (never seed B, which evaluation ranks) with action noise 0 /
+#            0.1 / 0.3, 30% of episodes switching behaviour mid-way (behaviour=mix);
+#   curation near-static clips and near-duplicates dropped (cosmos-env curate);
+#   predict  the small-v2 architecture: 2x2 patches, rotary time, a 4-frame band (context
+#            cache at sampling time), an 8-step shortcut (1-8 sampler steps), windows of
+#            4 context + 4 target frames;
+#   probe    a pose probe on real frames, for benchmarks/fidelity.py.
+#   bash examples/train_shipped_models_v2.sh [hopper halfcheetah]
+# PREDICT_STEPS (default 20000) sets the Predict run's length.
+set -euo pipefail
+TASKS=${*:-hopper halfcheetah}
+PREDICT_STEPS=${PREDICT_STEPS:-20000}
+for task in $TASKS; do
+  after=0; case $task in hopper|walker2d) after=100;; esac
+  data=data/$task-mix
+  cosmos-env collect task=$task steps=200000 out=$data behaviour.name=mix progress=false \
+    behaviour.ladder=cosmos_env/weights/policies/$task/seed-a steps_after_termination=$after
+  cosmos-env curate data=$data
+  cosmos-env train stage=predict task=$task data=$data out=runs/$task/predict_v2 stage.size=small-v2 \
+    stage.tokenizer=cosmos_env/weights/$task/tokenizer stage.horizon=4 stage.pure_noise_fraction=0.5 \
+    stage.curation=$data/curation.json train.steps=$PREDICT_STEPS train.batch_size=16 train.cooldown=2000 \
+    train.progress=false
+  cosmos-env train stage=probe task=$task data=$data out=runs/$task/probe train.steps=3000 train.batch_size=32 \
+    train.progress=false
+done
