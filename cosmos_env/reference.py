@@ -21,6 +21,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from cosmos_env.styles import StyleEditor, as_style, preset
 from cosmos_env.tasks import TaskConfig, load_task
 
 # everything the next step depends on (see docs/design-notes.md)
@@ -81,6 +82,9 @@ class MujocoReference:
         if self.task.segmentation == "body":
             ids = self.model.geom_bodyid + 1
         self._segmentation_ids = ids.astype(np.uint8)
+        self._styles = StyleEditor(self.model)
+        self.style = preset("canonical")
+        """The appearance frames are rendered in (:mod:`cosmos_env.styles`); the physics ignores it."""
 
     def _make_camera(self, mujoco_env: gym.Env) -> mujoco.MjvCamera | str:
         if self.task.camera is not None:
@@ -123,6 +127,15 @@ class MujocoReference:
         is_geom = seg[..., 1] == _GEOM  # a plain int: comparing with the enum is per-element Python
         ids = np.where(is_geom, self._segmentation_ids[np.where(is_geom, seg[..., 0], 0)], 0)
         return Frame(rgb=rgb, depth=depth, segmentation=ids.astype(np.uint8))
+
+    def set_style(self, style: str | np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Render from now on in ``style``: a preset name, ``"random"`` (drawn from ``rng``)
+        or a vector (:func:`cosmos_env.styles.as_style`); returns the style vector. The
+        physics, observations and depth are unchanged; segmentation ids too."""
+        vector = as_style(style, rng)
+        self._styles.apply(vector, self._renderer._mjr_context)
+        self.style = vector
+        return vector
 
     # -- state ------------------------------------------------------------------------------
 

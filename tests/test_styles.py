@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from cosmos_env.reference import MujocoReference
+from cosmos_env.styles import PRESETS, STYLE_FIELDS, as_style, random_style
+
+
+def test_a_style_changes_the_look_and_nothing_else():
+    with MujocoReference("hopper") as ref:
+        obs, _ = ref.reset(seed=0)
+        canonical = ref.render()
+        for name in PRESETS:
+            ref.set_style(name)
+            styled = ref.render()
+            np.testing.assert_array_equal(styled.segmentation, canonical.segmentation)
+            np.testing.assert_allclose(styled.depth, canonical.depth)
+            if name != "canonical":
+                assert np.abs(styled.rgb.astype(int) - canonical.rgb).mean() > 5
+        np.testing.assert_array_equal(ref.observation(), obs)
+        ref.set_style("canonical")  # every style is applied from the canonical look
+        np.testing.assert_array_equal(ref.render().rgb, canonical.rgb)
+        assert ref.set_style("random", np.random.default_rng(3)).shape == (len(STYLE_FIELDS),)
+
+
+def test_random_styles_are_seeded_and_held_out_ranges_differ():
+    a, b = (random_style(np.random.default_rng(7)) for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    train = np.stack([random_style(np.random.default_rng(i)) for i in range(200)])
+    held = np.stack([random_style(np.random.default_rng(i), "held_out") for i in range(200)])
+    colours = slice(0, 9)
+    inside = (held[:, colours] >= train[:, colours].min(0)) & (held[:, colours] <= train[:, colours].max(0))
+    assert (~inside).any(1).all()  # every held-out look has a colour no train look has
+
+
+def test_bad_styles_are_named():
+    with pytest.raises(ValueError, match="unknown style 'sepia'"):
+        as_style("sepia")
+    with pytest.raises(ValueError, match="needs a random generator"):
+        as_style("random")
+    with pytest.raises(ValueError, match="12 finite numbers"):
+        as_style([1.0, 2.0])
