@@ -1,26 +1,63 @@
-"""The small world models shipped in ``cosmos_env/weights/<task>/`` (trained by
-``examples/train_shipped_models.sh``; each folder has a MODEL_CARD.md)."""
+"""The small world models shipped in ``cosmos_env/weights/``, one folder per task and env
+version: ``<task>/`` is version 0 (``cosmos_env/<Task>-v0``, trained by
+``examples/train_shipped_models.sh``), ``<task>-v<N>/`` version N (``-v1``: the v2 world
+model, ``examples/train_shipped_models_v2.sh``); each folder has a MODEL_CARD.md.
+Behaviour never changes under an id: a new model is a new version."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 WEIGHTS = Path(__file__).parent / "weights"
 
-
 PARTS = ("tokenizer", "predict", "reason")
+
+ENV_NAMES = {"hopper": "Hopper", "halfcheetah": "HalfCheetah", "walker2d": "Walker2d"}
+"""Task -> the name in its env ids (``cosmos_env/<Name>-v<N>``)."""
+
+
+def folder(task: str, version: int) -> str:
+    """The weights folder of a task's env version."""
+    return task if version == 0 else f"{task}-v{version}"
+
+
+def _complete(path: Path) -> bool:
+    return path.is_dir() and all((path / part).is_dir() for part in PARTS)
+
+
+def shipped_models() -> dict[str, tuple[str, int]]:
+    """Every complete shipped folder -> (task, version)."""
+    out = {}
+    for path in sorted(WEIGHTS.iterdir()) if WEIGHTS.is_dir() else []:
+        match = re.fullmatch(r"([a-z0-9]+?)(?:-v(\d+))?", path.name)
+        if match and _complete(path):
+            out[path.name] = (match.group(1), int(match.group(2) or 0))
+    return out
 
 
 def shipped_tasks() -> list[str]:
-    """Tasks with a complete shipped world model (tokenizer, predict and reason)."""
-    return sorted(p.name for p in WEIGHTS.iterdir() if all((p / part).is_dir() for part in PARTS))
+    """Tasks with at least one complete shipped world model (tokenizer, predict and reason)."""
+    return sorted({task for task, _ in shipped_models().values()})
 
 
-def weights_dir(task: str) -> Path:
-    path = WEIGHTS / task
-    if task not in shipped_tasks():
+def shipped_versions(task: str) -> list[int]:
+    return sorted(v for t, v in shipped_models().values() if t == task)
+
+
+def env_id(task: str, version: int) -> str:
+    return f"cosmos_env/{ENV_NAMES.get(task, task.capitalize())}-v{version}"
+
+
+def weights_dir(task: str, version: int | None = None) -> Path:
+    """The shipped world model of ``task`` at env ``version`` (None: the newest).
+
+    Raises FileNotFoundError naming what is shipped when there is none."""
+    versions = shipped_versions(task)
+    if not versions or (version is not None and version not in versions):
+        shipped = ", ".join(f"{t} v{v}" for t, v in shipped_models().values()) or "none"
         raise FileNotFoundError(
-            f"no shipped world model for task {task!r} (shipped: {', '.join(shipped_tasks()) or 'none'}); "
-            "pass the directory of one you trained"
+            f"no shipped world model for task {task!r}{'' if version is None else f' v{version}'} "
+            f"(shipped: {shipped}); pass the directory of one you trained"
         )
-    return path
+    return WEIGHTS / folder(task, max(versions) if version is None else version)

@@ -66,15 +66,13 @@ JUDGES = ("critic", "rules")
 
 def resolve_weights(weights: str | Path | None, task: str | TaskConfig | None) -> Path:
     """A world model directory: ``weights`` itself, or the shipped model of ``task``."""
-    from cosmos_env.shipped import weights_dir
+    from cosmos_env.shipped import WEIGHTS, shipped_models, weights_dir
 
     if weights is not None:
         path = Path(weights)
         if not (path / "predict").is_dir():
-            from cosmos_env.shipped import shipped_tasks
-
-            if str(weights) in shipped_tasks():
-                return weights_dir(str(weights))
+            if str(weights) in shipped_models():  # a shipped folder's name, e.g. "hopper-v1"
+                return WEIGHTS / str(weights)
             raise FileNotFoundError(f"{path}: not a world model directory (needs tokenizer/, predict/ and reason/)")
         return path
     if task is None:

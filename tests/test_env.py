@@ -178,7 +178,7 @@ def test_a_world_model_without_critic_or_task_is_refused(weights, tmp_path):
         make("cosmos_env/Hopper-v0", weights, obs_mode="latent")
 
 
-@pytest.mark.parametrize("env_id", list(cosmos_env.SHIPPED_ENVS.values()))
+@pytest.mark.parametrize("env_id", list(cosmos_env.SHIPPED_ENVS))
 def test_shipped_world_models_make_offline_on_cpu(env_id):
     """gym.make with no weights= loads the committed model; it starts where MuJoCo does."""
     env = gym.make(env_id, obs_mode="dict")
