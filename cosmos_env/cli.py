@@ -44,6 +44,8 @@ class CollectCommand:
     steps_after_termination: int = 0
     """Keep stepping this long after the task terminates."""
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    styles: str | None = None
+    """``random``: also store each frame in a random appearance style (one per episode), for Transfer."""
 
 
 @dataclass
@@ -216,6 +218,7 @@ def run_collect(cfg: CollectCommand) -> None:
         workers=cfg.workers,
         progress=cfg.progress,
         steps_after_termination=cfg.steps_after_termination,
+        styles=cfg.styles,
     )
     from cosmos_env import viz
     from cosmos_env.data import EpisodeDataset

@@ -40,6 +40,7 @@ from cosmos_env.data import (
 )
 from cosmos_env.processes import exit_with_parent
 from cosmos_env.reference import Frame, MujocoReference
+from cosmos_env.styles import random_style
 from cosmos_env.tasks import TaskConfig, load_task
 from worldmodels.io import (
     atomic_save_safetensors,
@@ -94,6 +95,7 @@ class _ShardJob:
     """min(shard_steps, what is left of the requested steps): the last shard is smaller."""
     dataset_id: str
     steps_after_termination: int = 0
+    styles: str | None = None
 
 
 def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda steps: None) -> int:
@@ -103,6 +105,8 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
     policy = make_behaviour(job.behaviour, ref.action_space)
     no_action = np.zeros(ref.action_space.shape, np.float32)
     rows: dict[str, list] = {}
+
+    style = None
 
     def add_row(
         frame: Frame,
@@ -114,6 +118,9 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
         terminated: bool,
         truncated: bool,
     ) -> None:
+        if style is not None:
+            rows.setdefault("styled_rgb", []).append(ref.render_styled(style))
+            rows.setdefault("style", []).append(style.astype(np.float32))
         values = dict(
             rgb=frame.rgb,
             depth=frame.depth.astype(np.float16),
@@ -134,6 +141,8 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
         episode_seed = int(rng.integers(2**31))
         obs, _ = ref.reset(seed=episode_seed)
         policy.reset(np.random.default_rng(episode_seed))
+        if job.styles == "random":  # one look per episode, from its seed
+            style = random_style(np.random.default_rng([episode_seed, 1]))
         n, done, since_termination = 0, False, 0
         while not done:
             action = np.asarray(policy(obs), np.float32).reshape(ref.action_space.shape)
@@ -246,6 +255,7 @@ def collect(
     workers: int = 0,
     progress: bool = True,
     steps_after_termination: int = 0,
+    styles: str | None = None,
 ) -> CollectSummary:
     """Record at least ``steps`` steps of ``task`` into the dataset directory ``out``.
 
@@ -255,6 +265,8 @@ def collect(
 
     ``steps_after_termination`` keeps stepping an episode that many steps after the task
     terminates (rows keep the task's ``terminated`` label, true while it holds).
+    ``styles="random"`` also renders every frame in an appearance style, a random one per
+    episode (``styled_rgb`` and ``style`` rows, :mod:`cosmos_env.styles`), for Transfer.
 
     Raises ValueError for non-positive ``steps`` or ``shard_steps``, and DatasetError when
     ``out`` holds something else or a dataset collected with other settings.
@@ -262,6 +274,8 @@ def collect(
     task = load_task(task) if isinstance(task, str) else task
     if steps < 1 or shard_steps < 1:
         raise ValueError(f"steps and shard_steps must be positive, got {steps}, {shard_steps}")
+    if styles not in (None, "random"):
+        raise ValueError(f"styles must be None or 'random', got {styles!r}")
     root = Path(out)
     plan = {
         "task": dataclasses.asdict(task),
@@ -270,6 +284,8 @@ def collect(
         "shard_steps": shard_steps,
         "steps_after_termination": steps_after_termination,
     }
+    if styles is not None:  # recorded only when used: datasets from before it still resume
+        plan["styles"] = styles
     plan["task"]["camera_pose"] = list(task.camera_pose) if task.camera_pose else None
     del plan["task"]["terminates"]  # what the task is, not how it is recorded: datasets from before it still resume
     dataset_id = _prepare_root(root, plan)
@@ -287,6 +303,7 @@ def collect(
             min(shard_steps, steps - i * shard_steps),
             dataset_id,
             steps_after_termination,
+            styles,
         )
         state = _shard_state(job)
         if state != "done":

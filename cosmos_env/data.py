@@ -21,6 +21,8 @@ action             (R, A) f32       action taken at this row (0 on the last row)
 reward             (R,) f32         reward for that action (0 on the last row)
 terminated         (R,) bool        the state after the action is terminal
 truncated          (R,) bool        the time limit ended the episode
+styled_rgb         (R, H, W, 3) u8  (collected with ``styles``) the frame in a style
+style              (R, 12) f32      (likewise) that style, :mod:`cosmos_env.styles`
 episode_offsets    (E + 1,) i64     first row of each episode; the last is R
 episode_seeds      (E,) i64         the reset seed of each episode
 =================  ===============  =========================================
@@ -48,6 +50,9 @@ VERSION = 1
 
 FRAME_FIELDS = ("rgb", "depth", "segmentation", "obs", "qpos", "qvel")
 """Per-row fields: one value per observation."""
+STYLED_FIELDS = ("styled_rgb", "style")
+"""Per-row fields of a dataset collected with ``styles``: the frame in an appearance style
+(:mod:`cosmos_env.styles`; one per episode) and that style's vector."""
 STEP_FIELDS = ("action", "reward", "terminated", "truncated")
 """Per-transition fields: the action at a row and its outcome."""
 
@@ -145,6 +150,10 @@ class EpisodeDataset:
         if not 0 <= start <= stop <= e.rows:
             raise IndexError(f"rows [{start}, {stop}) outside episode {episode} of {e.rows} rows")
         shard = self.shard(e.shard)
+        absent = [f for f in fields if f not in shard]
+        if absent:
+            hint = " (collect with styles=random for styled frames)" if set(absent) & set(STYLED_FIELDS) else ""
+            raise DatasetError(f"{self.root} has no field(s) {absent}{hint}")
         return {f: np.array(shard[f][e.start + start : e.start + stop]) for f in fields}
 
     def episode(self, i: int, fields: tuple[str, ...] = FRAME_FIELDS + STEP_FIELDS) -> dict[str, np.ndarray]:
@@ -185,12 +194,13 @@ class WindowDataset(Dataset):
     ) -> None:
         if context < 1 or horizon < 0 or context + horizon < 2:
             raise ValueError(f"need context >= 1 and context + horizon >= 2, got {context}, {horizon}")
-        unknown = set(fields) - set(FRAME_FIELDS + STEP_FIELDS)
+        known = FRAME_FIELDS + STYLED_FIELDS + STEP_FIELDS
+        unknown = set(fields) - set(known)
         if unknown:
-            raise ValueError(f"unknown fields {sorted(unknown)}; known: {FRAME_FIELDS + STEP_FIELDS}")
+            raise ValueError(f"unknown fields {sorted(unknown)}; known: {known}")
         self.episodes = root if isinstance(root, EpisodeDataset) else EpisodeDataset(root)
         self.context, self.length = context, context + horizon
-        self.frame_fields = tuple(f for f in fields if f in FRAME_FIELDS)
+        self.frame_fields = tuple(f for f in fields if f in FRAME_FIELDS + STYLED_FIELDS)
         self.step_fields = tuple(f for f in fields if f in STEP_FIELDS)
         first = -(context - 1) if pad_start else 0
         self.extra_frames = extra_frames or {}

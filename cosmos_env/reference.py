@@ -14,6 +14,7 @@ reflections or multisampling.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 
@@ -85,6 +86,8 @@ class MujocoReference:
         self._styles = StyleEditor(self.model)
         self.style = preset("canonical")
         """The appearance frames are rendered in (:mod:`cosmos_env.styles`); the physics ignores it."""
+        self._styled: tuple[mujoco.MjModel, mujoco.Renderer, StyleEditor] | None = None
+        self._styled_as: np.ndarray | None = None
 
     def _make_camera(self, mujoco_env: gym.Env) -> mujoco.MjvCamera | str:
         if self.task.camera is not None:
@@ -137,6 +140,19 @@ class MujocoReference:
         self.style = vector
         return vector
 
+    def render_styled(self, style: np.ndarray) -> np.ndarray:
+        """RGB (H, W, 3) uint8 of the current state in ``style`` (a vector), from a second
+        renderer on a copy of the model: :meth:`render` and :attr:`style` are untouched."""
+        if self._styled is None:
+            model = copy.deepcopy(self.model)
+            self._styled = (model, mujoco.Renderer(model, self.task.height, self.task.width), StyleEditor(model))
+        model, renderer, editor = self._styled
+        if self._styled_as is None or not np.array_equal(style, self._styled_as):
+            editor.apply(np.asarray(style, np.float64), renderer._mjr_context)
+            self._styled_as = np.array(style, np.float64)
+        renderer.update_scene(self.data, camera=self._camera)
+        return renderer.render()
+
     # -- state ------------------------------------------------------------------------------
 
     @property
@@ -172,6 +188,8 @@ class MujocoReference:
         return self.observation()
 
     def close(self) -> None:
+        if self._styled is not None:
+            self._styled[1].close()
         self._renderer.close()
         self.env.close()
 

@@ -11,19 +11,21 @@
 #            4 context + 4 target frames;
 #   probe    a pose probe on real frames, for benchmarks/fidelity.py.
 #   bash examples/train_shipped_models_v2.sh [hopper halfcheetah]
-# PREDICT_STEPS (default 20000) sets the Predict run's length.
+# PREDICT_STEPS (default 40000) sets the Predict run's length; WORKERS (default 0: one per
+# core) the collection processes (1 to run the tasks side by side, one core each).
 set -euo pipefail
 TASKS=${*:-hopper halfcheetah}
-PREDICT_STEPS=${PREDICT_STEPS:-20000}
+PREDICT_STEPS=${PREDICT_STEPS:-40000}
+WORKERS=${WORKERS:-0}
 for task in $TASKS; do
   after=0; case $task in hopper|walker2d) after=100;; esac
   data=data/$task-mix
-  cosmos-env collect task=$task steps=200000 out=$data behaviour.name=mix progress=false \
+  cosmos-env collect task=$task steps=200000 out=$data behaviour.name=mix progress=false workers=$WORKERS \
     behaviour.ladder=cosmos_env/weights/policies/$task/seed-a steps_after_termination=$after
   cosmos-env curate data=$data
   cosmos-env train stage=predict task=$task data=$data out=runs/$task/predict_v2 stage.size=small-v2 \
     stage.tokenizer=cosmos_env/weights/$task/tokenizer stage.horizon=4 stage.pure_noise_fraction=0.5 \
-    stage.curation=$data/curation.json train.steps=$PREDICT_STEPS train.batch_size=16 train.cooldown=2000 \
+    stage.curation=$data/curation.json train.steps=$PREDICT_STEPS train.batch_size=16 train.cooldown=4000 \
     train.progress=false
   cosmos-env train stage=probe task=$task data=$data out=runs/$task/probe train.steps=3000 train.batch_size=32 \
     train.progress=false

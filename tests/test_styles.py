@@ -39,3 +39,23 @@ def test_bad_styles_are_named():
         as_style("random")
     with pytest.raises(ValueError, match="12 finite numbers"):
         as_style([1.0, 2.0])
+
+
+def test_a_dataset_collected_with_styles_holds_each_frame_in_its_episodes_style(tmp_path):
+    from cosmos_env.collect import collect
+    from cosmos_env.data import DatasetError, EpisodeDataset, WindowDataset
+
+    collect("hopper", steps=30, out=tmp_path / "styled", workers=1, progress=False, styles="random")
+    data = EpisodeDataset(tmp_path / "styled")
+    episode = data.episode(0, ("rgb", "styled_rgb", "style", "segmentation"))
+    assert episode["styled_rgb"].shape == episode["rgb"].shape and episode["style"].shape == (len(episode["rgb"]), 12)
+    assert (episode["style"] == episode["style"][0]).all()  # one look per episode
+    assert np.abs(episode["styled_rgb"].astype(int) - episode["rgb"]).mean() > 3
+    with MujocoReference("hopper") as ref:  # the styled frame is MuJoCo's render of that state in that style
+        ref.reset(seed=int(data.shard(0)["episode_seeds"][0]))
+        again = ref.render_styled(episode["style"][0].astype(np.float64))  # the stored style is float32
+        assert np.abs(again.astype(int) - episode["styled_rgb"][0]).mean() < 0.5
+    assert WindowDataset(data, context=2, fields=("styled_rgb", "style"))[0]["styled_rgb"].shape == (3, 64, 64, 3)
+    collect("hopper", steps=20, out=tmp_path / "plain", workers=1, progress=False)
+    with pytest.raises(DatasetError, match="collect with styles=random"):
+        EpisodeDataset(tmp_path / "plain").episode(0, ("styled_rgb",))
