@@ -23,7 +23,7 @@ from cosmos_env.cache import cached_arrays, latents_cache
 from cosmos_env.data import EpisodeDataset, WindowDataset
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
 from worldmodels.io import file_sha256
-from worldmodels.losses import decoder_loss, predict_loss, probe_loss, reason_loss, tokenizer_loss
+from worldmodels.losses import decoder_loss, predict_loss, probe_loss, reason_loss, tokenizer_loss, transfer_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.probe import PoseProbe, PoseProbeConfig
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
@@ -34,8 +34,10 @@ from worldmodels.stages import (
     ProbeStageConfig,
     ReasonStageConfig,
     TokenizerStageConfig,
+    TransferStageConfig,
 )
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer, TokenizerConfig
+from worldmodels.transfer import TRANSFER_SIZES, TransferConfig, TransferModel
 
 VAL_FRACTION = 0.05
 """Default share of episodes held out for validation (the last ones)."""
@@ -352,12 +354,44 @@ class ProbeStage:
         return probe_loss(net, self.model, batch["rgb"], batch["obs"])
 
 
+class TransferStage:
+    """Transfer on a dataset collected with ``styles=random`` (:mod:`worldmodels.transfer`):
+    control maps of the canonical frames -> the styled frames; style vectors normalised by
+    the training episodes' spread."""
+
+    name = "transfer"
+
+    def __init__(
+        self, config: TransferStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
+    ) -> None:
+        episodes = EpisodeDataset(data)
+        if episodes.meta.get("styles") is None:
+            raise ValueError(f"{data} has no styled frames: collect it with styles=random")
+        task = episodes.meta["task"]
+        train_eps = split_episodes(episodes, val_fraction)[0]
+        styles = np.stack([np.asarray(episodes.rows(i, 0, 1, ("style",))["style"][0]) for i in train_eps])
+        self.config = config
+        sized = TransferConfig(**TRANSFER_SIZES[config.size])
+        self.model = TransferModel(dataclasses.replace(sized, resolution=task["height"]))
+        with torch.no_grad():
+            self.model.style_mean.copy_(torch.from_numpy(styles.mean(0)))
+            self.model.style_std.copy_(torch.from_numpy(styles.std(0)).clamp_min(1e-3))
+        fields = ("rgb", "depth", "segmentation", "styled_rgb", "style")
+        self.train_data, self.val_data = split_windows(episodes, val_fraction, context=2, horizon=0, fields=fields)
+        self.extra = {**dataset_record(data, episodes), "blur_sigma": config.blur_sigma}
+
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
+        frames = (batch[k] for k in ("rgb", "depth", "segmentation", "styled_rgb", "style"))
+        return transfer_loss(net, self.model, *frames, self.config)
+
+
 STAGES: dict[type, type] = {
     TokenizerStageConfig: TokenizerStage,
     PredictStageConfig: PredictStage,
     ReasonStageConfig: ReasonStage,
     DecoderStageConfig: DecoderStage,
     ProbeStageConfig: ProbeStage,
+    TransferStageConfig: TransferStage,
 }
 """Stage settings type -> the stage it builds: ``STAGES[type(config)](config, data, out)``."""
 

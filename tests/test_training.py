@@ -255,6 +255,16 @@ def test_train_command_trains_a_pose_probe(dataset, tmp_path):
     assert probe.obs_std.min() > 0
 
 
+def test_train_command_trains_transfer_on_styled_frames(dataset, tmp_path):
+    styled = tmp_path / "styled"
+    collect("hopper", steps=40, out=styled, workers=1, progress=False, styles="random")
+    common = [*(c for c in COMMON if not c.startswith("stage.")), "stage.size=tiny"]
+    assert main(["train", "stage=transfer", f"data={styled}", f"out={tmp_path}/transfer", *common]) == 0
+    model = from_pretrained(tmp_path / "transfer" / "model", expected_class="TransferModel")
+    assert model.style_std.min() > 0
+    assert main(["train", "stage=transfer", f"data={dataset}", f"out={tmp_path}/t2", *common]) == 2  # no styles
+
+
 def test_train_command_refuses_what_cannot_run(dataset, trained, tmp_path):
     common = [f"data={dataset}", *COMMON]
     decoder = ["train", "stage=decoder", f"out={tmp_path}/dec", f"stage.tokenizer={trained}/tok/model"]

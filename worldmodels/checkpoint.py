@@ -40,8 +40,10 @@ def _registry() -> dict[str, tuple[type[nn.Module], type]]:
     from worldmodels.probe import PoseProbe, PoseProbeConfig
     from worldmodels.reason import ReasonConfig, ReasonModel
     from worldmodels.tokenizer import Tokenizer, TokenizerConfig
+    from worldmodels.transfer import TransferConfig, TransferModel
 
     return {
+        "TransferModel": (TransferModel, TransferConfig),
         "Tokenizer": (Tokenizer, TokenizerConfig),
         "PredictModel": (PredictModel, PredictConfig),
         "ReasonModel": (ReasonModel, ReasonConfig),

@@ -13,8 +13,9 @@ from worldmodels.predict import PredictModel, previous_frame
 from worldmodels.probe import PoseProbe
 from worldmodels.reason import ReasonModel
 from worldmodels.rollout import imagine_clips
-from worldmodels.stages import PredictStageConfig, ReasonStageConfig, ReconstructionWeights
+from worldmodels.stages import PredictStageConfig, ReasonStageConfig, ReconstructionWeights, TransferStageConfig
 from worldmodels.tokenizer import Tokenizer, depth_to_inverse
+from worldmodels.transfer import TransferModel
 
 
 def class_balanced_weights(segmentation: torch.Tensor, power: float = 0.5) -> torch.Tensor:
@@ -316,6 +317,51 @@ def probe_loss(
     target = (obs.flatten(0, 1).float() - model.obs_mean) / model.obs_std
     err = (net(frames) - target).pow(2)  # (B*T, D)
     return err.mean(), {"obs_mse": err.mean().item(), "obs_rmse_std": err.mean(-1).sqrt().mean().item()}
+
+
+def transfer_loss(
+    net: Callable,
+    model: TransferModel,
+    rgb: torch.Tensor,
+    depth: torch.Tensor,
+    segmentation: torch.Tensor,
+    styled_rgb: torch.Tensor,
+    style: torch.Tensor,
+    config: TransferStageConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Render styled frames from the control maps of canonical ones, each sample with a
+    random subset of the modalities (``config.keep_probability`` each, at least one) at
+    random weights in [0.5, 1]. rgb, styled_rgb (B, T, H, W, 3) uint8, depth (B, T, H, W)
+    metres, segmentation (B, T, H, W), style (B, T, 12); every frame counts. The loss is
+    :func:`reconstruction_loss`'s L1 + gradient + SSIM terms (no depth or segmentation)."""
+    from worldmodels.controls import CONTROLS, control_maps
+
+    frames = rgb.flatten(0, 1).permute(0, 3, 1, 2).float() / 255  # (N, 3, H, W)
+    target = styled_rgb.flatten(0, 1).permute(0, 3, 1, 2).float() / 255
+    n = frames.shape[0]
+    maps = control_maps(
+        frames, depth.flatten(0, 1), segmentation.flatten(0, 1), model.config.num_segments, config.blur_sigma
+    )
+    keep = torch.rand(n, len(CONTROLS), device=frames.device) < config.keep_probability
+    keep[torch.arange(n), torch.randint(0, len(CONTROLS), (n,))] = True  # at least one modality
+    strength = 0.5 + 0.5 * torch.rand(n, len(CONTROLS), device=frames.device)
+    size = model.config.resolution
+    weights = {m: (keep[:, i] * strength[:, i])[:, None, None].expand(n, size, size) for i, m in enumerate(CONTROLS)}
+    out = net(maps, style.flatten(0, 1).float(), weights)
+    weight = torch.ones(target.shape[0], *target.shape[-2:], device=target.device)
+    l1 = (out - target).abs().mean()
+    grad = image_gradient_l1(out, target, weight)
+    structure = 1 - ssim(out, target).mean()
+    loss = l1 + config.loss.gradient * grad + config.loss.ssim * structure
+    with torch.no_grad():
+        mse = (out - target).pow(2).mean()
+        metrics = {
+            "l1": l1.item(),
+            "gradient": grad.item(),
+            "ssim": 1 - structure.item(),
+            "psnr": (10 * torch.log10(1 / mse.clamp_min(1e-10))).item(),
+        }
+    return loss, metrics
 
 
 def reason_loss(

@@ -155,6 +155,26 @@ class DecoderStageConfig:
 
 
 @dataclass(frozen=True)
+class TransferStageConfig:
+    """stage=transfer: control maps of canonical frames -> the same frames in a style
+    (:func:`worldmodels.losses.transfer_loss`); needs a dataset collected with styles=random."""
+
+    size: str = "small"
+    """Model size preset (:data:`worldmodels.transfer.TRANSFER_SIZES`)."""
+    keep_probability: float = 0.5
+    """Each modality's chance to be given in a training sample (at least one always is):
+    branches learn to work alone and in any mix."""
+    blur_sigma: float = 3.0
+    """Pixels of the Gaussian blur of the blurred-RGB control."""
+    loss: ReconstructionWeights = field(default_factory=ReconstructionWeights)
+    name: str = "transfer"
+
+    def __post_init__(self) -> None:
+        _check(0 < self.keep_probability <= 1, f"keep_probability must be in (0, 1], got {self.keep_probability}")
+        _check(self.blur_sigma > 0, f"blur_sigma must be > 0, got {self.blur_sigma}")
+
+
+@dataclass(frozen=True)
 class ProbeStageConfig:
     """stage=probe: a pose probe, real frames -> the proprio observation
     (:func:`worldmodels.losses.probe_loss`), for the fidelity benchmark."""
@@ -164,6 +184,13 @@ class ProbeStageConfig:
 
 STAGE_CONFIGS: dict[str, type] = {
     c.name: c
-    for c in (TokenizerStageConfig, PredictStageConfig, ReasonStageConfig, DecoderStageConfig, ProbeStageConfig)
+    for c in (
+        TokenizerStageConfig,
+        PredictStageConfig,
+        ReasonStageConfig,
+        DecoderStageConfig,
+        ProbeStageConfig,
+        TransferStageConfig,
+    )
 }
 """Stage name -> its settings dataclass."""
