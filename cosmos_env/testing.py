@@ -17,6 +17,7 @@ from cosmos_env.tasks import TaskConfig, load_task
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
 from worldmodels.tokenizer import TOKENIZER_SIZES, Tokenizer
+from worldmodels.transfer import TRANSFER_SIZES, TransferConfig, TransferModel
 from worldmodels.world_model import WorldModel
 
 
@@ -59,9 +60,11 @@ def tiny_world_model(
     critic: bool = True,
     randomize: bool = True,
     predict_size: str = "tiny",
+    transfer: bool = False,
 ) -> WorldModel:
     """A world model with the ``tiny`` presets and random weights, shaped for ``task``
-    (``predict_size="tiny-v2"``: Predict with the v2 architecture, its band = ``context``).
+    (``predict_size="tiny-v2"``: Predict with the v2 architecture, its band = ``context``;
+    ``transfer``: with a tiny Transfer model, for styled observations).
 
     ``randomize`` replaces the zero-initialised output layers (adaLN-Zero starts every
     block as the identity, so an untrained Predict only repeats its last frame) with small
@@ -106,6 +109,9 @@ def tiny_world_model(
                     **REASON_SIZES["tiny"],
                 )
             )
+        renderer = None
+        if transfer:
+            renderer = TransferModel(TransferConfig(resolution=task.height, **TRANSFER_SIZES["tiny"]))
     finally:
         torch.random.set_rng_state(generator_state)
-    return WorldModel(tokenizer, predict, context, reason)
+    return WorldModel(tokenizer, predict, context, reason, renderer)

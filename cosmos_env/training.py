@@ -378,7 +378,7 @@ class TransferStage:
             self.model.style_std.copy_(torch.from_numpy(styles.std(0)).clamp_min(1e-3))
         fields = ("rgb", "depth", "segmentation", "styled_rgb", "style")
         self.train_data, self.val_data = split_windows(episodes, val_fraction, context=2, horizon=0, fields=fields)
-        self.extra = {**dataset_record(data, episodes), "blur_sigma": config.blur_sigma}
+        self.extra = dataset_record(data, episodes)
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
         frames = (batch[k] for k in ("rgb", "depth", "segmentation", "styled_rgb", "style"))

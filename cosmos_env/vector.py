@@ -33,6 +33,13 @@ Version history (``cosmos_env/Hopper-v0``, ``cosmos_env/HalfCheetah-v0``): 0.1.0
 and terminations from Reason; since 0.2.0 from the rules by default (``reward_fn`` /
 ``termination_fn="critic"`` gives the old behaviour), per-env sampling noise.
 
+``style`` draws pixel observations and ``render()`` through Transfer (a world model with
+``transfer/``, :mod:`worldmodels.transfer`) from the decoder's canonical RGB, depth and
+segmentation: None (the canonical decode), a preset name (:data:`cosmos_env.styles.PRESETS`),
+``"random"`` (a new style per episode, from the env's reset seed) or a vector of 12;
+``control_weights`` ({"edge", "blur", "depth", "seg"}: scalars or (N, H, W) maps; default
+1 each, normalised) weighs the controls. ``info["style"]`` holds each env's style vector.
+
 Actions outside the bounds are clipped, as MuJoCo clamps its controls (Reason's reward
 sees the clipped action, so its control cost is that of the action MuJoCo applies).
 """
@@ -51,8 +58,10 @@ from gymnasium.vector.utils import batch_space
 from cosmos_env.proprio_rules import SUPPORTED as RULES_TASKS
 from cosmos_env.proprio_rules import ProprioRules
 from cosmos_env.reference import MujocoReference
+from cosmos_env.styles import STYLE_FIELDS, as_style
 from cosmos_env.tasks import TaskConfig, load_task
 from worldmodels.checkpoint import read_config
+from worldmodels.controls import CONTROLS
 from worldmodels.rollout import History
 from worldmodels.sampler import SamplingConfig
 from worldmodels.world_model import WorldModel
@@ -107,6 +116,8 @@ class WorldModelVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
         reward_fn: str | None = None,
         termination_fn: str | None = None,
+        style: str | np.ndarray | list | None = None,
+        control_weights: dict[str, Any] | None = None,
     ) -> None:
         for name, value in (("reward_fn", reward_fn), ("termination_fn", termination_fn)):
             if value not in (*JUDGES, None):
@@ -131,6 +142,14 @@ class WorldModelVectorEnv(VectorEnv):
                 "this world model has no Reason critic (reason/) to give rewards; "
                 "train one with `cosmos-env train stage=reason`"
             )
+        if style is not None:
+            if model.transfer is None:
+                raise ValueError(
+                    "style= needs a world model with a Transfer model (transfer/); train one with stage=transfer"
+                )
+            if not (isinstance(style, str) and style == "random"):
+                as_style(style)  # a bad name or vector fails here, naming the presets
+        self.style, self.control_weights = style, dict(control_weights or {m: 1.0 for m in CONTROLS})
         self.task = load_task(task) if isinstance(task, str) else task
         if "rules" in (reward_fn, termination_fn) and self.task.name not in RULES_TASKS:
             raise ValueError(f"no proprio rules for task {self.task.name!r} (written for {', '.join(RULES_TASKS)})")
@@ -163,6 +182,7 @@ class WorldModelVectorEnv(VectorEnv):
         self._state = np.zeros((num_envs, state.shape[0]), dtype=np.float64)  # the current observations
         self._steps = np.zeros(num_envs, dtype=np.int64)
         self._seeds = np.full(num_envs, -1, dtype=np.int64)
+        self._styles = np.zeros((num_envs, len(STYLE_FIELDS)))  # each env's style (with style=)
         # env i's sampling noise comes from its own generator, seeded at its reset: its
         # trajectory depends on its seed and actions only, whatever the batch
         self._generators = [torch.Generator(device=self.device) for _ in range(num_envs)]
@@ -184,11 +204,14 @@ class WorldModelVectorEnv(VectorEnv):
         return self._observe(), self._reset_info(source)
 
     def _reset_info(self, source: str) -> dict[str, np.ndarray]:
-        return {
+        info = {
             "reference_id": np.array([self.task.gym_id] * self.num_envs),
             "start": np.array([source] * self.num_envs),
             "reference_seed": self._seeds.copy(),
         }
+        if self.style is not None:
+            info["style"] = self._styles.copy()
+        return info
 
     def _reset_mask(self, mask: Any) -> np.ndarray:
         if mask is None:
@@ -298,8 +321,12 @@ class WorldModelVectorEnv(VectorEnv):
             self.history = self.history.assign(index, fresh)
             self._frames[index] = rgb.to(self.device)
         self._state[mask] = obs  # exactly the start's observation, not its float32 copy
-        self._fresh[index] = True
+        self._fresh[index] = self.style is None  # a styled start frame is drawn by Transfer too
         self._steps[mask] = 0
+        if self.style is not None:
+            for i in np.flatnonzero(mask):
+                rng = np.random.default_rng([int(seeds[i]), 1])  # as collect draws an episode's style
+                self._styles[i] = as_style(self.style, rng)
 
     # -- step ----------------------------------------------------------------------------
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -349,6 +376,8 @@ class WorldModelVectorEnv(VectorEnv):
             self._seeds[done] = seeds[done]
             obs = self._observe()
         info["reference_seed"] = self._seeds.copy()
+        if self.style is not None:
+            info["style"] = self._styles.copy()
         return obs, reward, terminated, truncated, info
 
     def _check_actions(self, actions: Any) -> torch.Tensor:
@@ -386,9 +415,22 @@ class WorldModelVectorEnv(VectorEnv):
         index = index.to(self.device).reshape(-1)
         stale = index[~self._fresh[index]]
         if len(stale):
-            self._frames[stale] = self.model.decode_latest(self.history.select(stale), rgb_only=True)["rgb"]
+            history = self.history.select(stale)
+            if self.style is None:
+                self._frames[stale] = self.model.decode_latest(history, rgb_only=True)["rgb"]
+            else:
+                styles = torch.as_tensor(self._styles[stale.cpu().numpy()], dtype=torch.float32)
+                self._frames[stale] = self.model.render_styled(history, styles, self._weights_of(stale))
             self._fresh[stale] = True
         return self._frames[index].to("cpu", copy=True).numpy()
+
+    def _weights_of(self, envs: torch.Tensor) -> dict[str, Any]:
+        """The control weights of some envs: scalars as they are, (N, H, W) maps' rows."""
+        out = {}
+        for name, w in self.control_weights.items():
+            w = torch.as_tensor(w, dtype=torch.float32)
+            out[name] = w if w.ndim == 0 else w.to(envs.device)[envs]
+        return out
 
     def render(self) -> np.ndarray | None:
         """The current frames of all envs, (N, H, W, 3) uint8."""

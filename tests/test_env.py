@@ -253,3 +253,34 @@ def test_bad_starts_are_refused_and_nan_ends_the_episode(weights):
     broken.reset(seed=0)
     _, _, terminated, _, info = broken.step(np.zeros((2, 3)))
     assert terminated.all() and (info["error"] == "non-finite imagined frame, observation or reward").all()
+
+
+def test_styled_observations_come_from_transfer(tmp_path):
+    model = tiny_world_model("hopper", transfer=True)
+    model.save_pretrained(tmp_path / "wm", extra={"task": {"name": "hopper"}})
+    plain = WorldModelVectorEnv(num_envs=2, weights=tmp_path / "wm", obs_mode="pixels")
+    styled = WorldModelVectorEnv(num_envs=2, weights=tmp_path / "wm", obs_mode="pixels", style="random")
+    check_env(make_single(tmp_path / "wm", style="dusk", obs_mode="pixels"), skip_render_check=True)
+    obs_plain, _ = plain.reset(seed=0)
+    obs, info = styled.reset(seed=0)
+    assert obs.shape == obs_plain.shape and not np.array_equal(obs, obs_plain)
+    assert info["style"].shape == (2, 12) and not np.array_equal(info["style"][0], info["style"][1])
+    again = WorldModelVectorEnv(num_envs=2, weights=tmp_path / "wm", obs_mode="pixels", style="random")
+    np.testing.assert_array_equal(again.reset(seed=0)[1]["style"], info["style"])  # seeded by the reset
+    obs, *_, info = styled.step(np.zeros((2, 3), np.float32))
+    assert obs.shape == (2, 64, 64, 3) and info["style"].shape == (2, 12)
+    edges_only = WorldModelVectorEnv(
+        num_envs=2, weights=tmp_path / "wm", obs_mode="pixels", style="dusk", control_weights={"edge": 1.0}
+    )
+    assert not np.array_equal(edges_only.reset(seed=0)[0], styled.reset(seed=0)[0])
+    with pytest.raises(ValueError, match="unknown style 'sepia'"):
+        WorldModelVectorEnv(weights=tmp_path / "wm", style="sepia")
+    tiny_world_model("hopper").save_pretrained(tmp_path / "plain", extra={"task": {"name": "hopper"}})
+    with pytest.raises(ValueError, match="needs a world model with a Transfer model"):
+        WorldModelVectorEnv(weights=tmp_path / "plain", style="dusk")
+
+
+def make_single(weights, **kwargs):
+    from cosmos_env.env import WorldModelEnv
+
+    return WorldModelEnv(weights=weights, **kwargs)

@@ -164,14 +164,11 @@ class TransferStageConfig:
     keep_probability: float = 0.5
     """Each modality's chance to be given in a training sample (at least one always is):
     branches learn to work alone and in any mix."""
-    blur_sigma: float = 3.0
-    """Pixels of the Gaussian blur of the blurred-RGB control."""
     loss: ReconstructionWeights = field(default_factory=ReconstructionWeights)
     name: str = "transfer"
 
     def __post_init__(self) -> None:
         _check(0 < self.keep_probability <= 1, f"keep_probability must be in (0, 1], got {self.keep_probability}")
-        _check(self.blur_sigma > 0, f"blur_sigma must be > 0, got {self.blur_sigma}")
 
 
 @dataclass(frozen=True)

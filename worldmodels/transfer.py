@@ -29,6 +29,8 @@ class TransferConfig:
     style_dim: int = 12
     channels: tuple[int, ...] = (8, 16, 32)
     """Feature width at full, half and quarter resolution."""
+    blur_sigma: float = 3.0
+    """Pixels of the Gaussian blur of the blurred-RGB control it was trained with."""
 
     def __post_init__(self) -> None:
         if len(self.channels) != 3:
@@ -143,3 +145,21 @@ class TransferModel(nn.Module):
         x = self.blocks[1](self.up1(x) + scales[1], s)  # (N, c1, H/2, W/2)
         x = self.blocks[2](self.up2(x) + scales[0], s)  # (N, c0, H, W)
         return torch.sigmoid(self.rgb_head(F.silu(x)))
+
+    @torch.no_grad()
+    def render(
+        self,
+        rgb: torch.Tensor,
+        depth: torch.Tensor,
+        segmentation: torch.Tensor,
+        style: torch.Tensor,
+        weights: Weights,
+    ) -> torch.Tensor:
+        """Canonical frames (N, H, W, 3) uint8 with depth (N, H, W) metres and segmentation
+        (N, H, W) -> the same frames in ``style`` (N, style_dim), (N, H, W, 3) uint8."""
+        from worldmodels.controls import control_maps
+
+        frames = rgb.permute(0, 3, 1, 2).float() / 255
+        maps = control_maps(frames, depth, segmentation, self.config.num_segments, self.config.blur_sigma)
+        out = self(maps, style.to(frames.device, torch.float32), weights)
+        return (out.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8)

@@ -3,7 +3,8 @@
 :meth:`WorldModel.start` encodes real frames into a :class:`~worldmodels.rollout.History`
 (one frame is enough: it is repeated, as training pads an episode start); ``step`` and
 ``rollout`` imagine from it (:mod:`worldmodels.rollout`); ``decode`` draws frames.
-A directory holds ``tokenizer/``, ``predict/`` and optionally ``reason/`` (saved models).
+A directory holds ``tokenizer/``, ``predict/`` and optionally ``reason/`` and ``transfer/``
+(saved models).
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ from worldmodels.reason import ReasonModel
 from worldmodels.rollout import History, ImaginedStep, imagine_step, rollout
 from worldmodels.sampler import Generators, SamplingConfig, prime_cache
 from worldmodels.tokenizer import DECODER_HEADS, Tokenizer, inverse_to_depth
+from worldmodels.transfer import TransferModel, Weights
 
 
 class WorldModel:
     def __init__(
-        self, tokenizer: Tokenizer, predict: PredictModel, context: int, reason: ReasonModel | None = None
+        self,
+        tokenizer: Tokenizer,
+        predict: PredictModel,
+        context: int,
+        reason: ReasonModel | None = None,
+        transfer: TransferModel | None = None,
     ) -> None:
         if predict.config.latent_channels != tokenizer.config.latent_channels:
             raise ValueError(
@@ -36,6 +43,7 @@ class WorldModel:
             raise ValueError(f"reason judges clips of {reason.config.clip} frames, longer than the context {context}")
         self.tokenizer, self.predict, self.context = tokenizer.eval(), predict.eval(), context
         self.reason = reason.eval() if reason is not None else None
+        self.transfer = transfer.eval() if transfer is not None else None
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> WorldModel:
@@ -43,10 +51,12 @@ class WorldModel:
         tokenizer = from_pretrained(directory / "tokenizer", expected_class="Tokenizer", device=device)
         predict = from_pretrained(directory / "predict", expected_class="PredictModel", device=device)
         context = read_config(directory / "predict")["extra"].get("context", 4)
-        reason = None
+        reason = transfer = None
         if (directory / "reason").exists():
             reason = from_pretrained(directory / "reason", expected_class="ReasonModel", device=device)
-        return cls(tokenizer, predict, context, reason)
+        if (directory / "transfer").exists():
+            transfer = from_pretrained(directory / "transfer", expected_class="TransferModel", device=device)
+        return cls(tokenizer, predict, context, reason, transfer)
 
     def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> Path:
         directory = Path(directory)
@@ -54,6 +64,8 @@ class WorldModel:
         save_pretrained(self.predict, directory / "predict", extra={**(extra or {}), "context": self.context})
         if self.reason is not None:
             save_pretrained(self.reason, directory / "reason", extra=extra)
+        if self.transfer is not None:
+            save_pretrained(self.transfer, directory / "transfer", extra=extra)
         return directory
 
     @property
@@ -126,6 +138,17 @@ class WorldModel:
         k = self.tokenizer.decoder_receptive_field
         out = self.decode(history.latents[:, -k:], history.age[:, -k:], last=1, rgb_only=rgb_only)
         return {k: v[:, -1] for k, v in out.items()}
+
+    @torch.no_grad()
+    def render_styled(self, history: History, styles: torch.Tensor, weights: Weights) -> torch.Tensor:
+        """The newest frame of a history drawn by Transfer in ``styles`` (B, 12) from the
+        decoder's canonical RGB, depth and segmentation, with control ``weights``
+        (:func:`worldmodels.transfer.mix_weights`): (B, H, W, 3) uint8. Raises ValueError
+        for a world model without Transfer."""
+        if self.transfer is None:
+            raise ValueError("this world model has no Transfer model (transfer/); train one with stage=transfer")
+        frame = self.decode_latest(history)
+        return self.transfer.render(frame["rgb"], frame["depth"], frame["segmentation"], styles, weights)
 
     @torch.no_grad()
     def decode(
