@@ -173,6 +173,21 @@ def test_fidelity_from_starts_in_motion(tiny_hopper):
     assert moving["horizons"]["1"]["psnr_persistence"] < rest["horizons"]["1"]["psnr_persistence"]
 
 
+def test_transfer_benchmark(tiny_hopper):
+    tiny_world_model("hopper", transfer=True).save_pretrained(
+        tiny_hopper / "styled", extra={"task": {"name": "hopper"}}
+    )
+    args = ("--task", "hopper", "--weights", str(tiny_hopper / "styled"), "--quick")
+    stdout = run(
+        "transfer_bench.py", *args, "--json", str(tiny_hopper / "t.json"), "--grid", str(tiny_hopper / "t.png")
+    )
+    rows = json.loads((tiny_hopper / "t.json").read_text())["rows"]
+    assert set(rows) == {"transfer", "canonical", "mujoco_styled"}
+    assert rows["canonical"]["edge_f1"] == 1.0 and rows["canonical"]["diversity"] == 0.0  # the unstyled baseline
+    assert rows["mujoco_styled"]["diversity"] > 0.05  # ground truth: styles differ
+    assert (tiny_hopper / "t.png").is_file() and stdout.strip().splitlines()[-1].split()[0] == "mujoco_styled"
+
+
 def test_predict_speed_benchmark(tiny_hopper):
     stdout = run(
         "predict_speed.py",
