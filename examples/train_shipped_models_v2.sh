@@ -13,6 +13,8 @@
 #   bash examples/train_shipped_models_v2.sh [hopper halfcheetah]
 # PREDICT_STEPS (default 40000) sets the Predict run's length; WORKERS (default 0: one per
 # core) the collection processes (1 to run the tasks side by side, one core each).
+# A run carried between machines (carry/<task>/predict_v2: its latest checkpoint, committed
+# by `examples/carry_run.sh save`) is put back in runs/ first, and training resumes from it.
 set -euo pipefail
 TASKS=${*:-hopper halfcheetah}
 PREDICT_STEPS=${PREDICT_STEPS:-40000}
@@ -23,6 +25,9 @@ for task in $TASKS; do
   cosmos-env collect task=$task steps=200000 out=$data behaviour.name=mix progress=false workers=$WORKERS \
     behaviour.ladder=cosmos_env/weights/policies/$task/seed-a steps_after_termination=$after
   cosmos-env curate data=$data
+  if [ -d carry/$task/predict_v2 ] && [ ! -f runs/$task/predict_v2/latest.json ]; then
+    mkdir -p runs/$task && cp -r carry/$task/predict_v2 runs/$task/predict_v2
+  fi
   cosmos-env train stage=predict task=$task data=$data out=runs/$task/predict_v2 stage.size=small-v2 \
     stage.tokenizer=cosmos_env/weights/$task/tokenizer stage.horizon=4 stage.pure_noise_fraction=0.5 \
     stage.curation=$data/curation.json train.steps=$PREDICT_STEPS train.batch_size=16 train.cooldown=4000 \
