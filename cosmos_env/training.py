@@ -21,6 +21,8 @@ from tqdm.auto import tqdm
 
 from cosmos_env.cache import cached_arrays, latents_cache
 from cosmos_env.data import EpisodeDataset, WindowDataset
+from cosmos_env.reference import MujocoReference
+from cosmos_env.tasks import load_task
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
 from worldmodels.io import file_sha256
 from worldmodels.losses import decoder_loss, predict_loss, probe_loss, reason_loss, tokenizer_loss, transfer_loss
@@ -29,6 +31,7 @@ from worldmodels.probe import PoseProbe, PoseProbeConfig
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
 from worldmodels.rollout import imagine_clips
 from worldmodels.stages import (
+    BCStageConfig,
     DecoderStageConfig,
     PredictStageConfig,
     ProbeStageConfig,
@@ -385,6 +388,78 @@ class TransferStage:
         return transfer_loss(net, self.model, *frames, self.config)
 
 
+class BCStage:
+    """Behaviour cloning on a dataset's actions (:mod:`policies.bc`): windows of ``frames``
+    rows, the action at the last one the target; with ``transfer``, each clip's frames
+    re-drawn in a random train-range style by a Transfer model."""
+
+    name = "bc"
+
+    def __init__(
+        self, config: BCStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
+    ) -> None:
+        from policies.bc import BC_SIZES, BCConfig, BCModel
+
+        episodes = EpisodeDataset(data)
+        task = load_task(episodes.meta["task"]["name"])
+        with MujocoReference(task) as ref:
+            space = ref.action_space
+        train_eps = split_episodes(episodes, val_fraction)[0]
+        obs = np.concatenate([np.asarray(episodes.episode(i, ("obs",))["obs"]) for i in train_eps])
+        pixels = config.obs in ("pixels", "both")
+        model_config = BCConfig(
+            obs_dim=obs.shape[1],
+            action_dim=space.shape[0],
+            action_low=tuple(float(x) for x in space.low),
+            action_high=tuple(float(x) for x in space.high),
+            pixels=pixels,
+            frames=config.frames if pixels else 1,
+            resolution=task.height,
+            with_state=config.obs == "both",
+            **BC_SIZES[config.size],
+        )
+        self.config = config
+        self.model = BCModel(model_config)
+        with torch.no_grad():
+            self.model.obs_mean.copy_(torch.from_numpy(obs.mean(0)))
+            self.model.obs_std.copy_(torch.from_numpy(obs.std(0)).clamp_min(1e-3))
+        self.transfer = None
+        fields = ("obs", "action") + (("rgb",) if pixels else ())
+        if config.transfer is not None:
+            self.transfer = from_pretrained(config.transfer, expected_class="TransferModel").requires_grad_(False)
+            fields += ("depth", "segmentation")
+        self.train_data, self.val_data = split_windows(
+            episodes, val_fraction, context=model_config.frames, horizon=1, fields=fields, pad_start=True
+        )
+        self.extra = {**dataset_record(data, episodes), "transfer": config.transfer}
+
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
+        from policies.bc import bc_loss
+
+        rgb = batch.get("rgb")
+        if self.transfer is not None:
+            rgb = self._restyled(batch)
+        return bc_loss(net, self.model, batch["obs"], batch["action"], rgb)
+
+    @torch.no_grad()
+    def _restyled(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Each clip's frames drawn by Transfer in one random train-range style, (B, L, H, W, 3)."""
+        from cosmos_env.styles import random_style
+        from worldmodels.controls import CONTROLS
+
+        b, length = batch["rgb"].shape[:2]
+        styles = torch.from_numpy(np.stack([random_style(np.random.default_rng()) for _ in range(b)])).float()
+        transfer = self.transfer.to(batch["rgb"].device)
+        out = transfer.render(
+            batch["rgb"].flatten(0, 1),
+            batch["depth"].flatten(0, 1).float(),
+            batch["segmentation"].flatten(0, 1),
+            styles.repeat_interleave(length, 0).to(batch["rgb"].device),
+            {m: 1.0 for m in CONTROLS},
+        )
+        return out.view(b, length, *out.shape[1:])
+
+
 STAGES: dict[type, type] = {
     TokenizerStageConfig: TokenizerStage,
     PredictStageConfig: PredictStage,
@@ -392,6 +467,7 @@ STAGES: dict[type, type] = {
     DecoderStageConfig: DecoderStage,
     ProbeStageConfig: ProbeStage,
     TransferStageConfig: TransferStage,
+    BCStageConfig: BCStage,
 }
 """Stage settings type -> the stage it builds: ``STAGES[type(config)](config, data, out)``."""
 

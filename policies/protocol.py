@@ -2,7 +2,7 @@
 
 :func:`as_policy` wraps what a user has: a plain callable, an SB3 model, a torchrl module
 (a ``TensorDictModule`` reading ``"observation"`` and writing ``"action"``, or a plain
-``nn.Module``), an :class:`~policies.actor.MLPActor` directory, or an SB3 ``.zip`` path
+``nn.Module``), an :class:`~policies.actor.MLPActor` or :mod:`policies.bc` directory, or an SB3 ``.zip`` path
 (pickled objects inside: only with ``trusted=True``). A policy that keeps state across
 steps may also define ``reset(seeds)``, which evaluation calls with one seed per env
 before each batch of episodes (:class:`RandomPolicy` does).
@@ -99,6 +99,10 @@ def as_policy(obj: Any, trusted: bool = False, algo: str = "SAC") -> Policy:
             from policies.actor import MLPActor
 
             return MLPActor.load(path)
+        if (path / "config.json").is_file() and '"BCModel"' in (path / "config.json").read_text():
+            from policies.bc import BCPolicy
+
+            return BCPolicy.load(path)
         if path.suffix == ".zip":
             if not trusted:
                 raise ValueError(
@@ -109,7 +113,9 @@ def as_policy(obj: Any, trusted: bool = False, algo: str = "SAC") -> Policy:
             if not hasattr(stable_baselines3, algo):
                 raise ValueError(f"unknown SB3 algorithm {algo!r}")
             return SB3Policy(getattr(stable_baselines3, algo).load(path, device="cpu"))
-        raise FileNotFoundError(f"{path}: not a policy (an actor directory with actor.json, or an SB3 .zip)")
+        raise FileNotFoundError(
+            f"{path}: not a policy (an actor directory with actor.json, a BC model, or an SB3 .zip)"
+        )
     if isinstance(obj, Policy):
         return obj
     if hasattr(obj, "predict") and hasattr(obj, "policy"):

@@ -35,6 +35,14 @@ class CheckpointError(ValueError):
     """A model directory is missing, from another format, or does not fit the model."""
 
 
+_REGISTERED: dict[str, tuple[type[nn.Module], type]] = {}
+
+
+def register_model(name: str, model_cls: type[nn.Module], config_cls: type) -> None:
+    """Make a model class from outside this package loadable (e.g. ``policies.bc``)."""
+    _REGISTERED[name] = (model_cls, config_cls)
+
+
 def _registry() -> dict[str, tuple[type[nn.Module], type]]:
     from worldmodels.predict import PredictConfig, PredictModel
     from worldmodels.probe import PoseProbe, PoseProbeConfig
@@ -43,6 +51,7 @@ def _registry() -> dict[str, tuple[type[nn.Module], type]]:
     from worldmodels.transfer import TransferConfig, TransferModel
 
     return {
+        **_REGISTERED,
         "TransferModel": (TransferModel, TransferConfig),
         "Tokenizer": (Tokenizer, TokenizerConfig),
         "PredictModel": (PredictModel, PredictConfig),

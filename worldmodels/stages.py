@@ -172,6 +172,26 @@ class TransferStageConfig:
 
 
 @dataclass(frozen=True)
+class BCStageConfig:
+    """stage=bc: behaviour cloning of a dataset's actions (:mod:`policies.bc`)."""
+
+    obs: str = "state"
+    """``state``, ``pixels`` (the last ``frames`` frames) or ``both``."""
+    frames: int = 3
+    size: str = "small"
+    """Model size preset (``policies.bc.BC_SIZES``)."""
+    transfer: str | None = None
+    """A Transfer model directory: every training clip's frames are re-drawn by it in a random
+    train-range style (domain randomisation; pixels only). None: the frames as recorded."""
+    name: str = "bc"
+
+    def __post_init__(self) -> None:
+        _check(self.obs in ("state", "pixels", "both"), f"obs must be state, pixels or both, got {self.obs!r}")
+        _check(self.frames >= 1, f"frames must be >= 1, got {self.frames}")
+        _check(self.transfer is None or self.obs != "state", "transfer restyles frames: it needs obs=pixels or both")
+
+
+@dataclass(frozen=True)
 class ProbeStageConfig:
     """stage=probe: a pose probe, real frames -> the proprio observation
     (:func:`worldmodels.losses.probe_loss`), for the fidelity benchmark."""
@@ -188,6 +208,7 @@ STAGE_CONFIGS: dict[str, type] = {
         DecoderStageConfig,
         ProbeStageConfig,
         TransferStageConfig,
+        BCStageConfig,
     )
 }
 """Stage name -> its settings dataclass."""
