@@ -33,6 +33,7 @@ from worldmodels.rollout import imagine_clips
 from worldmodels.stages import (
     BCStageConfig,
     DecoderStageConfig,
+    IDMStageConfig,
     PredictStageConfig,
     ProbeStageConfig,
     ReasonStageConfig,
@@ -402,8 +403,7 @@ class BCStage:
 
         episodes = EpisodeDataset(data)
         task = load_task(episodes.meta["task"]["name"])
-        with MujocoReference(task) as ref:
-            space = ref.action_space
+        space = _action_space(episodes)
         train_eps = split_episodes(episodes, val_fraction)[0]
         obs = np.concatenate([np.asarray(episodes.episode(i, ("obs",))["obs"]) for i in train_eps])
         pixels = config.obs in ("pixels", "both")
@@ -460,6 +460,51 @@ class BCStage:
         return out.view(b, length, *out.shape[1:])
 
 
+def _action_space(episodes: EpisodeDataset):
+    with MujocoReference(load_task(episodes.meta["task"]["name"])) as ref:
+        return ref.action_space
+
+
+class IDMStage:
+    """An inverse dynamics model on a dataset's consecutive rows (:mod:`policies.idm`)."""
+
+    name = "idm"
+
+    def __init__(
+        self, config: IDMStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
+    ) -> None:
+        from policies.idm import IDM_SIZES, IDMConfig, IDMModel
+
+        episodes = EpisodeDataset(data)
+        space = _action_space(episodes)
+        train_eps = split_episodes(episodes, val_fraction)[0]
+        obs = np.concatenate([np.asarray(episodes.episode(i, ("obs",))["obs"]) for i in train_eps])
+        pixels = config.obs in ("pixels", "both")
+        model_config = IDMConfig(
+            obs_dim=obs.shape[1],
+            action_dim=space.shape[0],
+            action_low=tuple(float(x) for x in space.low),
+            action_high=tuple(float(x) for x in space.high),
+            pixels=pixels,
+            with_state=config.obs == "both",
+            resolution=episodes.meta["task"]["height"],
+            **IDM_SIZES[config.size],
+        )
+        self.config = config
+        self.model = IDMModel(model_config)
+        with torch.no_grad():
+            self.model.obs_mean.copy_(torch.from_numpy(obs.mean(0)))
+            self.model.obs_std.copy_(torch.from_numpy(obs.std(0)).clamp_min(1e-3))
+        fields = ("obs", "action") + (("rgb",) if pixels else ())
+        self.train_data, self.val_data = split_windows(episodes, val_fraction, context=1, horizon=1, fields=fields)
+        self.extra = dataset_record(data, episodes)
+
+    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
+        from policies.idm import idm_loss
+
+        return idm_loss(net, self.model, batch["obs"], batch["action"], batch.get("rgb"))
+
+
 STAGES: dict[type, type] = {
     TokenizerStageConfig: TokenizerStage,
     PredictStageConfig: PredictStage,
@@ -468,6 +513,7 @@ STAGES: dict[type, type] = {
     ProbeStageConfig: ProbeStage,
     TransferStageConfig: TransferStage,
     BCStageConfig: BCStage,
+    IDMStageConfig: IDMStage,
 }
 """Stage settings type -> the stage it builds: ``STAGES[type(config)](config, data, out)``."""
 

@@ -192,6 +192,20 @@ class BCStageConfig:
 
 
 @dataclass(frozen=True)
+class IDMStageConfig:
+    """stage=idm: an inverse dynamics model, two rows -> the action between (:mod:`policies.idm`)."""
+
+    obs: str = "both"
+    """``state``, ``pixels`` or ``both`` (two frames and two observations)."""
+    size: str = "small"
+    """Model size preset (``policies.idm.IDM_SIZES``)."""
+    name: str = "idm"
+
+    def __post_init__(self) -> None:
+        _check(self.obs in ("state", "pixels", "both"), f"obs must be state, pixels or both, got {self.obs!r}")
+
+
+@dataclass(frozen=True)
 class ProbeStageConfig:
     """stage=probe: a pose probe, real frames -> the proprio observation
     (:func:`worldmodels.losses.probe_loss`), for the fidelity benchmark."""
@@ -209,6 +223,7 @@ STAGE_CONFIGS: dict[str, type] = {
         ProbeStageConfig,
         TransferStageConfig,
         BCStageConfig,
+        IDMStageConfig,
     )
 }
 """Stage name -> its settings dataclass."""

@@ -63,3 +63,20 @@ def test_pixel_bc_keeps_a_frame_stack_per_env_and_trains_with_transfer(demos, tm
     with pytest.raises(ValueError, match="acts on pixels"):
         policy.act({"state": np.zeros((2, 11))})
     assert main(["train", "stage=bc", f"data={data}", f"out={tmp_path}/x", "stage.transfer=t", *COMMON]) == 2
+
+
+def test_inverse_dynamics_labels_the_actions_between_rows(demos, tmp_path):
+    from policies.idm import label_clip
+    from worldmodels.checkpoint import from_pretrained
+
+    data, _ = demos
+    args = ["stage.obs=state", "train.steps=300", "train.ema=0.9", *COMMON]
+    assert main(["train", "stage=idm", f"data={data}", f"out={tmp_path}/idm", *args]) == 0
+    idm = from_pretrained(tmp_path / "idm" / "model", expected_class="IDMModel")
+    episode = EpisodeDataset(data).episode(0, ("obs", "action"))
+    obs, actions = torch.from_numpy(np.asarray(episode["obs"][:40]))[None], np.asarray(episode["action"][:39])
+    labels = label_clip(idm, obs, None)[0].numpy()
+    assert labels.shape == (39, 3)
+    assert np.abs(labels - actions).mean() < 0.85 * np.abs(actions).mean()  # 300 steps: on its way
+    pixels = ["stage.obs=both", "stage.size=tiny", "train.steps=2", *COMMON]
+    assert main(["train", "stage=idm", f"data={data}", f"out={tmp_path}/idm_px", *pixels]) == 0
