@@ -17,6 +17,12 @@ and ``info["final_obs"]`` / ``info["final_info"]`` hold the true last ones; the 
 envs' episodes continue untouched. ``max_episode_steps`` truncates, as ``TimeLimit``
 does for the single env.
 
+``start_pool`` (a dataset directory) makes every reset without options, and every
+autoreset, start from a random row of that dataset instead (MBPO's and Dreamer's starts
+from real states): env i draws its (episode, row) from its reset seed and starts from the
+real clip of the last ``context`` rows up to it (frames, observations and actions, so it
+starts in motion). With ``max_episode_steps=H`` that gives short branched rollouts.
+
 ``sampler_steps``, ``best_of`` and ``context_noise`` make the env's
 :class:`worldmodels.sampler.SamplingConfig`, built once and passed whole to every step.
 
@@ -118,6 +124,7 @@ class WorldModelVectorEnv(VectorEnv):
         termination_fn: str | None = None,
         style: str | np.ndarray | list | None = None,
         control_weights: dict[str, Any] | None = None,
+        start_pool: str | Path | None = None,
     ) -> None:
         for name, value in (("reward_fn", reward_fn), ("termination_fn", termination_fn)):
             if value not in (*JUDGES, None):
@@ -150,10 +157,19 @@ class WorldModelVectorEnv(VectorEnv):
             if not (isinstance(style, str) and style == "random"):
                 as_style(style)  # a bad name or vector fails here, naming the presets
         self.style, self.control_weights = style, dict(control_weights or {m: 1.0 for m in CONTROLS})
+
         self.task = load_task(task) if isinstance(task, str) else task
         if "rules" in (reward_fn, termination_fn) and self.task.name not in RULES_TASKS:
             raise ValueError(f"no proprio rules for task {self.task.name!r} (written for {', '.join(RULES_TASKS)})")
         self.rules = ProprioRules.for_task(self.task) if self.task.name in RULES_TASKS else None
+        self.start_pool = None
+        if start_pool is not None:
+            from cosmos_env.data import EpisodeDataset
+
+            self.start_pool = EpisodeDataset(start_pool)
+            if self.start_pool.meta["task"]["name"] != self.task.name:
+                pool_task = self.start_pool.meta["task"]["name"]
+                raise ValueError(f"start_pool {start_pool} holds {pool_task} episodes, not {self.task.name}'s")
         default = "rules" if self.rules is not None else "critic"
         self.reward_fn, self.termination_fn = reward_fn or default, termination_fn or default
         self.model, self.device = model, model.device
@@ -198,8 +214,8 @@ class WorldModelVectorEnv(VectorEnv):
         seeds = self._reset_seeds(seed)
         if not mask.any():  # nothing to reset: the envs carry on
             return self._observe(), self._reset_info("none")
-        rgb, obs, source = self._starts(np.flatnonzero(mask), seeds, options)
-        self._start(mask, rgb, obs, seeds)
+        *start, source = self._starts(np.flatnonzero(mask), seeds, options)
+        self._start(mask, *start, seeds=seeds)
         self._seeds[mask] = seeds[mask] if source == "mujoco" else -1
         return self._observe(), self._reset_info(source)
 
@@ -262,12 +278,33 @@ class WorldModelVectorEnv(VectorEnv):
             return torch.from_numpy(rgb[envs]), obs[envs], "frames"
         if used == ["dataset"]:
             return (*self._dataset_starts(envs, options), "dataset")
+        if self.start_pool is not None:
+            return (*self._pool_starts(envs, seeds), "pool")
         frames, observations = [], []
         for i in envs:
             o, _ = self.reference.reset(seed=int(seeds[i]))
             frames.append(self.reference.render().rgb)
             observations.append(o)
         return torch.from_numpy(np.stack(frames)), np.stack(observations).astype(np.float64), "mujoco"
+
+    def _pool_starts(self, envs: np.ndarray, seeds: np.ndarray) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+        """Real clips of the start pool: frames (n, K, H, W, 3), observations (n, K, D) and the
+        actions between them (n, K-1, A), each env's row drawn from its seed."""
+        pool, k = self.start_pool, self.model.context
+        clips = []
+        for i in envs:
+            rng = np.random.default_rng([int(seeds[i]), 2])
+            episode = int(rng.integers(len(pool)))
+            row = int(rng.integers(pool.episodes[episode].rows - 1))  # not the last row: a step follows it
+            first = max(0, row - k + 1)
+            clip = pool.rows(episode, first, row + 1, ("rgb", "obs", "action"))
+            pad = k - (row + 1 - first)  # an episode's first rows: its first frame repeated, zero actions
+            rgb = np.concatenate([np.repeat(clip["rgb"][:1], pad, 0), clip["rgb"]])
+            obs = np.concatenate([np.repeat(clip["obs"][:1], pad, 0), clip["obs"]])
+            actions = np.concatenate([np.zeros((pad, clip["action"].shape[1]), np.float32), clip["action"][:-1]])
+            clips.append((rgb, obs, actions))
+        rgb, obs, actions = (np.stack(parts) for parts in zip(*clips))
+        return torch.from_numpy(rgb), obs.astype(np.float64), torch.from_numpy(actions)
 
     def _check_start_obs(self, obs: np.ndarray, envs: np.ndarray) -> None:
         """Raise ValueError naming the env and dimension of a start observation that is not
@@ -309,10 +346,22 @@ class WorldModelVectorEnv(VectorEnv):
         rgb = torch.from_numpy(np.concatenate([r["rgb"] for r in starts]))
         return rgb, np.concatenate([r["obs"] for r in starts]).astype(np.float64)
 
-    def _start(self, mask: np.ndarray, rgb: torch.Tensor, obs: np.ndarray, seeds: np.ndarray) -> None:
+    def _start(
+        self,
+        mask: np.ndarray,
+        rgb: torch.Tensor,
+        obs: np.ndarray,
+        actions: torch.Tensor | None = None,
+        *,
+        seeds: np.ndarray,
+    ) -> None:
+        """Start the envs of ``mask`` from frames (n, H, W, 3) and observations (n, D), or from
+        clips (n, K, H, W, 3), (n, K, D) with the actions between (n, K-1, A)."""
         for i in np.flatnonzero(mask):
             self._generators[i].manual_seed(int(seeds[i]))
-        fresh = self.model.start(rgb, torch.from_numpy(obs).float())
+        fresh = self.model.start(rgb, torch.from_numpy(obs).float(), actions)
+        if rgb.ndim == 5:  # a clip: the env stands at its last row
+            rgb, obs = rgb[:, -1], obs[:, -1]
         index = torch.as_tensor(np.flatnonzero(mask), device=self.device)
         if self.history is None:
             self.history = fresh
@@ -371,8 +420,8 @@ class WorldModelVectorEnv(VectorEnv):
                 {"final_obs": final, "_final_obs": done.copy(), "final_info": final_info, "_final_info": done.copy()}
             )
             seeds = self.np_random.integers(0, 2**31 - 1, self.num_envs)
-            rgb, start_obs, _ = self._starts(np.flatnonzero(done), seeds, {})
-            self._start(done, rgb, start_obs, seeds)
+            *start, _ = self._starts(np.flatnonzero(done), seeds, {})
+            self._start(done, *start, seeds=seeds)
             self._seeds[done] = seeds[done]
             obs = self._observe()
         info["reference_seed"] = self._seeds.copy()

@@ -284,3 +284,29 @@ def make_single(weights, **kwargs):
     from cosmos_env.env import WorldModelEnv
 
     return WorldModelEnv(weights=weights, **kwargs)
+
+
+def test_a_start_pool_starts_from_real_clips_of_a_dataset(weights, tmp_path):
+    from cosmos_env.collect import collect
+    from cosmos_env.data import EpisodeDataset
+
+    collect("hopper", steps=60, out=tmp_path / "pool", workers=1, progress=False, steps_after_termination=20)
+    envs = WorldModelVectorEnv(
+        num_envs=3, weights=weights / "hopper", start_pool=tmp_path / "pool", max_episode_steps=2
+    )
+    obs, info = envs.reset(seed=0)
+    assert (info["start"] == "pool").all()
+    pool = EpisodeDataset(tmp_path / "pool")
+    rows = np.concatenate([np.asarray(pool.episode(i, ("obs",))["obs"]) for i in range(len(pool))])
+    assert all(np.isclose(rows, o, atol=1e-6).all(1).any() for o in obs)  # each start is a dataset row
+    again = WorldModelVectorEnv(num_envs=3, weights=weights / "hopper", start_pool=tmp_path / "pool")
+    np.testing.assert_array_equal(again.reset(seed=0)[0], obs)  # drawn from the reset seed
+    ended = np.zeros(3, dtype=bool)
+    for _ in range(2):
+        obs, _, terminated, truncated, info = envs.step(np.zeros((3, 3), np.float32))
+        for i in np.flatnonzero(terminated | truncated):  # autoreset from the pool too
+            assert np.isclose(rows, obs[i], atol=1e-6).all(1).any()
+        ended |= terminated | truncated
+    assert ended.all()  # short branched rollouts: H = max_episode_steps
+    with pytest.raises(ValueError, match="holds hopper episodes, not halfcheetah's"):
+        WorldModelVectorEnv(weights=weights / "halfcheetah", start_pool=tmp_path / "pool")
