@@ -88,7 +88,7 @@ class PredictStageConfig:
             f"self_forcing_fraction must be in [0, 1], got {self.self_forcing_fraction}",
         )
         _check(
-            1 <= self.self_forcing_frames < self.context + self.horizon - 1,
+            self.self_forcing_fraction == 0 or 1 <= self.self_forcing_frames < self.context + self.horizon - 1,
             f"self_forcing_frames must be in [1, context + horizon - 2], got {self.self_forcing_frames}",
         )
         _check(self.horizon >= 1, f"horizon must be >= 1, got {self.horizon}")

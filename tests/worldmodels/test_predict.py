@@ -275,4 +275,4 @@ def test_self_forcing_shows_imagined_context_and_keeps_real_targets():
     torch.testing.assert_close(shown[2:, 0], real[2:, 0])
     assert not torch.allclose(shown[2:, 1:3], real[2:, 1:3])
     with pytest.raises(ValueError, match="self_forcing_frames must be in"):
-        PredictStageConfig(tokenizer="-", context=2, horizon=1, self_forcing_frames=2)
+        PredictStageConfig(tokenizer="-", context=2, horizon=1, self_forcing_fraction=0.5, self_forcing_frames=2)
