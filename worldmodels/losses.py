@@ -340,7 +340,7 @@ def transfer_loss(
     target = styled_rgb.flatten(0, 1).permute(0, 3, 1, 2).float() / 255
     n = frames.shape[0]
     maps = control_maps(
-        frames, depth.flatten(0, 1), segmentation.flatten(0, 1), model.config.num_segments, config.blur_sigma
+        frames, depth.flatten(0, 1), segmentation.flatten(0, 1), model.config.num_segments, model.config.blur_sigma
     )
     keep = torch.rand(n, len(CONTROLS), device=frames.device) < config.keep_probability
     keep[torch.arange(n), torch.randint(0, len(CONTROLS), (n,))] = True  # at least one modality
