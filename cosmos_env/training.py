@@ -402,27 +402,19 @@ class BCStage:
         from policies.bc import BC_SIZES, BCConfig, BCModel
 
         episodes = EpisodeDataset(data)
-        task = load_task(episodes.meta["task"]["name"])
-        space = _action_space(episodes)
-        train_eps = split_episodes(episodes, val_fraction)[0]
-        obs = np.concatenate([np.asarray(episodes.episode(i, ("obs",))["obs"]) for i in train_eps])
+        dims, obs = policy_dims(episodes, split_episodes(episodes, val_fraction)[0])
         pixels = config.obs in ("pixels", "both")
         model_config = BCConfig(
-            obs_dim=obs.shape[1],
-            action_dim=space.shape[0],
-            action_low=tuple(float(x) for x in space.low),
-            action_high=tuple(float(x) for x in space.high),
+            **dims,
             pixels=pixels,
             frames=config.frames if pixels else 1,
-            resolution=task.height,
+            resolution=episodes.meta["task"]["height"],
             with_state=config.obs == "both",
             **BC_SIZES[config.size],
         )
         self.config = config
         self.model = BCModel(model_config)
-        with torch.no_grad():
-            self.model.obs_mean.copy_(torch.from_numpy(obs.mean(0)))
-            self.model.obs_std.copy_(torch.from_numpy(obs.std(0)).clamp_min(1e-3))
+        fit_obs_normaliser(self.model.norm, obs)
         self.transfer = None
         fields = ("obs", "action") + (("rgb",) if pixels else ())
         if config.transfer is not None:
@@ -460,9 +452,26 @@ class BCStage:
         return out.view(b, length, *out.shape[1:])
 
 
-def _action_space(episodes: EpisodeDataset):
+def policy_dims(episodes: EpisodeDataset, train_episodes: list[int]) -> tuple[dict[str, Any], np.ndarray]:
+    """What a learned policy's config takes from its dataset (obs_dim, action_dim,
+    action bounds) and the training episodes' observations (R, D)."""
     with MujocoReference(load_task(episodes.meta["task"]["name"])) as ref:
-        return ref.action_space
+        space = ref.action_space
+    obs = np.concatenate([np.asarray(episodes.episode(i, ("obs",))["obs"]) for i in train_episodes])
+    dims = {
+        "obs_dim": obs.shape[1],
+        "action_dim": space.shape[0],
+        "action_low": tuple(float(x) for x in space.low),
+        "action_high": tuple(float(x) for x in space.high),
+    }
+    return dims, obs
+
+
+def fit_obs_normaliser(norm: torch.nn.Module, obs: np.ndarray) -> None:
+    """A policy's observation mean and std (floored at 1e-3) from training observations."""
+    with torch.no_grad():
+        norm.obs_mean.copy_(torch.from_numpy(obs.mean(0)))
+        norm.obs_std.copy_(torch.from_numpy(obs.std(0)).clamp_min(1e-3))
 
 
 class IDMStage:
@@ -476,15 +485,10 @@ class IDMStage:
         from policies.idm import IDM_SIZES, IDMConfig, IDMModel
 
         episodes = EpisodeDataset(data)
-        space = _action_space(episodes)
-        train_eps = split_episodes(episodes, val_fraction)[0]
-        obs = np.concatenate([np.asarray(episodes.episode(i, ("obs",))["obs"]) for i in train_eps])
+        dims, obs = policy_dims(episodes, split_episodes(episodes, val_fraction)[0])
         pixels = config.obs in ("pixels", "both")
         model_config = IDMConfig(
-            obs_dim=obs.shape[1],
-            action_dim=space.shape[0],
-            action_low=tuple(float(x) for x in space.low),
-            action_high=tuple(float(x) for x in space.high),
+            **dims,
             pixels=pixels,
             with_state=config.obs == "both",
             resolution=episodes.meta["task"]["height"],
@@ -492,9 +496,7 @@ class IDMStage:
         )
         self.config = config
         self.model = IDMModel(model_config)
-        with torch.no_grad():
-            self.model.obs_mean.copy_(torch.from_numpy(obs.mean(0)))
-            self.model.obs_std.copy_(torch.from_numpy(obs.std(0)).clamp_min(1e-3))
+        fit_obs_normaliser(self.model.norm, obs)
         fields = ("obs", "action") + (("rgb",) if pixels else ())
         self.train_data, self.val_data = split_windows(episodes, val_fraction, context=1, horizon=1, fields=fields)
         self.extra = dataset_record(data, episodes)

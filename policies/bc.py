@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from policies.networks import Normalisers, mlp_head, pixel_encoder
+
 
 @dataclass(frozen=True)
 class BCConfig:
@@ -49,27 +51,11 @@ class BCModel(nn.Module):
         self.config = config
         features = 0
         if config.pixels:
-            layers: list[nn.Module] = []
-            width = 3 * config.frames
-            for c in config.channels:
-                layers += [nn.Conv2d(width, c, 4, stride=2, padding=1), nn.SiLU()]
-                width = c
-            self.encoder = nn.Sequential(*layers, nn.Flatten())
-            side = config.resolution // 2 ** len(config.channels)
-            features += width * side * side
+            self.encoder, features = pixel_encoder(3 * config.frames, config.channels, config.resolution)
         if not config.pixels or config.with_state:
             features += config.obs_dim
-        self.head = nn.Sequential(
-            nn.Linear(features, config.hidden),
-            nn.SiLU(),
-            nn.Linear(config.hidden, config.hidden),
-            nn.SiLU(),
-            nn.Linear(config.hidden, config.action_dim),
-        )
-        self.register_buffer("obs_mean", torch.zeros(config.obs_dim))
-        self.register_buffer("obs_std", torch.ones(config.obs_dim))
-        self.register_buffer("low", torch.tensor(config.action_low, dtype=torch.float32))
-        self.register_buffer("high", torch.tensor(config.action_high, dtype=torch.float32))
+        self.head = mlp_head(features, config.hidden, config.action_dim)
+        self.norm = Normalisers(config.obs_dim, config.action_low, config.action_high)
 
     def forward(self, obs: torch.Tensor | None = None, frames: torch.Tensor | None = None) -> torch.Tensor:
         parts = []
@@ -77,15 +63,15 @@ class BCModel(nn.Module):
             x = frames.float().div(255).permute(0, 1, 4, 2, 3).flatten(1, 2)  # (N, k*3, H, W)
             parts.append(self.encoder(x * 2 - 1))
         if not self.config.pixels or self.config.with_state:
-            parts.append((obs.float() - self.obs_mean) / self.obs_std)
+            parts.append(self.norm.obs(obs))
         return torch.tanh(self.head(torch.cat(parts, -1)))
 
     def actions(self, obs: torch.Tensor | None = None, frames: torch.Tensor | None = None) -> torch.Tensor:
-        return self.low + (self(obs, frames) + 1) * 0.5 * (self.high - self.low)
+        return self.norm.from_unit(self(obs, frames))
 
     def to_unit(self, actions: torch.Tensor) -> torch.Tensor:
-        """Actions in bounds -> [-1, 1]."""
-        return (actions - self.low) / (self.high - self.low) * 2 - 1
+        """Actions within bounds -> [-1, 1]."""
+        return self.norm.to_unit(actions)
 
 
 class BCPolicy:

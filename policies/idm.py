@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from policies.networks import Normalisers, mlp_head, pixel_encoder
+
 
 @dataclass(frozen=True)
 class IDMConfig:
@@ -41,26 +43,11 @@ class IDMModel(nn.Module):
         self.config = config
         features = 0
         if config.pixels:
-            layers: list[nn.Module] = []
-            width = 6  # both frames' channels
-            for c in config.channels:
-                layers += [nn.Conv2d(width, c, 4, stride=2, padding=1), nn.SiLU()]
-                width = c
-            self.encoder = nn.Sequential(*layers, nn.Flatten())
-            features += width * (config.resolution // 2 ** len(config.channels)) ** 2
+            self.encoder, features = pixel_encoder(6, config.channels, config.resolution)
         if not config.pixels or config.with_state:
             features += 2 * config.obs_dim
-        self.head = nn.Sequential(
-            nn.Linear(features, config.hidden),
-            nn.SiLU(),
-            nn.Linear(config.hidden, config.hidden),
-            nn.SiLU(),
-            nn.Linear(config.hidden, config.action_dim),
-        )
-        self.register_buffer("obs_mean", torch.zeros(config.obs_dim))
-        self.register_buffer("obs_std", torch.ones(config.obs_dim))
-        self.register_buffer("low", torch.tensor(config.action_low, dtype=torch.float32))
-        self.register_buffer("high", torch.tensor(config.action_high, dtype=torch.float32))
+        self.head = mlp_head(features, config.hidden, config.action_dim)
+        self.norm = Normalisers(config.obs_dim, config.action_low, config.action_high)
 
     def forward(self, obs: torch.Tensor | None = None, frames: torch.Tensor | None = None) -> torch.Tensor:
         """obs (N, 2, D), frames (N, 2, H, W, 3) uint8 -> actions in [-1, 1] units, (N, A)."""
@@ -69,16 +56,17 @@ class IDMModel(nn.Module):
             x = frames.float().div(255).permute(0, 1, 4, 2, 3).flatten(1, 2)  # (N, 6, H, W)
             parts.append(self.encoder(x * 2 - 1))
         if not self.config.pixels or self.config.with_state:
-            parts.append(((obs.float() - self.obs_mean) / self.obs_std).flatten(1))
+            parts.append(self.norm.obs(obs).flatten(1))
         return torch.tanh(self.head(torch.cat(parts, -1)))
 
     @torch.no_grad()
     def actions(self, obs: torch.Tensor | None = None, frames: torch.Tensor | None = None) -> torch.Tensor:
         """The actions within bounds, (N, A)."""
-        return self.low + (self(obs, frames) + 1) * 0.5 * (self.high - self.low)
+        return self.norm.from_unit(self(obs, frames))
 
     def to_unit(self, actions: torch.Tensor) -> torch.Tensor:
-        return (actions - self.low) / (self.high - self.low) * 2 - 1
+        """Actions within bounds -> [-1, 1]."""
+        return self.norm.to_unit(actions)
 
 
 @torch.no_grad()
