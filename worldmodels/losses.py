@@ -333,7 +333,8 @@ def transfer_loss(
     random subset of the modalities (``config.keep_probability`` each, at least one) at
     random weights in [0.5, 1]. rgb, styled_rgb (B, T, H, W, 3) uint8, depth (B, T, H, W)
     metres, segmentation (B, T, H, W), style (B, T, 12); every frame counts. The loss is
-    :func:`reconstruction_loss`'s L1 + gradient + SSIM terms (no depth or segmentation)."""
+    :func:`reconstruction_loss`'s L1 + gradient + SSIM terms (no depth or segmentation), L1
+    and gradient weighted per pixel by :func:`class_balanced_weights`."""
     from worldmodels.controls import CONTROLS, control_maps
 
     frames = rgb.flatten(0, 1).permute(0, 3, 1, 2).float() / 255  # (N, 3, H, W)
@@ -348,8 +349,9 @@ def transfer_loss(
     size = model.config.resolution
     weights = {m: (keep[:, i] * strength[:, i])[:, None, None].expand(n, size, size) for i, m in enumerate(CONTROLS)}
     out = net(maps, style.flatten(0, 1).float(), weights)
-    weight = torch.ones(target.shape[0], *target.shape[-2:], device=target.device)
-    l1 = (out - target).abs().mean()
+    # class-balanced, as the tokenizer's loss: the thin body is a few % of the pixels
+    weight = class_balanced_weights(segmentation.flatten(0, 1).long().clamp_max(model.config.num_segments - 1))
+    l1 = ((out - target).abs() * weight[:, None]).mean()
     grad = image_gradient_l1(out, target, weight)
     structure = 1 - ssim(out, target).mean()
     loss = l1 + config.loss.gradient * grad + config.loss.ssim * structure
