@@ -440,7 +440,8 @@ class BCStage:
         from worldmodels.controls import CONTROLS
 
         b, length = batch["rgb"].shape[:2]
-        styles = torch.from_numpy(np.stack([random_style(np.random.default_rng()) for _ in range(b)])).float()
+        seeds = torch.randint(0, 2**31 - 1, (b,)).tolist()  # from torch's seeded generator: runs repeat
+        styles = torch.from_numpy(np.stack([random_style(np.random.default_rng(s)) for s in seeds])).float()
         transfer = self.transfer.to(batch["rgb"].device)
         out = transfer.render(
             batch["rgb"].flatten(0, 1),

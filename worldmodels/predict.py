@@ -147,9 +147,12 @@ class ContextCache:
 
     def then(self, newer: ContextCache, keep: int) -> ContextCache:
         """This cache followed by ``newer``'s frames, only the last ``keep`` frames kept."""
-        keys = torch.cat([self.keys, newer.keys], 2)[:, :, -keep:]
-        values = torch.cat([self.values, newer.values], 2)[:, :, -keep:]
-        return ContextCache(keys, values, newer.last_latent, newer.last_obs)
+        keys, values = torch.cat([self.keys, newer.keys], 2), torch.cat([self.values, newer.values], 2)
+        return ContextCache(keys, values, newer.last_latent, newer.last_obs).last(keep)
+
+    def last(self, keep: int) -> ContextCache:
+        """Only the newest ``keep`` frames."""
+        return ContextCache(self.keys[:, :, -keep:], self.values[:, :, -keep:], self.last_latent, self.last_obs)
 
     def select(self, index: torch.Tensor) -> ContextCache:
         return ContextCache(self.keys[:, index], self.values[:, index], self.last_latent[index], self.last_obs[index])

@@ -138,7 +138,7 @@ def prime_cache(
     z, o = model.normalize_latents(latents), model.normalize_obs(obs)
     clean = torch.zeros(latents.shape[:2], device=latents.device)
     _, _, cache = model.forward_cached(z, o, actions, clean, task=task)
-    return cache.then(cache, model.config.band) if cache.frames > model.config.band else cache
+    return cache.last(model.config.band)
 
 
 @torch.no_grad()
