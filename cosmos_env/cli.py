@@ -96,7 +96,7 @@ class EvaluateCommand:
 
 @dataclass
 class TrainCommand:
-    """Train a model stage (tokenizer, predict, reason, decoder) on a dataset; resumes after a kill."""
+    """Train a stage (tokenizer, predict, reason, ..., or a policy in imagination); resumes after a kill."""
 
     task: TaskConfig
     train: TrainConfig
@@ -190,6 +190,18 @@ def run_curate(cfg: CurateCommand) -> None:
 
 def run_train(cfg: TrainCommand) -> None:
     import torch
+
+    if cfg.stage.name == "policy":
+        from policies.sb3 import train_in_imagination
+
+        last = train_in_imagination(cfg.stage, cfg.task, cfg.data, cfg.out, cfg.train.steps, cfg.train.seed,
+                                    cfg.train.progress)  # fmt: skip
+        print(
+            f"trained {cfg.stage.algo} in imagination for {last['imagined_steps']} steps: MuJoCo return "
+            f"{last['mujoco_return']:.1f} +- {last['mujoco_return_std']:.1f} over {len(last['mujoco_returns'])} "
+            f"episodes -> {cfg.out}/actor (log: {cfg.out}/eval.jsonl)"
+        )
+        return
 
     from cosmos_env.training import STAGES
     from worldmodels.train import train

@@ -123,6 +123,29 @@ def mujoco_episodes(
     )  # fmt: skip
 
 
+def mujoco_returns(policy: Any, task: TaskConfig, seeds: Sequence[int], horizon: int | None = None) -> np.ndarray:
+    """(S,) MuJoCo returns of ``policy`` acting on batched states from each ``reset(seed)``
+    (one vector env, no frames rendered), each episode until it ends or ``horizon`` steps
+    (None: the task's time limit)."""
+    import gymnasium as gym
+
+    envs = gym.make_vec(task.gym_id, num_envs=len(seeds), vectorization_mode="sync")
+    try:
+        obs, _ = envs.reset(seed=[int(s) for s in seeds])
+        _reset_policy(policy, seeds)
+        limit = horizon or envs.spec.max_episode_steps or 1000
+        returns, running = np.zeros(len(seeds)), np.ones(len(seeds), bool)
+        for _ in range(limit):
+            obs, reward, terminated, truncated, _ = envs.step(policy.act(obs))
+            returns += reward * running
+            running &= ~(terminated | truncated)
+            if not running.any():
+                break
+    finally:
+        envs.close()
+    return returns
+
+
 def imagined_episodes(
     env: WorldModelVectorEnv,
     seeds: Sequence[int],

@@ -9,6 +9,7 @@ Bad values raise ValueError naming the field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def _check(condition: bool, message: str) -> None:
@@ -213,6 +214,44 @@ class ProbeStageConfig:
     name: str = "probe"
 
 
+@dataclass(frozen=True)
+class PolicyStageConfig:
+    """stage=policy: SAC or PPO (stable-baselines3) trained in imagination on the batched
+    imagined env, judged in MuJoCo as it trains (:mod:`policies.sb3`). ``train.steps`` is
+    the imagined env steps, ``train.seed`` the run's seed; the other ``train.*`` fields are
+    the world-model trainer's and go unused."""
+
+    algo: str = "sac"
+    """``sac`` or ``ppo``."""
+    weights: str | None = None
+    """A world model directory; None: the task's shipped model."""
+    num_envs: int = 16
+    """Imagined envs stepped in one batch."""
+    horizon: int | None = None
+    """Imagined episodes are truncated after this many steps (short branched rollouts, as
+    MBPO's); None: the task's episode length."""
+    real_starts: bool = True
+    """Episodes start from random rows of the run's dataset (``data=``; real states, in
+    motion) instead of MuJoCo's reset states."""
+    eval_every: int = 10_000
+    """Imagined steps between evaluations in MuJoCo (each also checkpoints the run)."""
+    eval_episodes: int = 5
+    """MuJoCo episodes per evaluation, from the same reset seeds every time."""
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Passed to the SB3 algorithm over :data:`policies.sb3.ALGO_DEFAULTS`, e.g.
+    ``+stage.algo_kwargs.gradient_steps=4`` (Hydra's + adds a key)."""
+    device: str = "cpu"
+    """Where the world model runs (the policy trains on the CPU)."""
+    name: str = "policy"
+
+    def __post_init__(self) -> None:
+        _check(self.algo in ("sac", "ppo"), f"algo must be sac or ppo, got {self.algo!r}")
+        _check(self.num_envs >= 1, f"num_envs must be >= 1, got {self.num_envs}")
+        _check(self.horizon is None or self.horizon >= 1, f"horizon must be >= 1 or None, got {self.horizon}")
+        _check(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
+        _check(self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}")
+
+
 STAGE_CONFIGS: dict[str, type] = {
     c.name: c
     for c in (
@@ -224,6 +263,7 @@ STAGE_CONFIGS: dict[str, type] = {
         TransferStageConfig,
         BCStageConfig,
         IDMStageConfig,
+        PolicyStageConfig,
     )
 }
 """Stage name -> its settings dataclass."""

@@ -1,0 +1,225 @@
+"""RL in imagination: SB3 SAC or PPO on the batched imagined env, judged in MuJoCo as it trains.
+
+``cosmos-env train stage=policy stage.algo=sac task=hopper train.steps=200000 out=runs/hopper/sac``
+runs :func:`train_in_imagination`: the algorithm steps ``num_envs`` imagined envs in one
+world-model call (through :class:`cosmos_env.adapters.sb3.SB3VecEnv`), optionally from real
+starts (a dataset's rows) with a short horizon (MBPO's branched rollouts). Every
+``eval_every`` imagined steps :class:`MujocoEvalCallback` runs the deterministic actor in
+the real MuJoCo task from the same reset seeds and logs both returns to
+``<out>/eval.jsonl`` and tensorboard (``<out>/tb``), saves the actor
+(``<out>/actors/step-<N>/``, safetensors + JSON, loadable by ``cosmos-env evaluate``) and
+checkpoints the run (``<out>/checkpoint/``): the same command resumes after a kill.
+
+The checkpoint is SB3's own zip and replay-buffer pickle of this run, read back only by
+this module; the actors are what to share.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecMonitor
+
+from cosmos_env.adapters.sb3 import SB3VecEnv
+from cosmos_env.evaluate import mujoco_returns
+from cosmos_env.tasks import TaskConfig
+from cosmos_env.vector import WorldModelVectorEnv
+from policies.actor import MLPActor, save_ppo_actor, save_sac_actor
+from worldmodels.io import atomic_write_json
+from worldmodels.stages import PolicyStageConfig
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "ppo": PPO}
+
+ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sac": {"buffer_size": 300_000, "learning_starts": 2_000, "gradient_steps": -1},
+    "ppo": {"n_steps": 256, "batch_size": 256},
+}
+"""Where imagination differs from SB3's defaults: SAC with one update per imagined step
+(``gradient_steps=-1``: as many as the vector step collected) and a smaller buffer; PPO
+with shorter rollouts per env. ``stage.algo_kwargs`` overrides them."""
+
+EVAL_SEED = 1_000_000
+"""MuJoCo evaluation seeds are EVAL_SEED, EVAL_SEED + 1, ...: never a ranking seed."""
+
+SAVE_ACTOR: dict[str, Callable[..., Path]] = {"sac": save_sac_actor, "ppo": save_ppo_actor}
+
+
+class MujocoEvalCallback(BaseCallback):
+    """Every ``every`` imagined steps (and at the end): the deterministic actor's MuJoCo
+    returns from ``seeds`` and the mean imagined return of the episodes since the last
+    evaluation, to ``log`` (JSONL), the SB3 logger and ``actors/step-<N>/``; then
+    ``checkpoint(model)``."""
+
+    def __init__(
+        self,
+        task: TaskConfig,
+        algo: str,
+        out: Path,
+        every: int,
+        seeds: list[int],
+        checkpoint: Callable[[BaseAlgorithm], None],
+    ) -> None:
+        super().__init__()
+        self.task, self.algo, self.out, self.every, self.seeds = task, algo, out, every, seeds
+        self.checkpoint = checkpoint
+        self.next_eval = 0
+        self.started = time.perf_counter()
+        self.imagined: list[float] = []
+
+    def _on_training_start(self) -> None:
+        self.next_eval = (self.num_timesteps // self.every + 1) * self.every
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", []):
+            if "episode" in info:  # VecMonitor's end-of-episode record
+                self.imagined.append(float(info["episode"]["r"]))
+        if self.num_timesteps >= self.next_eval:
+            self.evaluate()
+            self.next_eval += self.every
+        return True
+
+    def evaluate(self) -> dict[str, Any]:
+        step = int(self.num_timesteps)
+        actor_dir = self.out / "actors" / f"step-{step:08d}"
+        SAVE_ACTOR[self.algo](self.model, actor_dir, extra={"task": self.task.name, "algo": self.algo, "step": step})
+        returns = mujoco_returns(MLPActor.load(actor_dir), self.task, self.seeds)
+        row = {
+            "imagined_steps": step,
+            "mujoco_return": float(returns.mean()),
+            "mujoco_return_std": float(returns.std()),
+            "mujoco_returns": [float(r) for r in returns],
+            "imagined_return": float(np.mean(self.imagined)) if self.imagined else None,
+            "imagined_episodes": len(self.imagined),
+            "wall_s": round(time.perf_counter() - self.started, 1),
+            "actor": str(actor_dir.relative_to(self.out)),
+        }
+        self.imagined = []
+        with open(self.out / "eval.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self.logger.record("eval/mujoco_return", row["mujoco_return"])
+        if row["imagined_return"] is not None:
+            self.logger.record("eval/imagined_return", row["imagined_return"])
+        self.logger.dump(step)
+        self.checkpoint(self.model)
+        return row
+
+
+def make_imagined_env(config: PolicyStageConfig, task: TaskConfig, data: str | Path | None) -> WorldModelVectorEnv:
+    """The batched imagined env the policy trains on (state observations)."""
+    if config.real_starts and (data is None or not (Path(data) / "meta.json").is_file()):
+        raise FileNotFoundError(
+            f"stage.real_starts needs a dataset of {task.name} episodes at data={data} "
+            f"(collect one: cosmos-env collect task={task.name} out={data}), or stage.real_starts=false"
+        )
+    return WorldModelVectorEnv(
+        num_envs=config.num_envs,
+        task=task,
+        weights=config.weights,
+        device=config.device,
+        max_episode_steps=config.horizon or task.max_episode_steps,
+        start_pool=data if config.real_starts else None,
+    )
+
+
+def save_checkpoint(model: BaseAlgorithm, out: Path) -> None:
+    """``out/checkpoint/`` (model.zip, replay.pkl for off-policy algorithms, state.json),
+    replaced whole: a kill leaves the previous one (or ``checkpoint.old``) intact."""
+    tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save(tmp / "model.zip")
+    if hasattr(model, "replay_buffer"):
+        model.save_replay_buffer(tmp / "replay.pkl")
+    atomic_write_json(tmp / "state.json", {"num_timesteps": int(model.num_timesteps)})
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _latest_checkpoint(out: Path) -> Path | None:
+    for name in ("checkpoint", "checkpoint.old"):
+        if (out / name / "state.json").is_file():
+            return out / name
+    return None
+
+
+def _trim_log(log: Path, step: int) -> None:
+    """Drop evaluations made after the checkpoint a resumed run starts from."""
+    if log.is_file():
+        rows = [r for r in log.read_text().splitlines() if r and json.loads(r)["imagined_steps"] <= step]
+        log.write_text("".join(r + "\n" for r in rows))
+
+
+def train_in_imagination(
+    config: PolicyStageConfig,
+    task: TaskConfig,
+    data: str | Path | None,
+    out: str | Path,
+    steps: int,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``config.algo`` for ``steps`` imagined env steps (resuming ``out`` where a run
+    stopped); returns the last evaluation row. Raises FileNotFoundError when real starts
+    lack a dataset, ValueError for unknown ``algo_kwargs``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = VecMonitor(SB3VecEnv(make_imagined_env(config, task, data)))
+    env.seed(seed)
+    algo = ALGOS[config.algo]
+    resume = _latest_checkpoint(out)
+    if resume is not None:
+        model = algo.load(resume / "model.zip", env=env, device="cpu")  # this run's own file
+        if (resume / "replay.pkl").is_file():
+            model.load_replay_buffer(resume / "replay.pkl")
+        _trim_log(out / "eval.jsonl", model.num_timesteps)
+    else:
+        kwargs = {**ALGO_DEFAULTS[config.algo], **dict(config.algo_kwargs)}
+        try:
+            model = algo("MlpPolicy", env, seed=seed, device="cpu", tensorboard_log=str(out / "tb"), **kwargs)
+        except TypeError as e:
+            raise ValueError(f"stage.algo_kwargs: {e}") from None
+        _trim_log(out / "eval.jsonl", -1)
+    atomic_write_json(out / "config.json", {"stage": _plain(config), "task": task.name, "steps": steps, "seed": seed})
+    seeds = [EVAL_SEED + i for i in range(config.eval_episodes)]
+    callback = MujocoEvalCallback(task, config.algo, out, config.eval_every, seeds, lambda m: save_checkpoint(m, out))
+    remaining = steps - model.num_timesteps
+    try:
+        if remaining > 0:
+            model.learn(
+                remaining, callback=callback, reset_num_timesteps=False, progress_bar=progress, tb_log_name="run"
+            )
+        last = _last_row(out / "eval.jsonl")
+        if last is None or last["imagined_steps"] < model.num_timesteps:
+            callback.init_callback(model)
+            last = callback.evaluate()
+    finally:
+        env.close()
+    tmp = out / "actor.tmp"  # the last evaluated actor as <out>/actor, replaced whole
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(out / last["actor"], tmp)
+    shutil.rmtree(out / "actor", ignore_errors=True)
+    tmp.rename(out / "actor")
+    return last
+
+
+def _last_row(log: Path) -> dict[str, Any] | None:
+    rows = log.read_text().splitlines() if log.is_file() else []
+    return json.loads(rows[-1]) if rows else None
+
+
+def _plain(config: PolicyStageConfig) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: (dict(v) if k == "algo_kwargs" else v) for k, v in asdict(config).items()}

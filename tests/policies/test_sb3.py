@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pytest
+
+from cosmos_env.cli import main
+from cosmos_env.collect import collect
+from cosmos_env.evaluate import mujoco_returns
+from cosmos_env.tasks import load_task
+from policies.actor import MLPActor
+from policies.protocol import as_policy
+
+
+@pytest.fixture(scope="module")
+def starts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("starts") / "hopper"
+    collect("hopper", steps=60, out=root, workers=1, progress=False)
+    return root
+
+
+def args(weights, out, data, *extra):
+    return [
+        "train", "stage=policy", "task=hopper", f"data={data}", f"out={out}", f"stage.weights={weights / 'hopper'}",
+        "stage.num_envs=4", "stage.horizon=8", "stage.eval_every=32", "stage.eval_episodes=2", "train.progress=false",
+        *extra,
+    ]  # fmt: skip
+
+
+def test_sac_in_imagination_evaluates_in_mujoco_and_resumes(weights, starts, tmp_path):
+    out = tmp_path / "sac"
+    sac = [
+        "+stage.algo_kwargs.learning_starts=16",
+        "+stage.algo_kwargs.batch_size=16",
+        "+stage.algo_kwargs.buffer_size=500",
+    ]
+    assert main(args(weights, out, starts, "train.steps=64", *sac)) == 0
+    rows = [json.loads(r) for r in (out / "eval.jsonl").read_text().splitlines()]
+    assert [r["imagined_steps"] for r in rows] == [32, 64]
+    assert all(len(r["mujoco_returns"]) == 2 and np.isfinite(r["mujoco_return"]) for r in rows)
+    assert rows[1]["imagined_episodes"] == (64 - 32) // 8  # 4 envs, horizon 8: 4 episodes per 32 steps
+    # the saved actor is the policy that was judged: the same MuJoCo returns, recomputed
+    actor = as_policy(out / "actor")
+    assert isinstance(actor, MLPActor) and actor.config.extra["step"] == 64
+    again = mujoco_returns(actor, load_task("hopper"), [1_000_000, 1_000_001])
+    np.testing.assert_allclose(again, rows[1]["mujoco_returns"], rtol=1e-6)
+    assert list((out / "tb").rglob("events.out.tfevents*"))
+    # a longer run of the same command resumes from the checkpoint (after a kill, too)
+    assert main(args(weights, out, starts, "train.steps=96", *sac)) == 0
+    rows = [json.loads(r) for r in (out / "eval.jsonl").read_text().splitlines()]
+    assert [r["imagined_steps"] for r in rows] == [32, 64, 96]
+    assert json.loads((out / "checkpoint" / "state.json").read_text())["num_timesteps"] == 96
+
+
+def test_ppo_actor_exports_the_mean_action_clipped(weights, starts, tmp_path):
+    out = tmp_path / "ppo"
+    ppo = [
+        "stage.algo=ppo",
+        "+stage.algo_kwargs.n_steps=8",
+        "+stage.algo_kwargs.batch_size=16",
+        "stage.real_starts=false",
+    ]
+    assert main(args(weights, out, starts, "train.steps=32", *ppo)) == 0
+    from stable_baselines3 import PPO
+
+    model = PPO.load(out / "checkpoint" / "model.zip", device="cpu")  # this test's own file
+    obs = np.random.default_rng(0).normal(size=(5, 11)).astype(np.float32) * 3
+    expected = np.clip(model.predict(obs, deterministic=True)[0], -1, 1)
+    actor = MLPActor.load(out / "actor")
+    assert actor.config.activation == "tanh" and actor.config.output == "clip"
+    np.testing.assert_allclose(actor.act(obs), expected, atol=1e-5)
+
+
+def test_bad_policy_settings_are_named(weights, starts, tmp_path):
+    assert main(args(weights, tmp_path / "a", starts, "stage.algo=dqn")) == 2
+    assert main(args(weights, tmp_path / "b", tmp_path / "none", "train.steps=8")) == 2  # real starts, no dataset
+    assert main(args(weights, tmp_path / "c", starts, "train.steps=8", "+stage.algo_kwargs.not_a_field=1")) == 2
