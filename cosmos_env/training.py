@@ -24,7 +24,7 @@ from cosmos_env.data import EpisodeDataset, WindowDataset
 from cosmos_env.reference import MujocoReference
 from cosmos_env.tasks import load_task
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
-from worldmodels.io import file_sha256
+from worldmodels.io import file_sha256, memmap_safetensors
 from worldmodels.losses import decoder_loss, predict_loss, probe_loss, reason_loss, tokenizer_loss, transfer_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.probe import PoseProbe, PoseProbeConfig
@@ -183,19 +183,37 @@ def fit_normalizers(
 
 def cached_latents(tokenizer_dir: str | Path, episodes: EpisodeDataset, cache: Path) -> list[np.ndarray]:
     """Per-episode latents (rows, C, h, w), from ``cache`` if it was made from the same
-    data and tokenizer weights."""
+    data and tokenizer weights. A dataset extended since (``collect`` with more steps adds
+    episodes at the end) has only its new episodes encoded."""
     key = {
         "dataset_id": episodes.meta["dataset_id"],
         "tokenizer_sha256": file_sha256(Path(tokenizer_dir) / "model.safetensors"),
+        "episodes": str(len(episodes)),
     }
 
     def encode() -> dict[str, np.ndarray]:
-        latents = encode_episodes(from_pretrained(tokenizer_dir, expected_class="Tokenizer"), episodes)
+        known = _cached_prefix(cache, key, len(episodes))
+        tokenizer = from_pretrained(tokenizer_dir, expected_class="Tokenizer")
+        latents = encode_episodes(tokenizer, episodes, only=list(range(len(known), len(episodes))))
+        latents[: len(known)] = known
         return {"latents": np.concatenate(latents), "offsets": np.cumsum([0] + [len(z) for z in latents])}
 
     arrays = cached_arrays(cache, key, encode)
     offsets = arrays["offsets"]
     return [np.asarray(arrays["latents"][a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+
+
+def _cached_prefix(cache: Path, key: dict[str, str], episodes: int) -> list[np.ndarray]:
+    """The latents of the first episodes from a cache of the same data and tokenizer made
+    when the dataset held at most ``episodes`` episodes; [] when there is none."""
+    if not cache.is_file():
+        return []
+    arrays, meta = memmap_safetensors(cache)
+    same = all(meta.get(k) == key[k] for k in ("dataset_id", "tokenizer_sha256"))
+    offsets = arrays["offsets"]
+    if not same or len(offsets) - 1 > episodes:
+        return []
+    return [np.array(arrays["latents"][a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
 
 
 def latent_episodes(

@@ -120,6 +120,25 @@ def test_latents_are_cached_beside_the_dataset_per_tokenizer_weights(dataset, tm
     assert latents_cache(dataset, tokenizer, tmp_path / "run") != cache
 
 
+def test_an_extended_dataset_encodes_only_its_new_episodes(tmp_path, tokenizer, monkeypatch):
+    import cosmos_env.training as training
+
+    root = tmp_path / "grown"
+    collect("hopper", steps=60, out=root, workers=1, progress=False, shard_steps=30)
+    tok = from_pretrained(tokenizer, expected_class="Tokenizer")
+    cache = tmp_path / "latents.safetensors"
+    first = training.cached_latents(tokenizer, EpisodeDataset(root), cache)
+    collect("hopper", steps=120, out=root, workers=1, progress=False, shard_steps=30)  # extended: more episodes
+    grown = EpisodeDataset(root)
+    encoded = []
+    real = training.encode_episodes
+    monkeypatch.setattr(training, "encode_episodes", lambda *a, only, **k: encoded.append(only) or real(*a, only=only))
+    latents = training.cached_latents(tokenizer, grown, cache)
+    assert encoded == [list(range(len(first), len(grown)))] and len(first) < len(grown) == len(latents)
+    for i, z in enumerate(latents):  # the kept and the new latents are what encoding everything gives
+        np.testing.assert_allclose(z, encode_episodes(tok, grown, only=[i])[i], atol=1e-5)
+
+
 def test_reason_stage_imagines_negatives_once(dataset, tmp_path, tokenizer):
     predict = tiny_predict(dataset, tmp_path, tokenizer)
     settings = ReasonStageConfig(tokenizer=tokenizer, predict=predict, size="tiny", clip=3, imagined_clips=40)
