@@ -192,14 +192,18 @@ def run_train(cfg: TrainCommand) -> None:
     import torch
 
     if cfg.stage.name == "policy":
+        from policies.dyna import dyna
         from policies.sb3 import train_in_imagination
 
-        last = train_in_imagination(cfg.stage, cfg.task, cfg.data, cfg.out, cfg.train.steps, cfg.train.seed,
-                                    cfg.train.progress)  # fmt: skip
+        where = (cfg.stage, cfg.task)
+        if cfg.stage.real_steps:  # the Dyna loop collects its own real data
+            last = dyna(*where, cfg.out, cfg.train.steps, cfg.train.seed, cfg.train.progress)
+        else:
+            last = train_in_imagination(*where, cfg.data, cfg.out, cfg.train.steps, cfg.train.seed, cfg.train.progress)
         print(
             f"trained {cfg.stage.algo} in imagination for {last['imagined_steps']} steps: MuJoCo return "
             f"{last['mujoco_return']:.1f} +- {last['mujoco_return_std']:.1f} over {len(last['mujoco_returns'])} "
-            f"episodes -> {cfg.out}/actor (log: {cfg.out}/eval.jsonl)"
+            f"episodes -> {last['actor_dir']} (log: {last['log']})"
         )
         return
 

@@ -234,20 +234,34 @@ class PredictStage:
     name = "predict"
 
     def __init__(
-        self, config: PredictStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
+        self,
+        config: PredictStageConfig,
+        data: str | Path,
+        out: str | Path,
+        val_fraction: float = VAL_FRACTION,
+        model: PredictModel | None = None,
     ) -> None:
+        """``model``: a trained Predict to fine-tune (its architecture, weights and
+        normalisers; ``config.size`` is then unused); None: a new one."""
         episodes, tok_config, latents, obs_dim, action_dim = latent_episodes(data, config.tokenizer, out)
-        sized = PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[config.size])
-        model_config = dataclasses.replace(
-            sized,
-            max_frames=max(sized.max_frames, config.context + config.horizon),
-            latent_channels=tok_config.latent_channels,
-            latent_size=tok_config.latent_resolution,
-            band=config.context if sized.band is not None else None,  # what the context cache will hold
-        )
         self.config = config
-        self.model = PredictModel(model_config)
-        fit_normalizers(self.model, latents, episodes, split_episodes(episodes, val_fraction)[0])
+        if model is None:
+            sized = PredictConfig(obs_dim=obs_dim, action_dim=action_dim, **PREDICT_SIZES[config.size])
+            model_config = dataclasses.replace(
+                sized,
+                max_frames=max(sized.max_frames, config.context + config.horizon),
+                latent_channels=tok_config.latent_channels,
+                latent_size=tok_config.latent_resolution,
+                band=config.context if sized.band is not None else None,  # what the context cache will hold
+            )
+            model = PredictModel(model_config)
+            fit_normalizers(model, latents, episodes, split_episodes(episodes, val_fraction)[0])
+        elif model.config.max_frames < config.context + config.horizon:
+            raise ValueError(
+                f"the Predict to fine-tune holds {model.config.max_frames} frames, "
+                f"context + horizon is {config.context + config.horizon}"
+            )
+        self.model = model
         windows = dict(
             context=config.context,
             horizon=config.horizon,
@@ -267,6 +281,7 @@ class PredictStage:
             "context": config.context,
             "context_noise": config.context_noise,
             "curation": config.curation,
+            "stage_config": config_to_dict(config),
             "tokenizer": str(config.tokenizer),
             "tokenizer_config": config_to_dict(tok_config),
         }

@@ -67,10 +67,11 @@ class MujocoEvalCallback(BaseCallback):
         every: int,
         seeds: list[int],
         checkpoint: Callable[[BaseAlgorithm], None],
+        log_extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.task, self.algo, self.out, self.every, self.seeds = task, algo, out, every, seeds
-        self.checkpoint = checkpoint
+        self.checkpoint, self.log_extra = checkpoint, log_extra or {}
         self.next_eval = 0
         self.started = time.perf_counter()
         self.imagined: list[float] = []
@@ -101,6 +102,7 @@ class MujocoEvalCallback(BaseCallback):
             "imagined_episodes": len(self.imagined),
             "wall_s": round(time.perf_counter() - self.started, 1),
             "actor": str(actor_dir.relative_to(self.out)),
+            **self.log_extra,
         }
         self.imagined = []
         with open(self.out / "eval.jsonl", "a") as f:
@@ -169,10 +171,12 @@ def train_in_imagination(
     steps: int,
     seed: int = 0,
     progress: bool = True,
+    log_extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train ``config.algo`` for ``steps`` imagined env steps (resuming ``out`` where a run
-    stopped); returns the last evaluation row. Raises FileNotFoundError when real starts
-    lack a dataset, ValueError for unknown ``algo_kwargs``."""
+    """Train ``config.algo`` until ``steps`` imagined env steps (resuming ``out`` where a run
+    stopped); returns the last evaluation row (with ``log_extra`` in every row), plus where
+    the actor (``actor_dir``) and the log (``log``) are. Raises
+    FileNotFoundError when real starts lack a dataset, ValueError for unknown ``algo_kwargs``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = VecMonitor(SB3VecEnv(make_imagined_env(config, task, data)))
@@ -193,7 +197,9 @@ def train_in_imagination(
         _trim_log(out / "eval.jsonl", -1)
     atomic_write_json(out / "config.json", {"stage": _plain(config), "task": task.name, "steps": steps, "seed": seed})
     seeds = [EVAL_SEED + i for i in range(config.eval_episodes)]
-    callback = MujocoEvalCallback(task, config.algo, out, config.eval_every, seeds, lambda m: save_checkpoint(m, out))
+    callback = MujocoEvalCallback(
+        task, config.algo, out, config.eval_every, seeds, lambda m: save_checkpoint(m, out), log_extra
+    )
     remaining = steps - model.num_timesteps
     try:
         if remaining > 0:
@@ -211,7 +217,7 @@ def train_in_imagination(
     shutil.copytree(out / last["actor"], tmp)
     shutil.rmtree(out / "actor", ignore_errors=True)
     tmp.rename(out / "actor")
-    return last
+    return {**last, "actor_dir": str(out / "actor"), "log": str(out / "eval.jsonl")}
 
 
 def _last_row(log: Path) -> dict[str, Any] | None:

@@ -61,7 +61,7 @@ def _registry() -> dict[str, tuple[type[nn.Module], type]]:
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(config)))
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))  # paths as strings
 
 
 def config_from_dict(cls: type, data: dict[str, Any], source: str = "config") -> Any:

@@ -242,6 +242,16 @@ class PolicyStageConfig:
     ``+stage.algo_kwargs.gradient_steps=4`` (Hydra's + adds a key)."""
     device: str = "cpu"
     """Where the world model runs (the policy trains on the CPU)."""
+    real_steps: int = 0
+    """The Dyna loop's budget of real MuJoCo steps (:mod:`policies.dyna`): each round collects
+    ``round_real_steps`` with the policy (the first: random actions), fine-tunes Predict on
+    all real data and trains the policy in imagination from real starts. 0: no loop, the
+    policy trains on the world model as it is."""
+    round_real_steps: int = 5_000
+    finetune_steps: int = 500
+    """Predict training steps per round."""
+    collect_noise: float = 0.1
+    """Std of the Gaussian noise on the actor's actions while collecting (half-range units)."""
     name: str = "policy"
 
     def __post_init__(self) -> None:
@@ -250,6 +260,9 @@ class PolicyStageConfig:
         _check(self.horizon is None or self.horizon >= 1, f"horizon must be >= 1 or None, got {self.horizon}")
         _check(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
         _check(self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}")
+        _check(self.real_steps >= 0, f"real_steps must be >= 0, got {self.real_steps}")
+        _check(self.round_real_steps >= 1, f"round_real_steps must be >= 1, got {self.round_real_steps}")
+        _check(self.finetune_steps >= 1, f"finetune_steps must be >= 1, got {self.finetune_steps}")
 
 
 STAGE_CONFIGS: dict[str, type] = {

@@ -74,3 +74,23 @@ def test_bad_policy_settings_are_named(weights, starts, tmp_path):
     assert main(args(weights, tmp_path / "a", starts, "stage.algo=dqn")) == 2
     assert main(args(weights, tmp_path / "b", tmp_path / "none", "train.steps=8")) == 2  # real starts, no dataset
     assert main(args(weights, tmp_path / "c", starts, "train.steps=8", "+stage.algo_kwargs.not_a_field=1")) == 2
+
+
+def test_dyna_loop_grows_real_data_fine_tunes_predict_and_resumes(weights, tmp_path):
+    out = tmp_path / "dyna"
+    sac = ["+stage.algo_kwargs.learning_starts=8", "+stage.algo_kwargs.batch_size=8", "+stage.algo_kwargs.buffer_size=200"]
+    dyna = ["stage.real_steps=60", "stage.round_real_steps=30", "stage.finetune_steps=2", "train.steps=32", *sac]
+    assert main(args(weights, out, "unused", "stage.eval_every=16", *dyna)) == 0
+    rows = [json.loads(r) for r in (out / "policy" / "eval.jsonl").read_text().splitlines()]
+    assert [(r["round"], r["imagined_steps"]) for r in rows] == [(0, 16), (1, 32)]
+    assert 60 <= rows[1]["real_steps"] and 30 <= rows[0]["real_steps"] < rows[1]["real_steps"]
+    from cosmos_env.data import EpisodeDataset
+    from worldmodels.checkpoint import read_config
+
+    assert EpisodeDataset(out / "real").num_steps == rows[1]["real_steps"]
+    for k in (0, 1):  # each round's Predict was fine-tuned on the real data of its time
+        record = read_config(out / f"round-{k:03d}" / "world" / "predict")["extra"]
+        assert record["data"] == str(out / "real") and record["step"] == 2
+    before = (out / "policy" / "eval.jsonl").read_text()
+    assert main(args(weights, out, "unused", "stage.eval_every=16", *dyna)) == 0  # done: nothing more runs
+    assert (out / "policy" / "eval.jsonl").read_text() == before
