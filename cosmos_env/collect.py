@@ -31,22 +31,20 @@ from cosmos_env.behaviour import MIX_FIELDS, BehaviourConfig, make_behaviour
 from cosmos_env.data import (
     FORMAT,
     RECOLLECT,
-    SHARD_FORMAT,
     VERSION,
     DatasetError,
     checksum_path,
     open_shard,
     shard_path,
+    write_index,
+    write_shard,
 )
 from cosmos_env.processes import exit_with_parent
 from cosmos_env.reference import Frame, MujocoReference
 from cosmos_env.styles import random_style
 from cosmos_env.tasks import TaskConfig, load_task
 from worldmodels.io import (
-    atomic_save_safetensors,
-    atomic_write_bytes,
     atomic_write_json,
-    file_sha256,
     integrity_problem,
 )
 
@@ -163,16 +161,7 @@ def collect_shard(job: _ShardJob, on_episode: Callable[[int], None] = lambda ste
     arrays = {key: np.stack(values) for key, values in rows.items()}
     arrays["episode_offsets"] = np.array(offsets, np.int64)
     arrays["episode_seeds"] = np.array(seeds, np.int64)
-    metadata = {
-        "format": SHARD_FORMAT,
-        "version": str(VERSION),
-        "dataset_id": job.dataset_id,
-        "shard": str(job.index),
-        "target_steps": str(job.target_steps),
-    }
-    path = shard_path(job.root, job.index)
-    atomic_save_safetensors(path, arrays, metadata)
-    atomic_write_bytes(checksum_path(path), file_sha256(path).encode())
+    write_shard(job.root, job.index, job.dataset_id, arrays, {"target_steps": str(job.target_steps)})
     return steps
 
 
@@ -364,24 +353,5 @@ def _shard_state(job: _ShardJob) -> str:
 def _write_index(
     root: Path, dataset_id: str, num_shards: int, seconds: float, collected: int, damaged: int
 ) -> CollectSummary:
-    shards, episodes, total_steps, size = [], 0, 0, 0
-    for i in range(num_shards):
-        path = shard_path(root, i)
-        offsets = [int(x) for x in open_shard(path, dataset_id)[0]["episode_offsets"]]
-        n_episodes, n_rows = len(offsets) - 1, offsets[-1]
-        recorded = checksum_path(path)
-        shards.append(
-            {
-                "sha256": recorded.read_text().strip() if recorded.is_file() else file_sha256(path),
-                "file": str(path.relative_to(root)),
-                "episodes": n_episodes,
-                "steps": n_rows - n_episodes,
-                "episode_offsets": offsets,
-            }
-        )
-        episodes += n_episodes
-        total_steps += n_rows - n_episodes
-        size += path.stat().st_size
-    atomic_write_json(root / "index.json", {"format": FORMAT, "version": VERSION, "shards": shards})
-    size += (root / "index.json").stat().st_size + (root / "meta.json").stat().st_size
+    episodes, total_steps, size = write_index(root, dataset_id, num_shards)
     return CollectSummary(root, episodes, total_steps, seconds, collected, size, damaged)

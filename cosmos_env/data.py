@@ -42,7 +42,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from worldmodels.io import SafetensorsError, integrity_problem, memmap_safetensors
+from worldmodels.io import (
+    SafetensorsError,
+    atomic_save_safetensors,
+    atomic_write_bytes,
+    atomic_write_json,
+    file_sha256,
+    integrity_problem,
+    memmap_safetensors,
+)
 
 FORMAT = "cosmos-env-dataset"
 SHARD_FORMAT = "cosmos-env-shard"
@@ -89,6 +97,44 @@ def open_shard(path: Path, dataset_id: str) -> tuple[dict[str, np.ndarray], dict
     if missing:
         raise DatasetError(f"corrupt shard {path}: missing tensors {sorted(missing)}")
     return arrays, metadata
+
+
+def write_shard(root: Path, index: int, dataset_id: str, arrays: dict[str, np.ndarray], extra: dict[str, str]) -> Path:
+    """Shard ``index`` of a dataset (whole episodes: per-row arrays plus ``episode_offsets``
+    and ``episode_seeds``) written atomically, its SHA-256 beside it; ``extra`` goes into
+    the shard's metadata."""
+    metadata = {"format": SHARD_FORMAT, "version": str(VERSION), "dataset_id": dataset_id, "shard": str(index)}
+    path = shard_path(root, index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save_safetensors(path, arrays, {**metadata, **extra})
+    atomic_write_bytes(checksum_path(path), file_sha256(path).encode())
+    return path
+
+
+def write_index(root: Path, dataset_id: str, num_shards: int) -> tuple[int, int, int]:
+    """``index.json`` over shards ``0 .. num_shards - 1`` (written last: it makes the dataset
+    complete); returns (episodes, steps, bytes on disk)."""
+    shards, episodes, total_steps, size = [], 0, 0, 0
+    for i in range(num_shards):
+        path = shard_path(root, i)
+        offsets = [int(x) for x in open_shard(path, dataset_id)[0]["episode_offsets"]]
+        n_episodes, n_rows = len(offsets) - 1, offsets[-1]
+        recorded = checksum_path(path)
+        shards.append(
+            {
+                "sha256": recorded.read_text().strip() if recorded.is_file() else file_sha256(path),
+                "file": str(path.relative_to(root)),
+                "episodes": n_episodes,
+                "steps": n_rows - n_episodes,
+                "episode_offsets": offsets,
+            }
+        )
+        episodes += n_episodes
+        total_steps += n_rows - n_episodes
+        size += path.stat().st_size
+    atomic_write_json(root / "index.json", {"format": FORMAT, "version": VERSION, "shards": shards})
+    size += (root / "index.json").stat().st_size + (root / "meta.json").stat().st_size
+    return episodes, total_steps, size
 
 
 @dataclass(frozen=True)
