@@ -141,6 +141,46 @@ class CurateCommand:
 
 
 @dataclass
+class DreamsCommand:
+    """Demos -> fine-tuned Predict -> dreams -> Reason filter -> IDM labels -> BC -> MuJoCo (policies/dreams.py)."""
+
+    task: TaskConfig
+    out: str
+    weights: str | None = None
+    """The world model to fine-tune; None: the task's shipped one."""
+    demo_actor: str | None = None
+    """An actor directory; None: the best of the task's shipped seed-A ladder."""
+    demo_episodes: int = 10
+    idm_data_steps: int = 20_000
+    """MuJoCo steps (mixed behaviour: random, smooth, the seed-A ladder with noise) the IDM learns from."""
+    idm_obs: str = "both"
+    """What the IDM reads: ``state``, ``pixels`` or ``both`` (imagined frames and observations)."""
+    idm_steps: int = 3_000
+    finetune_steps: int = 500
+    """Predict training steps on the demos."""
+    bc_steps: int = 3_000
+    starts: int = 64
+    """New starts to dream from."""
+    candidates: int = 4
+    """Dreams per start; the best by Reason is kept (1: nothing to choose)."""
+    dream_steps: int = 100
+    action_noise: float = 0.3
+    """Std of the Gaussian noise on BC's actions that drive the dreams (half-range units)."""
+    eval_episodes: int = 10
+    batch_size: int = 64
+    """Training batch of the IDM and BC runs."""
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("demo_episodes", "starts", "candidates", "dream_steps", "eval_episodes", "finetune_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.idm_obs not in ("state", "pixels", "both"):
+            raise ValueError(f"idm_obs must be state, pixels or both, got {self.idm_obs!r}")
+
+
+@dataclass
 class VerifyCommand:
     """Check the SHA-256 of every model, actor, dataset shard and checkpoint under a path."""
 
@@ -298,6 +338,17 @@ def run_export(cfg: ExportCommand) -> None:
     print(f'wrote {out}/: use it with gym.make("cosmos_env/WorldModel-v0", weights="{out}")')
 
 
+def run_dreams_command(cfg: DreamsCommand) -> None:
+    from policies.dreams import run_dreams
+
+    report = run_dreams(cfg)
+    print(f"wrote {cfg.out}/report.json; MuJoCo return over {len(report['eval_seeds'])} seeds:")
+    for name, mean in report["mean"].items():
+        gain = report["gain_vs_bc_demos"].get(name)
+        vs = f"  ({gain['mean']:+.1f} +- {gain['ci95_half_width']:.1f} vs bc demos)" if gain else ""
+        print(f"  {name:40s} {mean:8.1f}{vs}")
+
+
 COMMANDS: dict[str, tuple[type, Callable]] = {
     "collect": (CollectCommand, run_collect),
     "demo": (DemoCommand, run_demo_command),
@@ -306,6 +357,7 @@ COMMANDS: dict[str, tuple[type, Callable]] = {
     "export": (ExportCommand, run_export),
     "curate": (CurateCommand, run_curate),
     "verify": (VerifyCommand, run_verify),
+    "dreams": (DreamsCommand, run_dreams_command),
 }
 
 

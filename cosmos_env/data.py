@@ -93,7 +93,9 @@ def open_shard(path: Path, dataset_id: str) -> tuple[dict[str, np.ndarray], dict
         raise DatasetError(f"{path} is not a cosmos-env shard (format={metadata.get('format')!r})")
     if metadata.get("dataset_id") != dataset_id:
         raise DatasetError(f"{path} belongs to another dataset ({metadata.get('dataset_id')}, expected {dataset_id})")
-    missing = set(FRAME_FIELDS + STEP_FIELDS + ("episode_offsets",)) - set(arrays)
+    declared = metadata.get("fields")  # a shard of part of the fields (imagined rows) says which
+    required = declared.split(",") if declared else FRAME_FIELDS + STEP_FIELDS
+    missing = (set(required) | {"episode_offsets"}) - set(arrays)
     if missing:
         raise DatasetError(f"corrupt shard {path}: missing tensors {sorted(missing)}")
     return arrays, metadata
@@ -103,7 +105,9 @@ def write_shard(root: Path, index: int, dataset_id: str, arrays: dict[str, np.nd
     """Shard ``index`` of a dataset (whole episodes: per-row arrays plus ``episode_offsets``
     and ``episode_seeds``) written atomically, its SHA-256 beside it; ``extra`` goes into
     the shard's metadata."""
+    rows = sorted(k for k in arrays if not k.startswith("episode_"))
     metadata = {"format": SHARD_FORMAT, "version": str(VERSION), "dataset_id": dataset_id, "shard": str(index)}
+    metadata["fields"] = ",".join(rows)
     path = shard_path(root, index)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save_safetensors(path, arrays, {**metadata, **extra})

@@ -133,7 +133,7 @@ def mujoco_returns(policy: Any, task: TaskConfig, seeds: Sequence[int], horizon:
     try:
         obs, _ = envs.reset(seed=[int(s) for s in seeds])
         _reset_policy(policy, seeds)
-        limit = horizon or envs.spec.max_episode_steps or 1000
+        limit = horizon or task.max_episode_steps
         returns, running = np.zeros(len(seeds)), np.ones(len(seeds), bool)
         for _ in range(limit):
             obs, reward, terminated, truncated, _ = envs.step(policy.act(obs))
