@@ -78,7 +78,11 @@ def test_bad_policy_settings_are_named(weights, starts, tmp_path):
 
 def test_dyna_loop_grows_real_data_fine_tunes_predict_and_resumes(weights, tmp_path):
     out = tmp_path / "dyna"
-    sac = ["+stage.algo_kwargs.learning_starts=8", "+stage.algo_kwargs.batch_size=8", "+stage.algo_kwargs.buffer_size=200"]
+    sac = [
+        "+stage.algo_kwargs.learning_starts=8",
+        "+stage.algo_kwargs.batch_size=8",
+        "+stage.algo_kwargs.buffer_size=200",
+    ]
     dyna = ["stage.real_steps=60", "stage.round_real_steps=30", "stage.finetune_steps=2", "train.steps=32", *sac]
     assert main(args(weights, out, "unused", "stage.eval_every=16", *dyna)) == 0
     rows = [json.loads(r) for r in (out / "policy" / "eval.jsonl").read_text().splitlines()]
