@@ -241,17 +241,18 @@ def run_train(cfg: TrainCommand) -> None:
         else:
             last = train_in_imagination(*where, cfg.data, cfg.out, cfg.train.steps, cfg.train.seed, cfg.train.progress)
         print(
-            f"trained {cfg.stage.algo} in imagination for {last['imagined_steps']} steps: MuJoCo return "
+            f"trained {cfg.stage.algo} in imagination for {last['steps']} steps: MuJoCo return "
             f"{last['mujoco_return']:.1f} +- {last['mujoco_return_std']:.1f} over {len(last['mujoco_returns'])} "
             f"episodes -> {last['actor_dir']} (log: {last['log']})"
         )
         return
 
     from cosmos_env.training import STAGES
+    from policies.stages import POLICY_STAGES
     from worldmodels.train import train
 
     torch.manual_seed(cfg.train.seed)  # the model's initial weights: a fresh run is reproducible
-    stage = STAGES[type(cfg.stage)](cfg.stage, cfg.data, cfg.out, cfg.val_fraction)
+    stage = {**STAGES, **POLICY_STAGES}[type(cfg.stage)](cfg.stage, cfg.data, cfg.out, cfg.val_fraction)
     if cfg.init is not None:  # warm start (e.g. from shipped weights); not a resume
         from worldmodels.checkpoint import load_state
 
@@ -331,7 +332,7 @@ def run_evaluate(cfg: EvaluateCommand) -> None:
 
 
 def run_export(cfg: ExportCommand) -> None:
-    from cosmos_env.training import export_world_model
+    from cosmos_env.export import export_world_model
 
     sampling = {"rollout_context_noise": cfg.rollout_context_noise}
     out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, sampling)

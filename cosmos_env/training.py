@@ -21,8 +21,6 @@ from tqdm.auto import tqdm
 
 from cosmos_env.cache import cached_arrays, latents_cache
 from cosmos_env.data import EpisodeDataset, WindowDataset
-from cosmos_env.reference import MujocoReference
-from cosmos_env.tasks import load_task
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
 from worldmodels.io import file_sha256, memmap_safetensors
 from worldmodels.losses import decoder_loss, predict_loss, probe_loss, reason_loss, tokenizer_loss, transfer_loss
@@ -31,9 +29,7 @@ from worldmodels.probe import PoseProbe, PoseProbeConfig
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
 from worldmodels.rollout import imagine_clips
 from worldmodels.stages import (
-    BCStageConfig,
     DecoderStageConfig,
-    IDMStageConfig,
     PredictStageConfig,
     ProbeStageConfig,
     ReasonStageConfig,
@@ -422,125 +418,6 @@ class TransferStage:
         return transfer_loss(net, self.model, *frames, self.config)
 
 
-class BCStage:
-    """Behaviour cloning on a dataset's actions (:mod:`policies.bc`): windows of ``frames``
-    rows, the action at the last one the target; with ``transfer``, each clip's frames
-    re-drawn in a random train-range style by a Transfer model."""
-
-    name = "bc"
-
-    def __init__(
-        self, config: BCStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
-    ) -> None:
-        from policies.bc import BC_SIZES, BCConfig, BCModel
-
-        episodes = EpisodeDataset(data)
-        dims, obs = policy_dims(episodes, split_episodes(episodes, val_fraction)[0])
-        pixels = config.obs in ("pixels", "both")
-        model_config = BCConfig(
-            **dims,
-            pixels=pixels,
-            frames=config.frames if pixels else 1,
-            resolution=episodes.meta["task"]["height"],
-            with_state=config.obs == "both",
-            **BC_SIZES[config.size],
-        )
-        self.config = config
-        self.model = BCModel(model_config)
-        fit_obs_normaliser(self.model.norm, obs)
-        self.transfer = None
-        fields = ("obs", "action") + (("rgb",) if pixels else ())
-        if config.transfer is not None:
-            self.transfer = from_pretrained(config.transfer, expected_class="TransferModel").requires_grad_(False)
-            fields += ("depth", "segmentation")
-        self.train_data, self.val_data = split_windows(
-            episodes, val_fraction, context=model_config.frames, horizon=1, fields=fields, pad_start=True
-        )
-        self.extra = {**dataset_record(data, episodes), "transfer": config.transfer}
-
-    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
-        from policies.bc import bc_loss
-
-        rgb = batch.get("rgb")
-        if self.transfer is not None:
-            rgb = self._restyled(batch)
-        return bc_loss(net, self.model, batch["obs"], batch["action"], rgb)
-
-    @torch.no_grad()
-    def _restyled(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Each clip's frames drawn by Transfer in one random train-range style, (B, L, H, W, 3)."""
-        from cosmos_env.styles import random_style
-        from worldmodels.controls import CONTROLS
-
-        b, length = batch["rgb"].shape[:2]
-        seeds = torch.randint(0, 2**31 - 1, (b,)).tolist()  # from torch's seeded generator: runs repeat
-        styles = torch.from_numpy(np.stack([random_style(np.random.default_rng(s)) for s in seeds])).float()
-        transfer = self.transfer.to(batch["rgb"].device)
-        out = transfer.render(
-            batch["rgb"].flatten(0, 1),
-            batch["depth"].flatten(0, 1).float(),
-            batch["segmentation"].flatten(0, 1),
-            styles.repeat_interleave(length, 0).to(batch["rgb"].device),
-            {m: 1.0 for m in CONTROLS},
-        )
-        return out.view(b, length, *out.shape[1:])
-
-
-def policy_dims(episodes: EpisodeDataset, train_episodes: list[int]) -> tuple[dict[str, Any], np.ndarray]:
-    """What a learned policy's config takes from its dataset (obs_dim, action_dim,
-    action bounds) and the training episodes' observations (R, D)."""
-    with MujocoReference(load_task(episodes.meta["task"]["name"])) as ref:
-        space = ref.action_space
-    obs = np.concatenate([np.asarray(episodes.episode(i, ("obs",))["obs"]) for i in train_episodes])
-    dims = {
-        "obs_dim": obs.shape[1],
-        "action_dim": space.shape[0],
-        "action_low": tuple(float(x) for x in space.low),
-        "action_high": tuple(float(x) for x in space.high),
-    }
-    return dims, obs
-
-
-def fit_obs_normaliser(norm: torch.nn.Module, obs: np.ndarray) -> None:
-    """A policy's observation mean and std (floored at 1e-3) from training observations."""
-    with torch.no_grad():
-        norm.obs_mean.copy_(torch.from_numpy(obs.mean(0)))
-        norm.obs_std.copy_(torch.from_numpy(obs.std(0)).clamp_min(1e-3))
-
-
-class IDMStage:
-    """An inverse dynamics model on a dataset's consecutive rows (:mod:`policies.idm`)."""
-
-    name = "idm"
-
-    def __init__(
-        self, config: IDMStageConfig, data: str | Path, out: str | Path, val_fraction: float = VAL_FRACTION
-    ) -> None:
-        from policies.idm import IDM_SIZES, IDMConfig, IDMModel
-
-        episodes = EpisodeDataset(data)
-        dims, obs = policy_dims(episodes, split_episodes(episodes, val_fraction)[0])
-        pixels = config.obs in ("pixels", "both")
-        model_config = IDMConfig(
-            **dims,
-            pixels=pixels,
-            with_state=config.obs == "both",
-            resolution=episodes.meta["task"]["height"],
-            **IDM_SIZES[config.size],
-        )
-        self.config = config
-        self.model = IDMModel(model_config)
-        fit_obs_normaliser(self.model.norm, obs)
-        fields = ("obs", "action") + (("rgb",) if pixels else ())
-        self.train_data, self.val_data = split_windows(episodes, val_fraction, context=1, horizon=1, fields=fields)
-        self.extra = dataset_record(data, episodes)
-
-    def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
-        from policies.idm import idm_loss
-
-        return idm_loss(net, self.model, batch["obs"], batch["action"], batch.get("rgb"))
-
-
 STAGES: dict[type, type] = {
     TokenizerStageConfig: TokenizerStage,
     PredictStageConfig: PredictStage,
@@ -548,55 +425,6 @@ STAGES: dict[type, type] = {
     DecoderStageConfig: DecoderStage,
     ProbeStageConfig: ProbeStage,
     TransferStageConfig: TransferStage,
-    BCStageConfig: BCStage,
-    IDMStageConfig: IDMStage,
 }
-"""Stage settings type -> the stage it builds: ``STAGES[type(config)](config, data, out)``."""
-
-
-SAMPLING_FIELDS = ("rollout_context_noise",)
-"""PredictConfig fields that change how a trained Predict is sampled, not its weights."""
-
-
-def export_world_model(
-    tokenizer: str | Path,
-    predict: str | Path,
-    reason: str | Path | None,
-    out: str | Path,
-    sampling: dict[str, Any] | None = None,
-) -> Path:
-    """Put trained stage models together as one world model directory (``tokenizer/``,
-    ``predict/``, ``reason/``, each with its training record) that
-    ``gym.make("cosmos_env/WorldModel-v0", weights=out)`` and ``WorldModel.from_pretrained``
-    take. Checks that the parts fit together first; replaces ``out`` atomically.
-    ``sampling``: values of :data:`SAMPLING_FIELDS` written into Predict's config, chosen
-    after training (``benchmarks/fidelity.py --seed 20000 ...``); the rest stay as trained."""
-    import shutil
-
-    from worldmodels.io import atomic_write_json
-    from worldmodels.world_model import WorldModel
-
-    sampling = {k: v for k, v in (sampling or {}).items() if v is not None}
-    if set(sampling) - set(SAMPLING_FIELDS):
-        raise ValueError(f"sampling sets {sorted(set(sampling) - set(SAMPLING_FIELDS))}; only {SAMPLING_FIELDS} may be")
-    paths = {"tokenizer": Path(tokenizer), "predict": Path(predict)} | ({"reason": Path(reason)} if reason else {})
-    for stage, path in paths.items():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"{path}: no trained {stage} model there (train it: cosmos-env train stage={stage})"
-            )
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for stage, path in paths.items():  # the weights and config only (a checkpoint also holds optimizer state)
-        (tmp / stage).mkdir(parents=True)
-        for name in ("config.json", "model.safetensors"):
-            shutil.copy2(path / name, tmp / stage / name)
-    if sampling:
-        record = read_config(tmp / "predict")
-        record["config"].update(sampling)
-        atomic_write_json(tmp / "predict" / "config.json", record)
-    WorldModel.from_pretrained(tmp)  # raises, naming the mismatch or bad value, when the parts do not fit
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return out
+"""Stage settings type -> the stage it builds: ``STAGES[type(config)](config, data, out)``
+(the policy stages, BC and IDM, are in :data:`policies.stages.POLICY_STAGES`)."""

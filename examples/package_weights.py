@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cosmos_env.training import export_world_model
+from cosmos_env.export import export_world_model
 from worldmodels.checkpoint import read_config
 from worldmodels.world_model import WorldModel
 

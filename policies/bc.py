@@ -2,7 +2,7 @@
 
 From state observations (an MLP) or from pixels (a CNN over the last ``frames`` frames,
 optionally with the state beside them). Trained by ``cosmos-env train stage=bc``
-(:class:`cosmos_env.training.BCStage`); saved like every model here (safetensors + JSON,
+(:class:`policies.stages.BCStage`); saved like every model here (safetensors + JSON,
 nothing unpickled) and loaded as a policy by :func:`policies.protocol.as_policy`.
 
 Pixel policies keep a frame stack per env: :meth:`BCPolicy.reset` starts it over, and the

@@ -55,7 +55,7 @@ def _train(stage: Any, out: Path, cfg: DreamsCommand, steps: int) -> Path:
 
 
 def _bc(data: Path, out: Path, cfg: DreamsCommand) -> Path:
-    from cosmos_env.training import BCStage
+    from policies.stages import BCStage
     from worldmodels.stages import BCStageConfig
 
     if (out / "model" / "config.json").is_file():
@@ -78,8 +78,8 @@ def _demos_and_idm(cfg: DreamsCommand, out: Path) -> tuple[Path, Path]:
     from cosmos_env.collect import collect
     from cosmos_env.reference import MujocoReference
     from cosmos_env.report import ladder_dir
-    from cosmos_env.training import IDMStage
     from policies.dyna import NoisyActorBehaviour
+    from policies.stages import IDMStage
     from worldmodels.stages import IDMStageConfig
 
     actor = demo_actor(cfg)

@@ -1,5 +1,6 @@
 """The Dyna loop: real steps with the policy -> Predict fine-tuned on all real data -> the
-policy trained in imagination from real starts -> repeat, until a real-step budget is spent.
+policy trained in imagination from real starts (unless ``stage.real_starts=false``) -> repeat,
+until a real-step budget is spent.
 
 ``cosmos-env train stage=policy stage.real_steps=100000 train.steps=400000 ...`` runs
 :func:`dyna`: ``real_steps / round_real_steps`` rounds, each spending ``round_real_steps``
@@ -67,7 +68,8 @@ def predict_stage_of(predict: Path, tokenizer: Path) -> PredictStageConfig:
 def finetune_world(world: Path, data: Path, out: Path, steps: int, progress: bool) -> Path:
     """``world``'s Predict trained ``steps`` more on ``data`` (in ``out/predict``), exported
     with ``world``'s tokenizer and Reason as ``out/world``; returns that directory."""
-    from cosmos_env.training import PredictStage, export_world_model
+    from cosmos_env.export import export_world_model
+    from cosmos_env.training import PredictStage
     from worldmodels.checkpoint import from_pretrained
     from worldmodels.train import train
 
@@ -117,7 +119,7 @@ def dyna(
         collect(task, target, real, behaviour=behaviour, seed=seed, shard_steps=config.round_real_steps,
                 workers=1, progress=progress)  # fmt: skip
         world = finetune_world(world, real, out / f"round-{k:03d}", config.finetune_steps, progress)
-        round_config = dataclasses.replace(config, weights=str(world), real_starts=True)
+        round_config = dataclasses.replace(config, weights=str(world))
         real_used = EpisodeDataset(real).num_steps
         last = train_in_imagination(round_config, task, real, out / "policy", min(steps, (k + 1) * per_round), seed,
                                     progress, log_extra={"round": k, "real_steps": real_used})  # fmt: skip

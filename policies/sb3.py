@@ -9,6 +9,8 @@ the real MuJoCo task from the same reset seeds and logs both returns to
 ``<out>/eval.jsonl`` and tensorboard (``<out>/tb``), saves the actor
 (``<out>/actors/step-<N>/``, safetensors + JSON, loadable by ``cosmos-env evaluate``) and
 checkpoints the run (``<out>/checkpoint/``): the same command resumes after a kill.
+:func:`train_in_mujoco` is the model-free baseline: the same algorithm, log and checkpoints
+on the real MuJoCo task (``benchmarks/policy_bench.py`` sets one against the other).
 
 The checkpoint is SB3's own zip and replay-buffer pickle of this run, read back only by
 this module; the actors are what to share.
@@ -47,6 +49,9 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
 (``gradient_steps=-1``: as many as the vector step collected) and a smaller buffer; PPO
 with shorter rollouts per env. ``stage.algo_kwargs`` overrides them."""
 
+MUJOCO_DEFAULTS: dict[str, dict[str, Any]] = {"sac": {"learning_starts": 5_000}, "ppo": {}}
+"""Model-free training on MuJoCo: SB3's defaults, SAC with the shipped ladders' 5k random steps first."""
+
 EVAL_SEED = 1_000_000
 """MuJoCo evaluation seeds are EVAL_SEED, EVAL_SEED + 1, ...: never a ranking seed."""
 
@@ -54,10 +59,11 @@ SAVE_ACTOR: dict[str, Callable[..., Path]] = {"sac": save_sac_actor, "ppo": save
 
 
 class MujocoEvalCallback(BaseCallback):
-    """Every ``every`` imagined steps (and at the end): the deterministic actor's MuJoCo
-    returns from ``seeds`` and the mean imagined return of the episodes since the last
-    evaluation, to ``log`` (JSONL), the SB3 logger and ``actors/step-<N>/``; then
-    ``checkpoint(model)``."""
+    """Every ``every`` training env steps (and at the end): the deterministic actor's MuJoCo
+    returns from ``seeds`` (episodes of at most ``horizon`` steps; None: the task's length)
+    and the mean return of the training episodes since the last evaluation, to
+    ``<out>/eval.jsonl``, the SB3 logger and ``actors/step-<N>/``; then ``checkpoint(model,
+    wall_s)``. ``wall_s`` counts training time across resumes from ``wall_before``."""
 
     def __init__(
         self,
@@ -66,15 +72,17 @@ class MujocoEvalCallback(BaseCallback):
         out: Path,
         every: int,
         seeds: list[int],
-        checkpoint: Callable[[BaseAlgorithm], None],
+        checkpoint: Callable[[BaseAlgorithm, float], None],
         log_extra: dict[str, Any] | None = None,
+        horizon: int | None = None,
+        wall_before: float = 0.0,
     ) -> None:
         super().__init__()
         self.task, self.algo, self.out, self.every, self.seeds = task, algo, out, every, seeds
-        self.checkpoint, self.log_extra = checkpoint, log_extra or {}
+        self.checkpoint, self.log_extra, self.horizon = checkpoint, log_extra or {}, horizon
         self.next_eval = 0
-        self.started = time.perf_counter()
-        self.imagined: list[float] = []
+        self.started = time.perf_counter() - wall_before
+        self.episode_returns: list[float] = []
 
     def _on_training_start(self) -> None:
         self.next_eval = (self.num_timesteps // self.every + 1) * self.every
@@ -82,7 +90,7 @@ class MujocoEvalCallback(BaseCallback):
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", []):
             if "episode" in info:  # VecMonitor's end-of-episode record
-                self.imagined.append(float(info["episode"]["r"]))
+                self.episode_returns.append(float(info["episode"]["r"]))
         if self.num_timesteps >= self.next_eval:
             self.evaluate()
             self.next_eval += self.every
@@ -92,26 +100,27 @@ class MujocoEvalCallback(BaseCallback):
         step = int(self.num_timesteps)
         actor_dir = self.out / "actors" / f"step-{step:08d}"
         SAVE_ACTOR[self.algo](self.model, actor_dir, extra={"task": self.task.name, "algo": self.algo, "step": step})
-        returns = mujoco_returns(MLPActor.load(actor_dir), self.task, self.seeds)
+        returns = mujoco_returns(MLPActor.load(actor_dir), self.task, self.seeds, self.horizon)
+        wall = time.perf_counter() - self.started
         row = {
-            "imagined_steps": step,
+            "steps": step,
             "mujoco_return": float(returns.mean()),
             "mujoco_return_std": float(returns.std()),
             "mujoco_returns": [float(r) for r in returns],
-            "imagined_return": float(np.mean(self.imagined)) if self.imagined else None,
-            "imagined_episodes": len(self.imagined),
-            "wall_s": round(time.perf_counter() - self.started, 1),
+            "train_return": float(np.mean(self.episode_returns)) if self.episode_returns else None,
+            "train_episodes": len(self.episode_returns),
+            "wall_s": round(wall, 1),
             "actor": str(actor_dir.relative_to(self.out)),
             **self.log_extra,
         }
-        self.imagined = []
+        self.episode_returns = []
         with open(self.out / "eval.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
         self.logger.record("eval/mujoco_return", row["mujoco_return"])
-        if row["imagined_return"] is not None:
-            self.logger.record("eval/imagined_return", row["imagined_return"])
+        if row["train_return"] is not None:
+            self.logger.record("eval/train_return", row["train_return"])
         self.logger.dump(step)
-        self.checkpoint(self.model)
+        self.checkpoint(self.model, wall)
         return row
 
 
@@ -132,16 +141,17 @@ def make_imagined_env(config: PolicyStageConfig, task: TaskConfig, data: str | P
     )
 
 
-def save_checkpoint(model: BaseAlgorithm, out: Path) -> None:
-    """``out/checkpoint/`` (model.zip, replay.pkl for off-policy algorithms, state.json),
-    replaced whole: a kill leaves the previous one (or ``checkpoint.old``) intact."""
+def save_checkpoint(model: BaseAlgorithm, out: Path, wall_s: float = 0.0) -> None:
+    """``out/checkpoint/`` (model.zip, replay.pkl for off-policy algorithms, state.json with
+    the steps and training seconds so far), replaced whole: a kill leaves the previous one
+    (or ``checkpoint.old``) intact."""
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save(tmp / "model.zip")
     if hasattr(model, "replay_buffer"):
         model.save_replay_buffer(tmp / "replay.pkl")
-    atomic_write_json(tmp / "state.json", {"num_timesteps": int(model.num_timesteps)})
+    atomic_write_json(tmp / "state.json", {"num_timesteps": int(model.num_timesteps), "wall_s": round(wall_s, 1)})
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)
@@ -159,7 +169,7 @@ def _latest_checkpoint(out: Path) -> Path | None:
 def _trim_log(log: Path, step: int) -> None:
     """Drop evaluations made after the checkpoint a resumed run starts from."""
     if log.is_file():
-        rows = [r for r in log.read_text().splitlines() if r and json.loads(r)["imagined_steps"] <= step]
+        rows = [r for r in log.read_text().splitlines() if r and json.loads(r)["steps"] <= step]
         log.write_text("".join(r + "\n" for r in rows))
 
 
@@ -177,29 +187,69 @@ def train_in_imagination(
     stopped); returns the last evaluation row (with ``log_extra`` in every row), plus where
     the actor (``actor_dir``) and the log (``log``) are. Raises
     FileNotFoundError when real starts lack a dataset, ValueError for unknown ``algo_kwargs``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     env = VecMonitor(SB3VecEnv(make_imagined_env(config, task, data)))
+    kwargs = {**ALGO_DEFAULTS[config.algo], **dict(config.algo_kwargs)}
+    return _train(
+        config, task, env, kwargs, Path(out), steps, seed, progress, {"trained_in": "imagination"} | (log_extra or {})
+    )
+
+
+def train_in_mujoco(
+    config: PolicyStageConfig,
+    task: TaskConfig,
+    out: str | Path,
+    steps: int,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The model-free baseline: ``config.algo`` on the real MuJoCo task (one env, SB3's
+    defaults with :data:`MUJOCO_DEFAULTS` and ``config.algo_kwargs``) for ``steps`` real
+    steps, logged, evaluated and checkpointed as :func:`train_in_imagination` does (the
+    world-model fields of ``config`` go unused); returns the last evaluation row."""
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    env = VecMonitor(DummyVecEnv([lambda: gym.make(task.gym_id)]))
+    kwargs = {**MUJOCO_DEFAULTS[config.algo], **dict(config.algo_kwargs)}
+    return _train(config, task, env, kwargs, Path(out), steps, seed, progress, {"trained_in": "mujoco"})
+
+
+def _train(
+    config: PolicyStageConfig,
+    task: TaskConfig,
+    env: VecMonitor,
+    kwargs: dict[str, Any],
+    out: Path,
+    steps: int,
+    seed: int,
+    progress: bool,
+    log_extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Train on ``env`` until ``steps`` env steps, resuming ``out``; see :func:`train_in_imagination`."""
+    out.mkdir(parents=True, exist_ok=True)
     env.seed(seed)
     algo = ALGOS[config.algo]
     resume = _latest_checkpoint(out)
+    wall_before = 0.0
     if resume is not None:
         model = algo.load(resume / "model.zip", env=env, device="cpu")  # this run's own file
         if (resume / "replay.pkl").is_file():
             model.load_replay_buffer(resume / "replay.pkl")
+        wall_before = float(json.loads((resume / "state.json").read_text()).get("wall_s", 0.0))
         _trim_log(out / "eval.jsonl", model.num_timesteps)
     else:
-        kwargs = {**ALGO_DEFAULTS[config.algo], **dict(config.algo_kwargs)}
         try:
             model = algo("MlpPolicy", env, seed=seed, device="cpu", tensorboard_log=str(out / "tb"), **kwargs)
         except TypeError as e:
+            env.close()
             raise ValueError(f"stage.algo_kwargs: {e}") from None
         _trim_log(out / "eval.jsonl", -1)
     atomic_write_json(out / "config.json", {"stage": _plain(config), "task": task.name, "steps": steps, "seed": seed})
     seeds = [EVAL_SEED + i for i in range(config.eval_episodes)]
     callback = MujocoEvalCallback(
-        task, config.algo, out, config.eval_every, seeds, lambda m: save_checkpoint(m, out), log_extra
-    )
+        task, config.algo, out, config.eval_every, seeds, lambda m, wall: save_checkpoint(m, out, wall), log_extra,
+        config.eval_horizon, wall_before,
+    )  # fmt: skip
     remaining = steps - model.num_timesteps
     try:
         if remaining > 0:
@@ -207,7 +257,7 @@ def train_in_imagination(
                 remaining, callback=callback, reset_num_timesteps=False, progress_bar=progress, tb_log_name="run"
             )
         last = _last_row(out / "eval.jsonl")
-        if last is None or last["imagined_steps"] < model.num_timesteps:
+        if last is None or last["steps"] < model.num_timesteps:
             callback.init_callback(model)
             last = callback.evaluate()
     finally:

@@ -12,7 +12,7 @@ a step computes the new frame's tokens only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +77,24 @@ def draw_noise(shapes: Sequence[tuple[int, ...]], generator: Generators, device:
     return [part.reshape(shape) for part, shape in zip(rows.split(sizes, 1), shapes)]
 
 
+Denoiser = Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, torch.Tensor]]
+"""(noisy latent (B, 1, C, h, w), noisy obs (B, 1, D), tau) -> their clean estimates x0, normalised."""
+
+
+def euler(
+    denoise: Denoiser, z: torch.Tensor, o: torch.Tensor, sampling: SamplingConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sampling.steps`` Euler steps from noise ``z``, ``o`` (tau = 1) to data (tau = 0),
+    each ``x <- x0 + (tau_next / tau) (x - x0)``; the result clamped to ``sampling.limit``."""
+    taus = torch.linspace(1, 0, sampling.steps + 1).tolist()
+    for tau, tau_next in zip(taus[:-1], taus[1:]):
+        z0, o0 = denoise(z, o, tau)
+        z, o = z0 + (tau_next / tau) * (z - z0), o0 + (tau_next / tau) * (o - o0)
+    if sampling.limit is not None:
+        z, o = z.clamp(-sampling.limit, sampling.limit), o.clamp(-sampling.limit, sampling.limit)
+    return z, o
+
+
 @torch.no_grad()
 def sample_next(
     model: PredictModel,
@@ -108,20 +126,19 @@ def sample_next(
         ctx_z = (1 - lz) * ctx_z + lz * context_noise[0]
         ctx_o = (1 - lo) * ctx_o + lo * context_noise[1]
     z, o = z.to(latents.dtype), o.to(obs.dtype)
-    taus = torch.linspace(1, 0, sampling.steps + 1).tolist()
     levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)  # (B, K+1)
     level = step_level(model.config, sampling.steps)
     step_levels = None
     if level is not None:
         step_levels = torch.zeros(b, k + 1, dtype=torch.long, device=latents.device)
         step_levels[:, -1] = level
-    for tau, tau_next in zip(taus[:-1], taus[1:]):  # Euler from noise (tau = 1) to data (0)
+
+    def denoise(z: torch.Tensor, o: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
         levels[:, -1] = tau
         z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task, step_levels)
-        z0, o0 = z0[:, -1:], o0[:, -1:]  # (B, 1, ...)
-        z, o = z0 + (tau_next / tau) * (z - z0), o0 + (tau_next / tau) * (o - o0)
-    if sampling.limit is not None:
-        z, o = z.clamp(-sampling.limit, sampling.limit), o.clamp(-sampling.limit, sampling.limit)
+        return z0[:, -1:], o0[:, -1:]  # (B, 1, ...)
+
+    z, o = euler(denoise, z, o, sampling)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
 
 
@@ -157,15 +174,15 @@ def sample_next_cached(
     z, o = draw_noise(
         [(b, 1, cfg.latent_channels, cfg.latent_size, cfg.latent_size), (b, 1, cfg.obs_dim)], generator, action.device
     )
-    taus = torch.linspace(1, 0, sampling.steps + 1).tolist()
     level = step_level(cfg, sampling.steps)
     step_levels = None if level is None else torch.full((b, 1), level, dtype=torch.long, device=action.device)
-    for tau, tau_next in zip(taus[:-1], taus[1:]):  # Euler from noise (tau = 1) to data (0)
+
+    def denoise(z: torch.Tensor, o: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
         levels = torch.full((b, 1), tau, device=action.device)
         z0, o0, _ = model.forward_cached(z, o, action[:, None], levels, cache, task, step_levels)
-        z, o = z0 + (tau_next / tau) * (z - z0), o0 + (tau_next / tau) * (o - o0)
-    if sampling.limit is not None:
-        z, o = z.clamp(-sampling.limit, sampling.limit), o.clamp(-sampling.limit, sampling.limit)
+        return z0, o0
+
+    z, o = euler(denoise, z, o, sampling)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
 
 

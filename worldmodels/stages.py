@@ -237,6 +237,8 @@ class PolicyStageConfig:
     """Imagined steps between evaluations in MuJoCo (each also checkpoints the run)."""
     eval_episodes: int = 5
     """MuJoCo episodes per evaluation, from the same reset seeds every time."""
+    eval_horizon: int | None = None
+    """Steps of an evaluation episode at most; None: the task's episode length."""
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
     """Passed to the SB3 algorithm over :data:`policies.sb3.ALGO_DEFAULTS`, e.g.
     ``+stage.algo_kwargs.gradient_steps=4`` (Hydra's + adds a key)."""
@@ -260,6 +262,10 @@ class PolicyStageConfig:
         _check(self.horizon is None or self.horizon >= 1, f"horizon must be >= 1 or None, got {self.horizon}")
         _check(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
         _check(self.eval_episodes >= 1, f"eval_episodes must be >= 1, got {self.eval_episodes}")
+        _check(
+            self.eval_horizon is None or self.eval_horizon >= 1,
+            f"eval_horizon must be >= 1 or None, got {self.eval_horizon}",
+        )
         _check(self.real_steps >= 0, f"real_steps must be >= 0, got {self.real_steps}")
         _check(self.round_real_steps >= 1, f"round_real_steps must be >= 1, got {self.round_real_steps}")
         _check(self.finetune_steps >= 1, f"finetune_steps must be >= 1, got {self.finetune_steps}")

@@ -35,9 +35,9 @@ def test_sac_in_imagination_evaluates_in_mujoco_and_resumes(weights, starts, tmp
     ]
     assert main(args(weights, out, starts, "train.steps=64", *sac)) == 0
     rows = [json.loads(r) for r in (out / "eval.jsonl").read_text().splitlines()]
-    assert [r["imagined_steps"] for r in rows] == [32, 64]
+    assert [r["steps"] for r in rows] == [32, 64]
     assert all(len(r["mujoco_returns"]) == 2 and np.isfinite(r["mujoco_return"]) for r in rows)
-    assert rows[1]["imagined_episodes"] == (64 - 32) // 8  # 4 envs, horizon 8: 4 episodes per 32 steps
+    assert rows[1]["train_episodes"] == (64 - 32) // 8  # 4 envs, horizon 8: 4 episodes per 32 steps
     # the saved actor is the policy that was judged: the same MuJoCo returns, recomputed
     actor = as_policy(out / "actor")
     assert isinstance(actor, MLPActor) and actor.config.extra["step"] == 64
@@ -47,7 +47,7 @@ def test_sac_in_imagination_evaluates_in_mujoco_and_resumes(weights, starts, tmp
     # a longer run of the same command resumes from the checkpoint (after a kill, too)
     assert main(args(weights, out, starts, "train.steps=96", *sac)) == 0
     rows = [json.loads(r) for r in (out / "eval.jsonl").read_text().splitlines()]
-    assert [r["imagined_steps"] for r in rows] == [32, 64, 96]
+    assert [r["steps"] for r in rows] == [32, 64, 96]
     assert json.loads((out / "checkpoint" / "state.json").read_text())["num_timesteps"] == 96
 
 
@@ -86,7 +86,7 @@ def test_dyna_loop_grows_real_data_fine_tunes_predict_and_resumes(weights, tmp_p
     dyna = ["stage.real_steps=60", "stage.round_real_steps=30", "stage.finetune_steps=2", "train.steps=32", *sac]
     assert main(args(weights, out, "unused", "stage.eval_every=16", *dyna)) == 0
     rows = [json.loads(r) for r in (out / "policy" / "eval.jsonl").read_text().splitlines()]
-    assert [(r["round"], r["imagined_steps"]) for r in rows] == [(0, 16), (1, 32)]
+    assert [(r["round"], r["steps"]) for r in rows] == [(0, 16), (1, 32)]
     assert 60 <= rows[1]["real_steps"] and 30 <= rows[0]["real_steps"] < rows[1]["real_steps"]
     from cosmos_env.data import EpisodeDataset
     from worldmodels.checkpoint import read_config

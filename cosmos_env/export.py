@@ -1,0 +1,54 @@
+"""One world model directory from trained stage models: ``cosmos-env export``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from worldmodels.checkpoint import read_config
+
+SAMPLING_FIELDS = ("rollout_context_noise",)
+"""PredictConfig fields that change how a trained Predict is sampled, not its weights."""
+
+
+def export_world_model(
+    tokenizer: str | Path,
+    predict: str | Path,
+    reason: str | Path | None,
+    out: str | Path,
+    sampling: dict[str, Any] | None = None,
+) -> Path:
+    """Put trained stage models together as one world model directory (``tokenizer/``,
+    ``predict/``, ``reason/``, each with its training record) that
+    ``gym.make("cosmos_env/WorldModel-v0", weights=out)`` and ``WorldModel.from_pretrained``
+    take. Checks that the parts fit together first; replaces ``out`` atomically.
+    ``sampling``: values of :data:`SAMPLING_FIELDS` written into Predict's config, chosen
+    after training (``benchmarks/fidelity.py --seed 20000 ...``); the rest stay as trained."""
+    from worldmodels.io import atomic_write_json
+    from worldmodels.world_model import WorldModel
+
+    sampling = {k: v for k, v in (sampling or {}).items() if v is not None}
+    if set(sampling) - set(SAMPLING_FIELDS):
+        raise ValueError(f"sampling sets {sorted(set(sampling) - set(SAMPLING_FIELDS))}; only {SAMPLING_FIELDS} may be")
+    paths = {"tokenizer": Path(tokenizer), "predict": Path(predict)} | ({"reason": Path(reason)} if reason else {})
+    for stage, path in paths.items():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{path}: no trained {stage} model there (train it: cosmos-env train stage={stage})"
+            )
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for stage, path in paths.items():  # the weights and config only (a checkpoint also holds optimizer state)
+        (tmp / stage).mkdir(parents=True)
+        for name in ("config.json", "model.safetensors"):
+            shutil.copy2(path / name, tmp / stage / name)
+    if sampling:
+        record = read_config(tmp / "predict")
+        record["config"].update(sampling)
+        atomic_write_json(tmp / "predict" / "config.json", record)
+    WorldModel.from_pretrained(tmp)  # raises, naming the mismatch or bad value, when the parts do not fit
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
