@@ -146,6 +146,34 @@ def mujoco_returns(policy: Any, task: TaskConfig, seeds: Sequence[int], horizon:
     return returns
 
 
+def mujoco_pixel_returns(
+    policy: Any,
+    task: TaskConfig,
+    seeds: Sequence[int],
+    styles: Sequence[np.ndarray | str | None],
+    horizon: int | None = None,
+) -> np.ndarray:
+    """(S,) MuJoCo returns of a pixel policy: from each ``reset(seeds[i])`` it acts on the
+    frame (1, H, W, 3) uint8 the reference renders in ``styles[i]`` (a vector or preset
+    name; None: canonical) after every step, until the episode ends or ``horizon`` steps
+    (None: the task's time limit). Raises ValueError unless there is one style per seed."""
+    if len(styles) != len(seeds):
+        raise ValueError(f"{len(styles)} styles for {len(seeds)} seeds: give one style per seed")
+    limit = horizon or task.max_episode_steps
+    returns = np.zeros(len(seeds))
+    with MujocoReference(task) as ref:
+        for i, (seed, style) in enumerate(zip(seeds, styles)):
+            ref.set_style("canonical" if style is None else style)
+            _reset_policy(policy, [seed])
+            ref.reset(seed=int(seed))
+            for _ in range(limit):
+                _, reward, terminated, truncated, _ = ref.step(policy.act(ref.render().rgb[None])[0])
+                returns[i] += reward
+                if terminated or truncated:
+                    break
+    return returns
+
+
 def imagined_episodes(
     env: WorldModelVectorEnv,
     seeds: Sequence[int],

@@ -210,3 +210,39 @@ def test_collect_benchmark(tmp_path):
     row = json.loads((tmp_path / "c.json").read_text())["tasks"]["hopper"]
     assert row["physics_only_steps_per_s"] > row["step_render_steps_per_s_1_process"] > 0
     assert stdout.strip().splitlines()[-1].split()[0] == "hopper"
+
+
+def test_policy_benchmark_trains_each_arm_and_a_rerun_resumes(tiny_hopper, tmp_path):
+    argv = ["--weights", str(tiny_hopper / "wm"), "--out", str(tmp_path / "runs"), "--quick"]
+    stdout = run("policy_bench.py", *argv, "--json", str(tmp_path / "a.json"))
+    first = json.loads((tmp_path / "a.json").read_text())
+    arms = {a["arm"]: a for a in first["arms"]}
+    assert list(arms) == ["random", "model_free", "dyna"]
+    assert arms["model_free"]["real_steps"] == 100 and arms["model_free"]["imagined_steps"] == 0
+    assert arms["dyna"]["real_steps"] >= 100 and arms["dyna"]["imagined_steps"] == 32
+    assert all(len(a["returns"]) == 3 and math.isfinite(a["return_mean"]) for a in arms.values())
+    assert set(arms["dyna"]["gain_vs_model_free"]) == {"mean", "ci95_half_width"}
+    assert stdout.strip().splitlines()[-1].startswith("| dyna |")
+    # everything is trained: the same command judges the same actors again, training nothing
+    logs = [tmp_path / "runs" / "quick" / "hopper" / p / "eval.jsonl" for p in ("model_free", "dyna/policy")]
+    before = [log.read_text() for log in logs]
+    run("policy_bench.py", *argv, "--json", str(tmp_path / "b.json"))
+    again = {a["arm"]: a for a in json.loads((tmp_path / "b.json").read_text())["arms"]}
+    assert [log.read_text() for log in logs] == before
+    for name in ("model_free", "dyna"):
+        assert again[name]["returns"] == arms[name]["returns"] and again[name]["actor"] == arms[name]["actor"]
+
+
+def test_style_robustness_benchmark_judges_both_policies_under_each_look(tmp_path):
+    stdout = run("style_robustness.py", "--quick", "--out", str(tmp_path / "runs"), "--json", str(tmp_path / "s.json"))
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert [row["look"] for row in report["looks"]] == ["canonical", "train", "held_out"]
+    for row in report["looks"]:
+        assert all(len(row[p]["returns"]) == 2 and math.isfinite(row[p]["mean"]) for p in ("canonical", "transfer"))
+        assert set(row["gain_transfer_vs_canonical"]) == {"mean", "ci95_half_width"}
+    runs = tmp_path / "runs" / "quick" / "hopper"
+    assert (runs / "bc_canonical" / "model" / "config.json").is_file()
+    from worldmodels.checkpoint import read_config
+
+    assert read_config(runs / "bc_transfer" / "model")["extra"]["transfer"] == str(runs / "random_transfer")
+    assert stdout.strip().splitlines()[-1].startswith("| held_out |")

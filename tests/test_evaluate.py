@@ -83,3 +83,33 @@ def test_random_policy_streams_depend_on_seeds_only(env):
     with pytest.raises(RuntimeError, match="reset"):
         policy.act(np.zeros((3, 11)))
     assert as_policy(policy) is policy
+
+
+class FrameRecorder:
+    """A pixel policy: zero actions, remembering the mean colour of every frame it is shown."""
+
+    def __init__(self) -> None:
+        self.colours: list[np.ndarray] = []
+
+    def act(self, frames: np.ndarray) -> np.ndarray:
+        assert frames.shape == (1, 64, 64, 3) and frames.dtype == np.uint8
+        self.colours.append(frames.reshape(-1, 3).mean(0))
+        return np.zeros((1, 3), np.float32)
+
+
+def test_pixel_returns_act_on_styled_frames_and_match_state_returns():
+    from cosmos_env.evaluate import mujoco_pixel_returns, mujoco_returns
+    from cosmos_env.tasks import load_task
+
+    task, seeds = load_task("hopper"), [3, 4]
+    plain, night = FrameRecorder(), FrameRecorder()
+    canonical = mujoco_pixel_returns(plain, task, seeds, [None, None], horizon=10)
+    styled = mujoco_pixel_returns(night, task, seeds, ["night", "night"], horizon=10)
+    # the look changes what the policy sees, never the physics
+    zero = as_policy(lambda obs: np.zeros((len(obs), 3), np.float32))
+    np.testing.assert_allclose(canonical, mujoco_returns(zero, task, seeds, horizon=10))
+    np.testing.assert_allclose(styled, canonical)
+    assert len(plain.colours) == len(night.colours) == 20
+    assert np.abs(np.mean(plain.colours, 0) - np.mean(night.colours, 0)).max() > 10
+    with pytest.raises(ValueError, match="one style per seed"):
+        mujoco_pixel_returns(plain, task, seeds, [None])
