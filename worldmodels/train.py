@@ -75,6 +75,9 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     progress: bool = True
+    compile: bool = False
+    """``torch.compile`` the training forward (figures: docs/design-notes.md); the first
+    steps then wait for the compilation."""
 
 
 class Stage(Protocol):
@@ -299,6 +302,8 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
     start, seconds_before = _resume(out, model, ema, optimizer)
     run_start = time.perf_counter()
     net = nn.parallel.DistributedDataParallel(model) if ddp.world > 1 else model
+    if cfg.compile:
+        net = torch.compile(net)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ddp.device.type == "cuda")
 
     sampler = StepBatchSampler(len(stage.train_data), cfg.batch_size, cfg.seed, start, ddp.rank, ddp.world)
