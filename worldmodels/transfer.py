@@ -5,8 +5,11 @@ Canny edges, blurred RGB, inverse depth, segmentation) has its own light branch,
 branches' features are mixed with per-modality weights: a scalar or a (N, H, W) map per
 modality, normalised where the weights sum above 1 (a weight of 0 drops the modality).
 The mixed features at three scales feed one shared decoder, modulated (FiLM) by a style
-code: the :mod:`cosmos_env.styles` vector through a small MLP. Trained with random
-modality subsets and weights, so branches combine at inference in any mix.
+code: the :mod:`cosmos_env.styles` vector through a small MLP. With ``palette``, the style
+code also gives a colour per segment id, painted through the segmentation map into a
+full-resolution albedo beside the decoder's last features (a thin body's colour need not
+squeeze through the shared channels). Trained with random modality subsets and weights, so
+branches combine at inference in any mix.
 
 Shapes: controls ``{name: (N, C_m, H, W)}``, style ``(N, 12)`` -> rgb ``(N, 3, H, W)`` in [0, 1].
 """
@@ -31,6 +34,9 @@ class TransferConfig:
     """Feature width at full, half and quarter resolution."""
     blur_sigma: float = 3.0
     """Pixels of the Gaussian blur of the blurred-RGB control it was trained with."""
+    palette: bool = True
+    """A style-conditioned colour per segment, painted through the segmentation control
+    (weighted as it is) and given to the last layer: what each part looks like in a style."""
 
     def __post_init__(self) -> None:
         if len(self.channels) != 3:
@@ -119,7 +125,8 @@ class TransferModel(nn.Module):
         self.blocks = nn.ModuleList([StyledBlock(c2, width), StyledBlock(c1, width), StyledBlock(c0, width)])
         self.up1 = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
         self.up2 = nn.ConvTranspose2d(c1, c0, 4, stride=2, padding=1)
-        self.rgb_head = nn.Conv2d(c0, 3, 3, padding=1)
+        self.palette = nn.Linear(width, 3 * config.num_segments) if config.palette else None
+        self.rgb_head = nn.Conv2d(c0 + (3 if config.palette else 0), 3, 3, padding=1)
         # style vectors normalised by the train ranges' centre and spread (cosmos_env.styles)
         self.register_buffer("style_mean", torch.zeros(config.style_dim))
         self.register_buffer("style_std", torch.ones(config.style_dim))
@@ -143,8 +150,15 @@ class TransferModel(nn.Module):
         s = self.style_mlp((style - self.style_mean) / self.style_std)  # (N, 64)
         x = self.blocks[0](scales[2], s)  # (N, c2, H/4, W/4)
         x = self.blocks[1](self.up1(x) + scales[1], s)  # (N, c1, H/2, W/2)
-        x = self.blocks[2](self.up2(x) + scales[0], s)  # (N, c0, H, W)
-        return torch.sigmoid(self.rgb_head(F.silu(x)))
+        x = F.silu(self.blocks[2](self.up2(x) + scales[0], s))  # (N, c0, H, W)
+        if self.palette is not None:
+            colours = self.palette(s).view(n, self.config.num_segments, 3)  # (N, S, 3)
+            seg = controls.get("seg")
+            albedo = x.new_zeros(n, 3, size, size)
+            if seg is not None:
+                albedo = torch.einsum("nshw,nsc->nchw", seg, colours) * mix["seg"]  # (N, 3, H, W)
+            x = torch.cat([x, albedo], 1)  # (N, c0 + 3, H, W)
+        return torch.sigmoid(self.rgb_head(x))
 
     @torch.no_grad()
     def render(

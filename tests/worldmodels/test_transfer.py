@@ -44,3 +44,16 @@ def test_output_depends_on_style_and_on_each_weighted_control_only():
     assert not torch.allclose(model(other, style, weights), out)
     with pytest.raises(ValueError, match="has weight > 0 but no map"):
         model({"edge": maps["edge"]}, style, {"edge": 1.0, "seg": 0.5})
+
+
+def test_palette_paints_through_the_segmentation_control_only():
+    torch.manual_seed(0)
+    model = TransferModel(TransferConfig(**TRANSFER_SIZES["tiny"])).eval()
+    maps, style = controls(), torch.randn(2, 12)
+    before = {w: model(maps, style, {w: 1.0}) for w in ("edge", "seg")}
+    with torch.no_grad():
+        model.palette.bias.add_(1.0)  # every segment's colour changes
+    torch.testing.assert_close(model(maps, style, {"edge": 1.0}), before["edge"])  # no segmentation: no palette
+    assert not torch.allclose(model(maps, style, {"seg": 1.0}), before["seg"])
+    plain = TransferModel(TransferConfig(**TRANSFER_SIZES["tiny"], palette=False))
+    assert plain.palette is None and plain(maps, style, {"seg": 1.0}).shape == (2, 3, 64, 64)
