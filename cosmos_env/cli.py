@@ -92,6 +92,9 @@ class EvaluateCommand:
     """A side-by-side MP4 per policy (the first seed)."""
     device: str = "cpu"
     progress: bool = True
+    baseline: str | None = None
+    """The ``out`` of an earlier evaluation of the same policies and seeds with another world
+    model (e.g. docs/evaluation/hopper-v0): the report adds the ranking gains over it."""
 
 
 @dataclass
@@ -324,11 +327,17 @@ def run_evaluate(cfg: EvaluateCommand) -> None:
         video=cfg.video,
         device=cfg.device,
         progress=cfg.progress,
+        baseline=cfg.baseline,
     )
     print(f"wrote {cfg.out}/report.md, report.json, plots and videos ({len(report['results'])} policies)")
+    gains = report.get("versus_baseline", {}).get("gains", {})
     for variant, r in report["ranking"].items():
         s = {k: "n/a" if v is None else f"{v:.2f}" for k, v in r["spearman"].items()}
-        print(f"  {variant}: Spearman {s['value']} [{s['ci95_low']}, {s['ci95_high']}]")
+        line = f"  {variant}: Spearman {s['value']} [{s['ci95_low']}, {s['ci95_high']}]"
+        if variant in gains:
+            g = gains[variant]["spearman"]
+            line += f"; vs baseline {g['value']:+.2f} [{g['ci95_low']:+.2f}, {g['ci95_high']:+.2f}]"
+        print(line)
 
 
 def run_export(cfg: ExportCommand) -> None:

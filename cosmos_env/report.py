@@ -109,12 +109,18 @@ def run_evaluation(
     video: bool = True,
     device: str = "cpu",
     progress: bool = True,
+    baseline: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate every policy of ``policies`` (see :func:`resolve_policies`) against MuJoCo
     from ``seeds`` and write the report into ``out``; returns what ``report.json`` holds.
     ``model`` (a :class:`~worldmodels.world_model.WorldModel`, with ``task``) stands in for
-    ``weights``. Re-running with the same settings reuses each finished policy's figures."""
+    ``weights``. Re-running with the same settings reuses each finished policy's figures.
+    ``baseline``: the directory of an earlier report (another world model, the same
+    policies, seeds and horizon): the ranking gains over it are added
+    (:func:`versus_baseline`)."""
     out = Path(out)
+    if baseline is not None and not (Path(baseline) / "report.json").is_file():
+        raise FileNotFoundError(f"baseline={baseline}: no report.json there (run cosmos-env evaluate out={baseline})")
     env = make_paired_env(weights=weights, task=task, model=model, num_envs=len(seeds), device=device)
     named = resolve_policies(policies, env.task.name)
     if len(named) < 1:
@@ -164,10 +170,38 @@ def run_evaluation(
         "ranking": ranking,
         "results": summaries,
     }
+    if baseline is not None:
+        report["versus_baseline"] = versus_baseline(report, Path(baseline))
     plots = write_plots(out, summaries, ranking, default_variant)
     atomic_write_json(out / "report.json", report, indent=None)
     atomic_write_bytes(out / "report.md", markdown(report, plots, video).encode())
     return report
+
+
+def versus_baseline(report: dict[str, Any], baseline: Path) -> dict[str, Any]:
+    """Ranking gains of ``report``'s world model over the one of ``baseline/report.json``, per
+    judge variant both have (:func:`cosmos_env.ranking.agreement_gain`: paired over seeds).
+    Raises ValueError unless both ran the same task, seeds, horizon and policies (by SHA-256)."""
+    from cosmos_env.ranking import agreement_gain
+
+    base = json.loads((baseline / "report.json").read_text())
+    for key in ("task", "seeds", "horizon"):
+        if base["settings"][key] != report["settings"][key]:
+            raise ValueError(f"baseline {baseline}: {key} {base['settings'][key]!r} != {report['settings'][key]!r}")
+    digest = lambda r: {n: p["sha256"] for n, p in r["policies"].items()}  # noqa: E731
+    if digest(base) != digest(report):
+        raise ValueError(f"baseline {baseline} judged other policies: {sorted(base['policies'])}")
+    names = list(report["results"])
+    real = np.array([report["results"][n]["mujoco"]["returns"] for n in names])
+    out: dict[str, Any] = {"weights": base["world_model"]["weights"], "gains": {}}
+    for variant in report["results"][names[0]]["imagined"]:
+        if variant not in base["results"][names[0]]["imagined"] or len(names) < 3:
+            continue
+        ours, theirs = (
+            np.array([r["results"][n]["imagined"][variant]["returns"] for n in names]) for r in (report, base)
+        )
+        out["gains"][variant] = agreement_gain(ours, theirs, real)
+    return out
 
 
 def write_video(path: Path, paired: PairedRollout, name: str, variant: str) -> Path:
@@ -325,6 +359,24 @@ def markdown(report: dict, plots: list[str], video: bool) -> str:
                 + " | ".join(cells)
                 + f" | {_fmt(r['regret']['value'], 1)} |"
             )
+        lines.append("")
+    if report.get("versus_baseline", {}).get("gains"):
+        versus = report["versus_baseline"]
+        lines += [
+            f"## Against the baseline world model ({versus['weights']}): gains, paired over seeds",
+            "",
+            "The same policies from the same seeds; each figure is this model's correlation minus the baseline's, "
+            "with a 95% interval from resampling the seeds alike in all three worlds (holding 0: a tie).",
+            "",
+            "| judge | Δ Spearman | Δ Kendall | Δ Pearson |",
+            "|---|---|---|---|",
+        ]
+        for v, g in versus["gains"].items():
+            cells = [
+                f"{g[c]['value']:+.2f} [{g[c]['ci95_low']:+.2f}, {g[c]['ci95_high']:+.2f}]"
+                for c in ("spearman", "kendall", "pearson")
+            ]
+            lines.append(f"| {v}{' (default)' if v == variant else ''} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [
         "## Returns per policy (mean ± std over seeds)",

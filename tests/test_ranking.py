@@ -35,3 +35,19 @@ def test_rank_agreement_interval_covers_the_value_and_shapes_are_checked():
         rank_agreement(real[:, :3], real)
     with pytest.raises(ValueError, match="at least 3 policies"):
         rank_agreement(real[:2], real[:2])
+
+
+def test_agreement_gain_is_paired_over_seeds():
+    from cosmos_env.ranking import agreement_gain
+
+    rng = np.random.default_rng(0)
+    real = np.arange(5)[:, None] * 10.0 + rng.normal(0, 1, (5, 8))  # 5 policies, 8 seeds
+    good = real + rng.normal(0, 0.5, (5, 8))  # ranks as MuJoCo does
+    bad = good[::-1].copy()  # ranks backwards
+    gain = agreement_gain(good, bad, real)
+    assert gain["spearman"]["value"] == pytest.approx(2.0)  # 1 - (-1)
+    assert gain["spearman"]["ci95_low"] > 0 and gain["pearson"]["ci95_low"] > 0
+    same = agreement_gain(good, good, real)
+    assert all(same[c]["value"] == 0 and same[c]["ci95_low"] == same[c]["ci95_high"] == 0 for c in same)
+    with pytest.raises(ValueError, match="at least 3 policies"):
+        agreement_gain(good[:2], bad[:2], real[:2])

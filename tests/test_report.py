@@ -89,3 +89,26 @@ def test_a_killed_evaluation_resumes_where_it_stopped(weights, actors, tmp_path,
     assert len(calls) == 3 - len(done)  # only the unfinished policies ran
     assert first.read_bytes() == before
     assert len(json.loads((out / "report.json").read_text())["results"]) == 3
+
+
+def test_a_second_world_model_is_compared_to_a_baseline_report(weights, actors, tmp_path):
+    from cosmos_env.testing import tiny_world_model
+
+    other = tiny_world_model("hopper", seed=1).save_pretrained(tmp_path / "other", extra={"task": {"name": "hopper"}})
+    settings = dict(seeds=[0, 1], horizon=8, open_loop_horizon=0, frame_stride=4, video=False, progress=False)
+    run_evaluation(["random", str(actors)], tmp_path / "base", weights=weights / "hopper", **settings)
+    report = run_evaluation(
+        ["random", str(actors)], tmp_path / "new", weights=other, baseline=tmp_path / "base", **settings
+    )
+    gains = report["versus_baseline"]["gains"]
+    assert set(gains) == set(report["ranking"]) and report["versus_baseline"]["weights"] == str(weights / "hopper")
+    base = json.loads((tmp_path / "base" / "report.json").read_text())["ranking"]
+    for variant, g in gains.items():  # each gain is the difference of the two reports' figures
+        expected = report["ranking"][variant]["spearman"]["value"] - base[variant]["spearman"]["value"]
+        assert g["spearman"]["value"] == pytest.approx(expected, nan_ok=True)
+    assert "Against the baseline world model" in (tmp_path / "new" / "report.md").read_text()
+    with pytest.raises(ValueError, match="seeds"):
+        run_evaluation(["random", str(actors)], tmp_path / "x", weights=other, baseline=tmp_path / "base",
+                       **{**settings, "seeds": [0, 2]})  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="no report.json"):
+        run_evaluation(["random"], tmp_path / "y", weights=other, baseline=tmp_path / "nothing", **settings)
