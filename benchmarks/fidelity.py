@@ -153,7 +153,7 @@ def main() -> None:
     )
     parser.add_argument("--probe", help="a pose probe directory (default: the task's shipped probe/, if any)")
     parser.add_argument("--starts", type=int, default=32)
-    parser.add_argument("--sampler-steps", type=int, default=1)
+    parser.add_argument("--sampler-steps", type=int, help="default: the model's rollout_sampler_steps")
     parser.add_argument(
         "--context-noise",
         type=float,
@@ -318,7 +318,7 @@ def main() -> None:
         "weights": str(weights),
         "actions": f"policy {args.policy}" if args.policy else "smooth random",
         "starts": n,
-        "sampler_steps": args.sampler_steps,
+        "sampler_steps": sampling.steps_for(model.predict.config),
         "warmup": w,
         "context_noise": args.context_noise,
         "best_of": args.best_of,
@@ -359,7 +359,7 @@ def report(results: dict, args: argparse.Namespace) -> None:
     """Print the figures (last: the table of the first model, then the versus gains)."""
     print(
         f"\n{args.task}: open loop from {results['starts']} MuJoCo starts ({results['warmup']} warm-up steps), "
-        f"{results['actions']} actions, {args.sampler_steps} sampler step(s), context noise {args.context_noise}"
+        f"{results['actions']} actions, {results['sampler_steps']} sampler step(s), context noise {args.context_noise}"
     )
     print(
         "pers. = persistence (start repeated); tok.pers. = the start through the tokenizer; "

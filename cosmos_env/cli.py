@@ -127,6 +127,8 @@ class ExportCommand:
     out: str
     rollout_context_noise: float | None = None
     """Written into Predict's config: noise given to imagined context frames (None: as trained)."""
+    rollout_sampler_steps: int | None = None
+    """Written into Predict's config: sampler steps per imagined frame by default (None: as trained)."""
 
 
 @dataclass
@@ -343,7 +345,7 @@ def run_evaluate(cfg: EvaluateCommand) -> None:
 def run_export(cfg: ExportCommand) -> None:
     from cosmos_env.export import export_world_model
 
-    sampling = {"rollout_context_noise": cfg.rollout_context_noise}
+    sampling = {"rollout_context_noise": cfg.rollout_context_noise, "rollout_sampler_steps": cfg.rollout_sampler_steps}
     out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, sampling)
     print(f'wrote {out}/: use it with gym.make("cosmos_env/WorldModel-v0", weights="{out}")')
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from worldmodels.checkpoint import read_config
 
-SAMPLING_FIELDS = ("rollout_context_noise",)
+SAMPLING_FIELDS = ("rollout_context_noise", "rollout_sampler_steps")
 """PredictConfig fields that change how a trained Predict is sampled, not its weights."""
 
 

@@ -114,7 +114,7 @@ class WorldModelVectorEnv(VectorEnv):
         model: WorldModel | None = None,
         obs_mode: str = "state",
         device: str | torch.device = "cpu",
-        sampler_steps: int = 1,
+        sampler_steps: int | None = None,
         best_of: int = 1,
         context_noise: float | None = None,
         render_mode: str | None = None,

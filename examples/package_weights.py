@@ -82,6 +82,11 @@ def main() -> None:
         help="Predict's sampling default for imagined context frames (choose it on other seeds: "
         "benchmarks/fidelity.py --seed 20000 --context-noise X)",
     )
+    parser.add_argument(
+        "--rollout-sampler-steps",
+        type=int,
+        help="Predict's sampling default: sampler steps per imagined frame (choose it on other seeds)",
+    )
     for stage in ("tokenizer", "predict", "reason"):
         parser.add_argument(f"--{stage}", help=f"the {stage} model directory (default: <runs>/{stage}/model)")
     args = parser.parse_args()
@@ -92,7 +97,10 @@ def main() -> None:
     }
 
     reason = paths["reason"] if paths["reason"].is_dir() else None
-    sampling = {"rollout_context_noise": args.rollout_context_noise}
+    sampling = {
+        "rollout_context_noise": args.rollout_context_noise,
+        "rollout_sampler_steps": args.rollout_sampler_steps,
+    }
     export_world_model(paths["tokenizer"], paths["predict"], reason, out, sampling)  # checks the parts fit
     model = WorldModel.from_pretrained(out)
     critic = model.reason

@@ -43,6 +43,8 @@ class PredictConfig:
     rollout_context_noise: float = 0.0
     """Noise level in [0, 1) the sampler gives imagined context frames by default; real
     ones stay clean (:meth:`worldmodels.world_model.WorldModel.step`)."""
+    rollout_sampler_steps: int = 1
+    """Sampler steps per imagined frame by default (a shortcut model: 1, 2, 4, ... 2^levels)."""
     patch: int = 1
     """Latent positions per side of a grid token (2: 2x2 patches, 4x fewer tokens)."""
     time_embedding: str = "learned"
@@ -57,6 +59,8 @@ class PredictConfig:
     step, 2^l / 2^L for level l = 0..L (level 0: the 2^L-step base; level L: one step)."""
 
     def __post_init__(self) -> None:
+        if self.rollout_sampler_steps < 1:
+            raise ValueError(f"rollout_sampler_steps must be >= 1, got {self.rollout_sampler_steps}")
         if not 0 <= self.rollout_context_noise < 1:
             raise ValueError(f"rollout_context_noise must be in [0, 1), got {self.rollout_context_noise}")
         if self.patch < 1 or self.latent_size % self.patch:

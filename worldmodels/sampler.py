@@ -24,8 +24,8 @@ from worldmodels.predict import ContextCache, PredictConfig, PredictModel
 class SamplingConfig:
     """How each imagined step is drawn: built once (by the env, a benchmark, a stage) and passed whole."""
 
-    steps: int = 1
-    """Euler steps from noise to data (1: the one-pass x0 estimate)."""
+    steps: int | None = None
+    """Euler steps from noise to data (1: the one-pass x0 estimate); None: the model's ``rollout_sampler_steps``."""
     best_of: int = 1
     """Candidates per step; the one Reason finds most plausible is kept (> 1 needs a critic)."""
     context_noise: float | None = None
@@ -34,7 +34,7 @@ class SamplingConfig:
     """Imagined values are clamped to this many dataset stds of the mean (None: no clamp)."""
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
+        if self.steps is not None and self.steps < 1:
             raise ValueError(f"sampler steps must be >= 1, got {self.steps}")
         if self.best_of < 1:
             raise ValueError(f"best_of must be >= 1, got {self.best_of}")
@@ -46,6 +46,10 @@ class SamplingConfig:
     def noise_for(self, config: PredictConfig) -> float:
         """The context noise level to use with a model of this config."""
         return config.rollout_context_noise if self.context_noise is None else self.context_noise
+
+    def steps_for(self, config: PredictConfig) -> int:
+        """The sampler steps to use with a model of this config."""
+        return config.rollout_sampler_steps if self.steps is None else self.steps
 
 
 def step_level(config: PredictConfig, steps: int) -> int | None:
@@ -82,16 +86,16 @@ Denoiser = Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, tor
 
 
 def euler(
-    denoise: Denoiser, z: torch.Tensor, o: torch.Tensor, sampling: SamplingConfig
+    denoise: Denoiser, z: torch.Tensor, o: torch.Tensor, steps: int, limit: float | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``sampling.steps`` Euler steps from noise ``z``, ``o`` (tau = 1) to data (tau = 0),
-    each ``x <- x0 + (tau_next / tau) (x - x0)``; the result clamped to ``sampling.limit``."""
-    taus = torch.linspace(1, 0, sampling.steps + 1).tolist()
+    """``steps`` Euler steps from noise ``z``, ``o`` (tau = 1) to data (tau = 0), each
+    ``x <- x0 + (tau_next / tau) (x - x0)``; the result clamped to ``limit`` (None: not)."""
+    taus = torch.linspace(1, 0, steps + 1).tolist()
     for tau, tau_next in zip(taus[:-1], taus[1:]):
         z0, o0 = denoise(z, o, tau)
         z, o = z0 + (tau_next / tau) * (z - z0), o0 + (tau_next / tau) * (o - o0)
-    if sampling.limit is not None:
-        z, o = z.clamp(-sampling.limit, sampling.limit), o.clamp(-sampling.limit, sampling.limit)
+    if limit is not None:
+        z, o = z.clamp(-limit, limit), o.clamp(-limit, limit)
     return z, o
 
 
@@ -110,7 +114,7 @@ def sample_next(
 
     latents (B, K, C, h, w), obs (B, K, D): the last K frames; actions (B, K, A): the
     actions between them, the last one taken now. ``context_levels``: the noise level of
-    the context, one float or (B, K) per frame. Uses ``sampling.steps`` and ``.limit``;
+    the context, one float or (B, K) per frame. Uses ``sampling``'s steps and ``.limit``;
     noise from ``generator`` (see :data:`Generators`). Returns the next latent (B, C, h, w)
     and observation (B, D).
     """
@@ -127,7 +131,8 @@ def sample_next(
         ctx_o = (1 - lo) * ctx_o + lo * context_noise[1]
     z, o = z.to(latents.dtype), o.to(obs.dtype)
     levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)  # (B, K+1)
-    level = step_level(model.config, sampling.steps)
+    steps = sampling.steps_for(model.config)
+    level = step_level(model.config, steps)
     step_levels = None
     if level is not None:
         step_levels = torch.zeros(b, k + 1, dtype=torch.long, device=latents.device)
@@ -138,7 +143,7 @@ def sample_next(
         z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task, step_levels)
         return z0[:, -1:], o0[:, -1:]  # (B, 1, ...)
 
-    z, o = euler(denoise, z, o, sampling)
+    z, o = euler(denoise, z, o, steps, sampling.limit)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
 
 
@@ -168,13 +173,14 @@ def sample_next_cached(
     generator: Generators = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The frame after the cached context under ``action`` (B, A): next latent (B, C, h, w)
-    and observation (B, D), raw. Uses ``sampling.steps`` and ``.limit``; noise from
+    and observation (B, D), raw. Uses ``sampling``'s steps and ``.limit``; noise from
     ``generator`` (see :data:`Generators`)."""
     b, cfg = action.shape[0], model.config
     z, o = draw_noise(
         [(b, 1, cfg.latent_channels, cfg.latent_size, cfg.latent_size), (b, 1, cfg.obs_dim)], generator, action.device
     )
-    level = step_level(cfg, sampling.steps)
+    steps = sampling.steps_for(cfg)
+    level = step_level(cfg, steps)
     step_levels = None if level is None else torch.full((b, 1), level, dtype=torch.long, device=action.device)
 
     def denoise(z: torch.Tensor, o: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,7 +188,7 @@ def sample_next_cached(
         z0, o0, _ = model.forward_cached(z, o, action[:, None], levels, cache, task, step_levels)
         return z0, o0
 
-    z, o = euler(denoise, z, o, sampling)
+    z, o = euler(denoise, z, o, steps, sampling.limit)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
 
 

@@ -100,3 +100,21 @@ def test_best_of_keeps_the_most_plausible_candidate():
 def test_sampling_config_names_a_bad_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SamplingConfig(**kwargs)
+
+
+def test_the_models_default_sampler_steps_are_used_unless_given():
+    import dataclasses
+
+    from cosmos_env.testing import tiny_world_model
+    from worldmodels.sampler import SamplingConfig, sample_next
+
+    model = tiny_world_model("hopper", predict_size="tiny-v2").predict
+    c = model.config
+    args = (torch.randn(2, 4, c.latent_channels, c.latent_size, c.latent_size), torch.randn(2, 4, c.obs_dim))
+    actions = torch.rand(2, 4, model.config.action_dim) * 2 - 1
+    draw = lambda m, s: sample_next(m, *args, actions, s, generator=torch.Generator().manual_seed(0))  # noqa: E731
+    four = draw(model, SamplingConfig(steps=4))
+    model.config = dataclasses.replace(model.config, rollout_sampler_steps=4)
+    for a, b in zip(draw(model, SamplingConfig()), four):
+        torch.testing.assert_close(a, b)
+    assert not torch.allclose(draw(model, SamplingConfig(steps=1))[0], four[0])
