@@ -92,9 +92,10 @@ def judge(actor: str | None, task: Any, seeds: list[int], horizon: int | None) -
     from policies.protocol import as_policy
 
     if actor is None:
-        import gymnasium as gym
+        from cosmos_env.reference import MujocoReference
 
-        space = gym.make(task.gym_id).action_space
+        with MujocoReference(task) as ref:
+            space = ref.action_space
         rng = np.random.default_rng(0)
         policy = as_policy(lambda obs: rng.uniform(space.low, space.high, (len(obs), *space.shape)).astype(np.float32))
     else:
