@@ -12,13 +12,13 @@
 #            (torch.compile: 1.34x the steps/s of eager on 2 CPU cores);
 #   probe    a pose probe on real frames, for benchmarks/fidelity.py.
 #   bash examples/train_shipped_models_v2.sh [hopper halfcheetah]
-# PREDICT_STEPS (default 40000) sets the Predict run's length; WORKERS (default 0: one per
+# PREDICT_STEPS (default 32000, what Hopper v2 was trained for) sets the Predict run's length; WORKERS (default 0: one per
 # core) the collection processes (1 to run the tasks side by side, one core each).
 # A run carried between machines (carry/<task>/predict_v2: its latest checkpoint, committed
 # by `examples/carry_run.sh save`) is put back in runs/ first, and training resumes from it.
 set -euo pipefail
 TASKS=${*:-hopper halfcheetah}
-PREDICT_STEPS=${PREDICT_STEPS:-40000}
+PREDICT_STEPS=${PREDICT_STEPS:-32000}
 WORKERS=${WORKERS:-0}
 for task in $TASKS; do
   after=0; case $task in hopper|walker2d) after=100;; esac
