@@ -1,7 +1,8 @@
 """Agents trained in imagination against model-free SAC and a random policy, judged in MuJoCo.
 
-Each arm trains one policy (resumably, under ``--out/<task>/<arm>/``) and is judged by its
-MuJoCo return from the same ``--eval-seeds`` reset seeds, full episodes:
+Each arm trains one policy (resumably, under ``--out/<task>/<arm>/``; a finished arm's
+``result.json`` and ``actor/`` are all a rerun needs) and is judged by its MuJoCo return
+from the same ``--eval-seeds`` reset seeds, full episodes:
 
 * ``random``: uniform random actions (no training);
 * ``model_free``: SB3 SAC on MuJoCo for ``--real-steps`` steps (:func:`policies.sb3.train_in_mujoco`);
@@ -71,6 +72,11 @@ def train_arm(arm: str, args: argparse.Namespace, task: Any, out: Path) -> dict[
     if arm == "random":
         return {"actor": None, "real_steps": 0, "imagined_steps": 0, "wall_s": 0.0}
     config = PolicyStageConfig(**arm_config(arm, args))
+    key = {"task": task.name, "seed": args.seed, "real_steps": args.real_steps, "imagined_steps": args.imagined_steps,
+           "config": {k: v for k, v in arm_config(arm, args).items()}}  # fmt: skip
+    done = out / "result.json"  # a finished arm: its actor is all the table needs (no SB3 checkpoint)
+    if done.is_file() and (record := json.loads(done.read_text()))["key"] == key:
+        return {**record["result"], "actor": str(out / record["result"]["actor"])}
     wall_file = out / "wall.json"  # seconds of finished invocations: a resumed arm adds its own
     spent = json.loads(wall_file.read_text())["wall_s"] if wall_file.is_file() else 0.0
     start = time.perf_counter()
@@ -82,7 +88,10 @@ def train_arm(arm: str, args: argparse.Namespace, task: Any, out: Path) -> dict[
         real, imagined = last["real_steps"], last["steps"]
     spent += time.perf_counter() - start
     atomic_write_json(wall_file, {"wall_s": spent})
-    return {"actor": last["actor_dir"], "real_steps": int(real), "imagined_steps": int(imagined), "wall_s": spent}
+    actor = str(Path(last["actor_dir"]).relative_to(out))  # relative: a carried arm works anywhere
+    result = {"actor": actor, "real_steps": int(real), "imagined_steps": int(imagined), "wall_s": spent}
+    atomic_write_json(done, {"key": key, "result": result})
+    return {**result, "actor": last["actor_dir"]}
 
 
 def judge(actor: str | None, task: Any, seeds: list[int], horizon: int | None) -> np.ndarray:
