@@ -112,11 +112,6 @@ def judge(actor: str | None, task: Any, seeds: list[int], horizon: int | None) -
     return mujoco_returns(policy, task, seeds, horizon)
 
 
-def interval(x: np.ndarray) -> float:
-    """Half-width of a ~95% interval of the mean of ``x`` (1.96 standard errors)."""
-    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
-
-
 def table(rows: list[dict[str, Any]]) -> str:
     head = "| arm | MuJoCo return | gain vs random | gain vs model-free | real steps | imagined steps | wall s |"
     lines = [head, "|" + "---|" * 7]
@@ -165,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         arm_config(arm, args)  # an unknown arm fails before anything trains
 
     from cosmos_env.tasks import load_task
-    from worldmodels.metrics import paired_gain
+    from worldmodels.metrics import mean_interval, paired_gain
 
     task = load_task(args.task)
     seeds = [EVAL_SEED + i for i in range(args.eval_seeds)]
@@ -175,7 +170,10 @@ def main(argv: list[str] | None = None) -> None:
         record = train_arm(arm, args, task, Path(args.out) / task.name / arm)
         returns[arm] = judge(record["actor"], task, seeds, args.eval_horizon)
         results[arm] = {"arm": arm, **record, "returns": [float(r) for r in returns[arm]]}
-        results[arm] |= {"return_mean": float(returns[arm].mean()), "return_ci95_half_width": interval(returns[arm])}
+        results[arm] |= {
+            "return_mean": float(returns[arm].mean()),
+            "return_ci95_half_width": mean_interval(torch.as_tensor(returns[arm])),
+        }
         print(f"{task.name} {arm}: MuJoCo return {returns[arm].mean():.1f} ({record['wall_s']:.0f} s)", flush=True)
     for arm, r in results.items():
         for base in ("random", "model_free"):

@@ -88,10 +88,6 @@ def looks(look: str, n: int) -> list[np.ndarray | None]:
     return [random_style(np.random.default_rng(base + i), look) for i in range(n)]
 
 
-def interval(x: np.ndarray) -> float:
-    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="hopper")
@@ -121,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     from cosmos_env.tasks import load_task
     from policies.bc import BCPolicy
     from policies.dyna import NoisyActorBehaviour
-    from worldmodels.metrics import paired_gain
+    from worldmodels.metrics import mean_interval, paired_gain
 
     task = load_task(args.task)
     if args.quick:  # short demo episodes
@@ -154,7 +150,11 @@ def main(argv: list[str] | None = None) -> None:
         row: dict[str, Any] = {"look": look}
         for name in policies:
             r = returns[name][look]
-            row[name] = {"returns": [float(x) for x in r], "mean": float(r.mean()), "ci95_half_width": interval(r)}
+            row[name] = {
+                "returns": [float(x) for x in r],
+                "mean": float(r.mean()),
+                "ci95_half_width": mean_interval(torch.as_tensor(r)),
+            }
         if len(seeds) > 1:
             gain = paired_gain(torch.as_tensor(returns["transfer"][look]), torch.as_tensor(returns["canonical"][look]))
             row["gain_transfer_vs_canonical"] = dict(zip(("mean", "ci95_half_width"), gain))

@@ -56,3 +56,9 @@ def paired_gain(model: torch.Tensor, baseline: torch.Tensor) -> tuple[float, flo
         )
     diff = model.double() - baseline.double()
     return diff.mean().item(), 1.96 * (diff.std() / len(diff) ** 0.5).item()
+
+
+def mean_interval(x: torch.Tensor) -> float:
+    """Half-width of a ~95% interval of the mean of ``x`` (N,): 1.96 standard errors (NaN for N < 2)."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    return 1.96 * (x.std() / len(x) ** 0.5).item() if len(x) > 1 else float("nan")
