@@ -71,9 +71,10 @@ def train_arm(arm: str, args: argparse.Namespace, task: Any, out: Path) -> dict[
 
     if arm == "random":
         return {"actor": None, "real_steps": 0, "imagined_steps": 0, "wall_s": 0.0}
-    config = PolicyStageConfig(**arm_config(arm, args))
+    fields = arm_config(arm, args)
+    config = PolicyStageConfig(**fields)
     key = {"task": task.name, "seed": args.seed, "real_steps": args.real_steps, "imagined_steps": args.imagined_steps,
-           "config": {k: v for k, v in arm_config(arm, args).items()}}  # fmt: skip
+           "config": fields}  # fmt: skip
     done = out / "result.json"  # a finished arm: its actor is all the table needs (no SB3 checkpoint)
     if done.is_file() and (record := json.loads(done.read_text()))["key"] == key:
         return {**record["result"], "actor": str(out / record["result"]["actor"])}

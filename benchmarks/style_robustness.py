@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     from cosmos_env.collect import collect
     from cosmos_env.evaluate import mujoco_pixel_returns
     from cosmos_env.reference import MujocoReference
-    from cosmos_env.report import ladder_dir
+    from cosmos_env.report import best_ladder_actor
     from cosmos_env.tasks import load_task
     from policies.bc import BCPolicy
     from policies.dyna import NoisyActorBehaviour
@@ -124,10 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         task = dataclasses.replace(task, max_episode_steps=40)
     out = Path(args.out) / task.name
     transfer = transfer_dir(args, task, out)
-    actor = args.demo_actor
-    if actor is None:
-        ladder = ladder_dir(task.name, "seed-a")
-        actor = str(ladder / json.loads((ladder / "ladder.json").read_text())["best"])
+    actor = args.demo_actor or best_ladder_actor(task.name, "seed-a")
     with MujocoReference(task) as ref:
         low, high = ref.action_space.low, ref.action_space.high
     demos = out / "demos"

@@ -38,6 +38,12 @@ def ladder_dir(task: str, ladder: str = RANKED_LADDER) -> Path:
     return path
 
 
+def best_ladder_actor(task: str, ladder: str = "seed-a") -> str:
+    """The actor directory of a shipped ladder's best stage (by its MuJoCo return in ladder.json)."""
+    path = ladder_dir(task, ladder)
+    return str(path / json.loads((path / "ladder.json").read_text())["best"])
+
+
 def resolve_policies(spec: str | Sequence[str], task: str) -> dict[str, str]:
     """Policy name -> what to load: ``ladder`` (the task's ranked shipped ladder), ``random``
     (smooth random actions), an actor directory, a folder of actor directories, or a list

@@ -24,7 +24,6 @@ plausibility (Reason: real-looking) and return (the env's reward): best-of-N on 
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,12 +64,9 @@ def _bc(data: Path, out: Path, cfg: DreamsCommand) -> Path:
 
 def demo_actor(cfg: DreamsCommand) -> str:
     """``cfg.demo_actor``, or the best actor of the task's shipped seed-A ladder."""
-    from cosmos_env.report import ladder_dir
+    from cosmos_env.report import best_ladder_actor
 
-    if cfg.demo_actor:
-        return cfg.demo_actor
-    ladder = ladder_dir(cfg.task.name, "seed-a")
-    return str(ladder / json.loads((ladder / "ladder.json").read_text())["best"])
+    return cfg.demo_actor or best_ladder_actor(cfg.task.name, "seed-a")
 
 
 def _demos_and_idm(cfg: DreamsCommand, out: Path) -> tuple[Path, Path]:
