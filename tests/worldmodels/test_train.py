@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +132,9 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert from_pretrained(tmp_path / "model").config.resolution == 16
 
 
+@pytest.mark.skipif(
+    not any(shutil.which(c) for c in ("g++", "c++", "clang++")), reason="torch.compile on CPU needs a C++ compiler"
+)
 def test_compiled_training_matches_eager(tmp_path):
     """train.compile=true computes the same loss on the same batch from the same weights."""
     losses = {}
