@@ -32,7 +32,8 @@ Metrics that blur cannot win, beside PSNR/SSIM:
 * pose from frames: a pose probe (``cosmos-env train stage=probe``; the task's shipped
   ``probe/`` by default) reads the observation off each imagined frame; its RMSE against
   MuJoCo's state (std units), beside the probe's error on MuJoCo's own frames (the floor);
-* sharpness: image-gradient energy of imagined frames over that of MuJoCo's (1 = as sharp);
+* sharpness: image-gradient energy of imagined frames over that of MuJoCo's (1 = as sharp),
+  beside its ceiling, the tokenizer's reconstruction of MuJoCo's frames;
 * diversity: the same start and actions imagined again with other noise; frame RMSE and
   proprio RMSE (std units) between the two samples.
 
@@ -267,6 +268,7 @@ def main() -> None:
     psnr_r, ssim_r = frame_metrics(recon, real_a_t)
     psnr_tp, ssim_tp = frame_metrics(recon[:, :1].expand_as(recon), real_a_t)
     real_energy = gradient_energy(real_a_t)
+    recon_energy = gradient_energy(recon)  # what the decoder keeps of real latents: sharpness's ceiling
     pose_floor = proprio_rmse(probe.read(real_a_t), obs_a) if probe is not None else None
     real_sens_frames, real_sens_proprio = frame_rmse(real_a_t, real_b_t), proprio_rmse(obs_a, obs_b)
 
@@ -297,6 +299,9 @@ def main() -> None:
                     m["sens_proprio"][:, h].mean() / real_sens_proprio[:, h].mean().clamp_min(1e-8)
                 ).item(),
                 "sharpness": (m["gradient_energy"][:, h].mean() / real_energy[:, h].mean().clamp_min(1e-12)).item(),
+                "sharpness_tokenizer_ceiling": (
+                    recon_energy[:, h].mean() / real_energy[:, h].mean().clamp_min(1e-12)
+                ).item(),
                 "diversity_frames": m["diversity_frames"][:, h].mean().item(),
                 "diversity_proprio": m["diversity_proprio"][:, h].mean().item(),
             }
@@ -307,8 +312,15 @@ def main() -> None:
                 row["psnr_best_of"] = m["psnr_best_of"][:, h].mean().item()
                 row["ssim_best_of"] = m["ssim_best_of"][:, h].mean().item()
                 row["proprio_rmse_best_of"] = m["proprio_best_of"][:, h].mean().item()
+                # best-of-K's gain over best-of-1, paired over starts (error of 1 minus error of K)
+                row["proprio_best_of_gain"], row["proprio_best_of_gain_ci95"] = paired_gain(
+                    m["proprio"][:, h], m["proprio_best_of"][:, h]
+                )
                 if probe is not None:
                     row["pose_rmse_best_of"] = m["pose_best_of"][:, h].mean().item()
+                    row["pose_best_of_gain"], row["pose_best_of_gain_ci95"] = paired_gain(
+                        m["pose"][:, h], m["pose_best_of"][:, h]
+                    )
             table[str(h)] = row
         return table
 
@@ -385,10 +397,16 @@ def report(results: dict, args: argparse.Namespace) -> None:
             "metrics blur cannot win: pose read off frames by the probe (floor: on MuJoCo's frames), "
             "sharpness, diversity"
         )
-        print(f"{'horizon':>7s} {'pose':>6s} {'floor':>6s} {'sharpness':>9s} {'div.frames':>10s} {'div.proprio':>11s}")
+        print(
+            f"{'horizon':>7s} {'pose':>6s} {'floor':>6s} {'sharpness':>9s} {'ceiling':>7s} "
+            f"{'div.frames':>10s} {'div.proprio':>11s}"
+        )
         for h, r in table.items():
             pose = f"{r['pose_rmse']:6.3f} {r['pose_rmse_real']:6.3f}" if "pose_rmse" in r else f"{'-':>6s} {'-':>6s}"
-            print(f"{h:>7s} {pose} {r['sharpness']:9.3f} {r['diversity_frames']:10.4f} {r['diversity_proprio']:11.3f}")
+            print(
+                f"{h:>7s} {pose} {r['sharpness']:9.3f} {r['sharpness_tokenizer_ceiling']:7.3f} "
+                f"{r['diversity_frames']:10.4f} {r['diversity_proprio']:11.3f}"
+            )
         print(
             "gain over persistence, paired over starts (~95%): PSNR (dB, model - pers.), proprio RMSE (pers. - model)"
         )
@@ -399,11 +417,20 @@ def report(results: dict, args: argparse.Namespace) -> None:
             )
         if args.best_of > 1:
             print(f"best-of-{args.best_of} (most plausible of {args.best_of} candidates per step) vs best-of-1:")
-            print(f"{'horizon':>7s} {'PSNR':>6s} {'K=1':>6s} {'SSIM':>5s} {'K=1':>5s} {'proprio':>7s} {'K=1':>6s}")
+            print(
+                f"{'horizon':>7s} {'PSNR':>6s} {'K=1':>6s} {'SSIM':>5s} {'K=1':>5s} {'proprio':>7s} {'K=1':>6s} "
+                f"{'proprio gain (paired)':>21s} {'pose gain (paired)':>18s}"
+            )
             for h, r in table.items():
+                pose = (
+                    f"{r['pose_best_of_gain']:+.3f} ± {r['pose_best_of_gain_ci95']:.3f}"
+                    if "pose_best_of_gain" in r
+                    else "-"
+                )
                 print(
                     f"{h:>7s} {r['psnr_best_of']:6.2f} {r['psnr']:6.2f} {r['ssim_best_of']:5.3f} {r['ssim']:5.3f} "
-                    f"{r['proprio_rmse_best_of']:7.3f} {r['proprio_rmse']:6.3f}"
+                    f"{r['proprio_rmse_best_of']:7.3f} {r['proprio_rmse']:6.3f} "
+                    f"{r['proprio_best_of_gain']:+13.3f} ± {r['proprio_best_of_gain_ci95']:.3f} {pose:>18s}"
                 )
     if "versus" in results:
         print(

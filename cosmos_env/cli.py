@@ -129,6 +129,8 @@ class ExportCommand:
     """Written into Predict's config: noise given to imagined context frames (None: as trained)."""
     rollout_sampler_steps: int | None = None
     """Written into Predict's config: sampler steps per imagined frame by default (None: as trained)."""
+    decoder_age: bool = True
+    """False: drop the decoder's age conditioning (imagined frames drawn as real ones)."""
 
 
 @dataclass
@@ -346,7 +348,7 @@ def run_export(cfg: ExportCommand) -> None:
     from cosmos_env.export import export_world_model
 
     sampling = {"rollout_context_noise": cfg.rollout_context_noise, "rollout_sampler_steps": cfg.rollout_sampler_steps}
-    out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, sampling)
+    out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, sampling, decoder_age=cfg.decoder_age)
     print(f'wrote {out}/: use it with gym.make("cosmos_env/WorldModel-v0", weights="{out}")')
 
 

@@ -18,13 +18,16 @@ def export_world_model(
     reason: str | Path | None,
     out: str | Path,
     sampling: dict[str, Any] | None = None,
+    decoder_age: bool = True,
 ) -> Path:
     """Put trained stage models together as one world model directory (``tokenizer/``,
     ``predict/``, ``reason/``, each with its training record) that
     ``gym.make("cosmos_env/WorldModel-v0", weights=out)`` and ``WorldModel.from_pretrained``
     take. Checks that the parts fit together first; replaces ``out`` atomically.
     ``sampling``: values of :data:`SAMPLING_FIELDS` written into Predict's config, chosen
-    after training (``benchmarks/fidelity.py --seed 20000 ...``); the rest stay as trained."""
+    after training (``benchmarks/fidelity.py --seed 20000 ...``); the rest stay as trained.
+    ``decoder_age=False`` drops the decoder's age conditioning (:meth:`Tokenizer.without_age`):
+    imagined frames are drawn as real ones are."""
     from worldmodels.io import atomic_write_json
     from worldmodels.world_model import WorldModel
 
@@ -44,6 +47,13 @@ def export_world_model(
         (tmp / stage).mkdir(parents=True)
         for name in ("config.json", "model.safetensors"):
             shutil.copy2(path / name, tmp / stage / name)
+    if not decoder_age:
+        from worldmodels.checkpoint import from_pretrained, save_pretrained
+
+        record = read_config(tmp / "tokenizer")
+        plain = from_pretrained(tmp / "tokenizer", expected_class="Tokenizer").without_age()
+        shutil.rmtree(tmp / "tokenizer")
+        save_pretrained(plain, tmp / "tokenizer", extra={**record["extra"], "decoder_age": False})
     if sampling:
         record = read_config(tmp / "predict")
         record["config"].update(sampling)

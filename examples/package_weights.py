@@ -1,13 +1,18 @@
 """Package trained runs as a shipped world model, measure it, and write its model card.
 
     python examples/package_weights.py --task hopper [--runs runs/hopper] [--starts 32] [--limits NOTES.md]
+    python examples/package_weights.py --task hopper --out cosmos_env/weights/hopper-v1 --predict DIR \
+        --recipe examples/train_shipped_models_v2.sh --probe DIR --policy LADDER_STAGE --versus cosmos_env/weights/hopper \
+        --evaluation docs/evaluation/hopper-v1
 
 Exports ``runs/<task>/{tokenizer,predict,reason}/model`` (any of them may be given
 elsewhere, e.g. ``--predict runs/hopper/predict/checkpoints/step-00002000``) as the
 world model ``cosmos_env/weights/<task>/`` (replacing what was there), runs ``benchmarks/fidelity.py``
 from rest and from starts in motion (``--warmup``), and ``benchmarks/reason.py`` when there is a
-critic, JSON + PNG strips beside the weights, and writes MODEL_CARD.md from what was measured and what the runs recorded,
-ending with ``--limits`` (a Markdown file: what a person concluded from those figures
+critic, JSON + PNG strips beside the weights; with ``--policy`` also on-policy open loop (a ladder
+policy's actions in MuJoCo, pose probe, sharpness, diversity), paired against ``--versus`` (the
+previous version); ``--evaluation`` (a ``cosmos-env evaluate`` output) adds its ranking. Writes
+MODEL_CARD.md from what was measured and what the runs recorded, ending with ``--limits`` (a Markdown file: what a person concluded from those figures
 and the strip, written after looking at them).
 """
 
@@ -15,11 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from cosmos_env.export import export_world_model
+from cosmos_env.shipped import env_id
 from worldmodels.checkpoint import read_config
 from worldmodels.world_model import WorldModel
 
@@ -59,6 +68,83 @@ def decoder_note(runs: list[dict]) -> str:
     )
 
 
+def behaviour_text(behaviour: dict | str) -> str:
+    """What a dataset's ``meta.json`` behaviour was, in words."""
+    if isinstance(behaviour, str):
+        return f"`{behaviour}`"
+    name = behaviour["name"]
+    if name == "mix":
+        return (
+            "`mix`: uniform and smooth random actions and the policies of the seed-A SAC ladder "
+            f"(`{behaviour['ladder']}`) with action noise {behaviour['noise_levels']}, "
+            f"{behaviour['switch_probability']:.0%} of episodes switching behaviour mid-way"
+        )
+    return {"smooth": "`smooth` (smooth random actions)", "uniform": "`uniform` (uniform random actions)"}.get(
+        name, f"`{name}`"
+    )
+
+
+def curation_text(pred_extra: dict) -> str:
+    """What curation kept of the training windows, from the curation file Predict trained on."""
+    path = pred_extra.get("curation")
+    if not path or not Path(path).is_file():
+        return ""
+    cur = json.loads(Path(path).read_text())
+    dropped = ", ".join(f"{n} {why}" for why, n in cur["dropped"].items())
+    return (
+        f" Curated (`cosmos-env curate data=...`): {cur['kept_clips']} of {cur['clips']} clips of "
+        f"{cur['settings']['clip']} frames kept (dropped: {dropped}); Predict trained on the kept ones."
+    )
+
+
+def on_policy_table(fid: dict) -> str:
+    """A Markdown table of on-policy ``benchmarks/fidelity.py --policy --versus`` figures."""
+    versus = fid.get("versus", {}).get("horizons", {})
+    head = (
+        "| horizon | proprio RMSE (persistence) | over persistence, paired | pose from frames (probe floor) "
+        "| sharpness (tokenizer ceiling) | diversity, frames |"
+        + (" previous: proprio RMSE | previous: pose | previous: sharpness |" if versus else "")
+        + "\n"
+        + "|---" * (9 if versus else 6)
+        + "|\n"
+    )
+    rows = []
+    for h, r in fid["horizons"].items():
+        row = (
+            f"| {h} | {r['proprio_rmse']:.3f} ({r['proprio_rmse_persistence']:.3f}) | "
+            f"{r['proprio_gain']:+.3f} ± {r['proprio_gain_ci95']:.3f} | "
+            f"{r.get('pose_rmse', float('nan')):.3f} ({r.get('pose_rmse_real', float('nan')):.3f}) | "
+            f"{r['sharpness']:.2f} ({r.get('sharpness_tokenizer_ceiling', float('nan')):.2f}) | "
+            f"{r['diversity_frames']:.3f} |"
+        )
+        if versus:
+            v = versus[h]
+            row += f" {v['proprio_rmse']:.3f} | {v.get('pose_rmse', float('nan')):.3f} | {v['sharpness']:.2f} |"
+        rows.append(row)
+    return head + "\n".join(rows)
+
+
+def ranking_text(evaluation: Path, out: Path) -> str:
+    """The ranking table of a ``cosmos-env evaluate`` output, linked from the card."""
+    report = json.loads((evaluation / "report.json").read_text())
+    st = report["settings"]
+    link = Path(os.path.relpath(evaluation / "report.md", out))
+    rows = "\n".join(
+        f"| {judge}{' (default)' if judge == st['default_variant'] else ''} | "
+        + " | ".join(
+            f"{r[m]['value']:.2f} [{r[m]['ci95_low']:.2f}, {r[m]['ci95_high']:.2f}]" for m in ("spearman", "pearson")
+        )
+        + f" | {r['regret']['value']:.0f} |"
+        for judge, r in sorted(report["ranking"].items())
+    )
+    return (
+        f"`cosmos-env evaluate task=<task> weights=<this folder>`: {len(report['policies'])} seed-B ladder policies, "
+        f"seeds {st['seeds'][0]}..{st['seeds'][-1]}, horizon {st['horizon']}, the same policy from the same start "
+        f"in both worlds; 95% bootstrap intervals over seeds. Full report, per-policy returns and plots: "
+        f"[{link}]({link}).\n\n| judge | Spearman | Pearson | regret |\n|---|---|---|---|\n{rows}"
+    )
+
+
 def params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -87,6 +173,18 @@ def main() -> None:
         type=int,
         help="Predict's sampling default: sampler steps per imagined frame (choose it on other seeds)",
     )
+    parser.add_argument(
+        "--no-decoder-age",
+        action="store_true",
+        help="drop the decoder's age conditioning (Predict's imagined latents sharper than those it learned on)",
+    )
+    parser.add_argument(
+        "--recipe", default="examples/train_shipped_models.sh", help="the script that trained the parts"
+    )
+    parser.add_argument("--probe", help="a pose probe model directory (stage=probe), shipped as <out>/probe")
+    parser.add_argument("--policy", help="a ladder policy: also measure on-policy open loop with its actions")
+    parser.add_argument("--versus", help="the previous shipped version, measured on the same on-policy rollouts")
+    parser.add_argument("--evaluation", help="a `cosmos-env evaluate` output directory of this model: its ranking")
     for stage in ("tokenizer", "predict", "reason"):
         parser.add_argument(f"--{stage}", help=f"the {stage} model directory (default: <runs>/{stage}/model)")
     args = parser.parse_args()
@@ -101,7 +199,9 @@ def main() -> None:
         "rollout_context_noise": args.rollout_context_noise,
         "rollout_sampler_steps": args.rollout_sampler_steps,
     }
-    export_world_model(paths["tokenizer"], paths["predict"], reason, out, sampling)  # checks the parts fit
+    export_world_model(paths["tokenizer"], paths["predict"], reason, out, sampling, decoder_age=not args.no_decoder_age)
+    if args.probe:
+        shutil.copytree(args.probe, out / "probe")
     model = WorldModel.from_pretrained(out)
     critic = model.reason
     tok_extra, pred_extra = (read_config(out / stage)["extra"] for stage in ("tokenizer", "predict"))
@@ -111,30 +211,19 @@ def main() -> None:
         tok_extra = tok_extra["tokenizer_record"]
     reason_extra = read_config(out / "reason")["extra"] if critic is not None else {}
 
-    def fidelity(name: str, warmup: int) -> dict:
+    def fidelity(name: str, *options: str) -> dict:
         subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "benchmarks" / "fidelity.py"),
-                "--task",
-                args.task,
-                "--weights",
-                str(out),
-                "--starts",
-                str(args.starts),
-                "--warmup",
-                str(warmup),
-                "--json",
-                str(out / f"{name}.json"),
-                "--strip",
-                str(out / f"{name}.png"),
-            ],
+            [sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--task", args.task, "--weights", str(out)]
+            + ["--starts", str(args.starts), "--json", str(out / f"{name}.json"), "--strip", str(out / f"{name}.png")]
+            + list(options),
             check=True,
         )
         return json.loads((out / f"{name}.json").read_text())
 
-    fid = fidelity("fidelity", 0)
-    moving = fidelity("fidelity_in_motion", args.warmup) if args.warmup else None
+    fid = fidelity("fidelity")
+    moving = fidelity("fidelity_in_motion", "--warmup", str(args.warmup)) if args.warmup else None
+    versus = ["--versus", args.versus] if args.versus else []
+    on_policy = fidelity("fidelity_on_policy", "--policy", args.policy, *versus) if args.policy else None
     reason_section = "No Reason critic in this folder yet."
     if critic is not None:
         subprocess.run(
@@ -171,6 +260,7 @@ def main() -> None:
             )
         )
     meta = json.loads((Path(pred_extra["data"]) / "meta.json").read_text())
+    sampler_steps = model.predict.config.rollout_sampler_steps
     index = json.loads((Path(pred_extra["data"]) / "index.json").read_text())
     steps = sum(s["steps"] for s in index["shards"])
     episodes = sum(s["episodes"] for s in index["shards"])
@@ -189,22 +279,52 @@ Tokenizer reconstruction: PSNR {moving["tokenizer_reconstruction"]["psnr"]:.2f} 
 
 ![imagined vs MuJoCo, starts in motion](fidelity_in_motion.png)
 """
+    age_dropped = ""
+    if args.no_decoder_age:
+        age_dropped = (
+            " Here the age conditioning is dropped (`cosmos-env export decoder_age=false`): it was learned on an "
+            "older Predict's blurrier imagined latents, and on this Predict's it blurs sharp ones; every latent is "
+            "decoded as a real one."
+        )
+    version = int(out.name.rpartition("-v")[2]) if re.fullmatch(r".+-v\d+", out.name) else 0
+    on_policy_section = ""
+    if on_policy is not None:
+        on_policy_section = f"""
+### On-policy open loop
+`python benchmarks/fidelity.py --task {args.task} --policy {args.policy}{" --versus " + args.versus if args.versus else ""}` —
+{on_policy["starts"]} starts; sequence A is what the policy does in MuJoCo (acting on MuJoCo's observations), replayed
+open loop in imagination; B the same with action noise 0.3. Pose from frames: a probe trained on MuJoCo's frames
+(`probe/`, `cosmos-env train stage=probe`) reads the observation off each imagined frame (std units; floor: the probe
+on MuJoCo's own frames). Sharpness: image-gradient energy over MuJoCo's (1 = as sharp; ceiling: the tokenizer's
+reconstruction of MuJoCo's frames). Diversity: frame RMSE between two noise draws of the same future.
+{"Previous: " + args.versus + ", the same rollouts." if args.versus else ""}
+
+{on_policy_table(on_policy)}
+
+![on-policy strip](fidelity_on_policy.png)
+"""
+    ranking_section = ""
+    if args.evaluation:
+        ranking_section = f"""
+## Ranking policies against MuJoCo
+{ranking_text(Path(args.evaluation), out)}
+"""
     card = f"""# {meta["task"]["gym_id"]} world model (cosmos-env, small)
 
 An action-conditioned latent video model of gymnasium's `{meta["task"]["gym_id"]}` at
 {meta["task"]["width"]}x{meta["task"]["height"]} (camera `{meta["task"]["camera"]}`): a causal tokenizer
 ({params(model.tokenizer) / 1e6:.2f} M parameters, {model.tokenizer.config.latent_channels}x{model.tokenizer.config.latent_resolution}x{model.tokenizer.config.latent_resolution} continuous latents)
 and a Predict diffusion transformer ({params(model.predict) / 1e6:.2f} M parameters, context {model.context} frames,
-proprio token). {size_mb:.1f} MB of safetensors. Load with
-`worldmodels.world_model.WorldModel.from_pretrained("cosmos_env/weights/{args.task}")`.
+proprio token). {size_mb:.1f} MB of safetensors. The env: `gym.make("{env_id(args.task, version)}")`; the model alone:
+`worldmodels.world_model.WorldModel.from_pretrained("{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")`.
 
 ## Data
-`cosmos-env collect task={args.task} steps=50000 steps_after_termination={meta.get("steps_after_termination", 0)}`:
-{episodes} episodes, {steps} steps; behaviour policy `{meta["behaviour"]["name"] if isinstance(meta["behaviour"], dict) else meta["behaviour"]}`
-(smooth random actions); seed {meta["seed"]}. The last 5% of episodes were held out for validation.
+`cosmos-env collect task={args.task} steps_after_termination={meta.get("steps_after_termination", 0)} ...`
+(the recipe below has the full command): {episodes} episodes, {steps} steps; behaviour {behaviour_text(meta["behaviour"])}; seed {meta["seed"]}.
+The last 5% of episodes were held out for validation.{curation_text(pred_extra)}
 
 ## Training
-`bash examples/train_shipped_models.sh {args.task}` (commands inside).
+`bash {args.recipe} {args.task}` (commands inside).
 
 | stage | steps | time | hardware |
 |---|---|---|---|
@@ -212,15 +332,15 @@ proprio token). {size_mb:.1f} MB of safetensors. Load with
 | predict | {pred_extra["step"]} | {pred_extra.get("train_seconds", float("nan")) / 60:.0f} min | {pred_extra.get("device", "?")} |
 {f"| reason | {reason_extra['step']} | {reason_extra.get('train_seconds', float('nan')) / 60:.0f} min | {reason_extra.get('device', '?')} |" if critic is not None else ""}
 {chr(10).join(f"| decoder, on imagined latents (horizon {r['horizon']}) | {r['step']} | {r.get('train_seconds', float('nan')) / 60:.0f} min | {r.get('device', '?')} |" for r in decoder_runs)}
-{decoder_note(decoder_runs)}
+{decoder_note(decoder_runs)}{age_dropped}
 
 ## Reason (reward, termination, plausibility)
 {reason_section}
 
 ## Fidelity against MuJoCo
 `python benchmarks/fidelity.py --task {args.task} --starts {fid["starts"]}` — open loop from {fid["starts"]} fresh
-MuJoCo starts (seeds never used for training), the same smooth-random actions replayed in both, 1 sampler step
-(observation and frame at once: 1 network pass),
+MuJoCo starts (seeds never used for training), the same smooth-random actions replayed in both,
+{sampler_steps} sampler step{"s" if sampler_steps > 1 else ""} per imagined frame (observation and frame together),
 imagined context frames noised to {fid["context_noise"]} (the model's `rollout_context_noise`).
 Tokenizer reconstruction of those held-out frames: PSNR {fid["tokenizer_reconstruction"]["psnr"]:.2f} dB,
 SSIM {fid["tokenizer_reconstruction"]["ssim"]:.3f}.
@@ -237,7 +357,7 @@ MuJoCo, 0 = ignores its actions).
 
 `fidelity.png`: steps 1, 8, 16, 32, 64 from one start under two action sequences; rows: MuJoCo A,
 imagined A, MuJoCo B, imagined B (a model that ignores its actions draws rows 2 and 4 alike).
-{in_motion}"""
+{in_motion}{on_policy_section}{ranking_section}"""
     if args.limits:
         card += "\n## Known limits\n" + Path(args.limits).read_text()
     (out / "MODEL_CARD.md").write_text(card)

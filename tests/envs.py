@@ -6,6 +6,7 @@ from cosmos_env.testing import tiny_world_model
 
 TASK_OF = {
     "cosmos_env/Hopper-v0": "hopper",
+    "cosmos_env/Hopper-v1": "hopper",
     "cosmos_env/HalfCheetah-v0": "halfcheetah",
     "cosmos_env/WorldModel-v0": "hopper",
 }

@@ -121,6 +121,11 @@ def test_fidelity_benchmark(tiny_hopper):
         r["psnr_gain"] == pytest.approx(r["psnr"] - r["psnr_persistence"], abs=1e-4) and r["psnr_gain_ci95"] > 0
         for r in results["horizons"].values()
     )  # the mean of differences is the difference of means
+    assert all(
+        r["proprio_best_of_gain"] == pytest.approx(r["proprio_rmse"] - r["proprio_rmse_best_of"], abs=1e-4)
+        and r["sharpness_tokenizer_ceiling"] > 0
+        for r in results["horizons"].values()
+    )  # best-of-K's gain over K = 1 is paired the same way
     strip = iio.imread(tiny_hopper / "strip.png")
     assert (
         strip.shape[0] > 4 * 64 and strip.shape[1] > 5 * 64

@@ -312,6 +312,9 @@ def test_export_writes_sampling_choices_into_predicts_config(trained, tmp_path):
     assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm", "rollout_context_noise=0.2"]) == 0
     assert from_pretrained(tmp_path / "wm" / "predict").config.rollout_context_noise == 0.2
     assert from_pretrained(trained / "pred" / "model").config.rollout_context_noise == 0.0
+    assert main(["export", "task=hopper", *parts, f"out={tmp_path}/plain", "decoder_age=false"]) == 0
+    assert read_config(tmp_path / "plain" / "tokenizer")["extra"]["decoder_age"] is False
+    assert from_pretrained(tmp_path / "plain" / "tokenizer").config.age_buckets == 0
 
 
 def test_export_refuses_a_missing_part(trained, tmp_path):

@@ -264,6 +264,17 @@ class Tokenizer(nn.Module):
         assert not unexpected and all(k.startswith("age_film.") for k in missing), (missing, unexpected)
         return out
 
+    def without_age(self) -> Tokenizer:
+        """This tokenizer with its decoder's age conditioning removed: every latent decoded
+        as a real one (age 0 decodes exactly as before). For a Predict whose imagined latents
+        are sharper than those the age conditioning was trained on."""
+        if not self.config.age_buckets:
+            return self
+        out = Tokenizer(replace(self.config, age_buckets=0)).to(next(self.parameters()).device)
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("age_film.")}
+        out.load_state_dict(state)
+        return out
+
     def freeze_all_but_age(self) -> Tokenizer:
         """Train only the age conditioning (age 0 decodes exactly as before); in place.
 

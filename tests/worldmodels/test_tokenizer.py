@@ -126,6 +126,9 @@ def test_an_age_conditioned_decoder_starts_as_the_one_it_extends():
     torch.testing.assert_close(real, aged.decode(z, torch.zeros(2, 5, dtype=torch.long))["rgb"])
     torch.testing.assert_close(rgb[1, :3], real[1, :3])  # age 0 frames decode as real ones
     assert not torch.allclose(rgb[0, 1:], real[0, 1:])  # older latents are drawn differently
+    plain = aged.without_age()
+    assert plain.config.age_buckets == 0 and plain.age_film is None and tok.without_age() is tok
+    torch.testing.assert_close(plain.decode(z, age)["rgb"], tok.decode(z)["rgb"])  # the decoder it extended
     with pytest.raises(ValueError, match=r"age must be \(B, T\)"):
         aged.decode(z, age[:, :3])
     with pytest.raises(ValueError, match="already has 7 age buckets"):
