@@ -120,6 +120,31 @@ def _natten_attention(q, k, v, gq, gk, gv, kernel, band):
     return grid_out, global_out.transpose(1, 2).reshape(b, t, g, n, d)
 
 
+@functools.lru_cache(maxsize=32)
+def _cached_bias(
+    frames: int, queries: int, h: int, w: int, g: int, kernel: int, band: int | None, device: torch.device
+) -> torch.Tensor:
+    """The last ``queries`` frames' rows of :func:`space_time_mask` as an additive bias
+    (0 or -inf), which CPU attention kernels take faster than a boolean mask."""
+    mask = space_time_mask(frames, h, w, g, kernel, band)[-queries * (h * w + g) :]
+    return torch.zeros(mask.shape).masked_fill(~mask, float("-inf")).to(device)
+
+
+def cached_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, h: int, w: int, kernel: int = 3, band: int | None = None
+) -> torch.Tensor:
+    """:func:`space_time_attention` in token layout, for new frames over a cache: queries of
+    the last T frames (B, T, P, n, d) over keys and values of Tk >= T frames (B, Tk, P, n, d),
+    each frame's P tokens being its h*w grid tokens (row-major) then its global ones.
+    Returns (B, T, P, n, d). The torch backend: the cache's use is sampling, one frame at a time."""
+    b, t, per, n, d = q.shape
+    tk = k.shape[1]
+    bias = _cached_bias(tk, t, h, w, per - h * w, kernel, band, q.device).to(q.dtype)  # (T*P, Tk*P)
+    flat = lambda x: x.reshape(b, -1, n, d).transpose(1, 2)  # noqa: E731  (B, n, N, d)
+    out = F.scaled_dot_product_attention(flat(q), flat(k), flat(v), attn_mask=bias)  # (B, n, T*P, d)
+    return out.transpose(1, 2).reshape(b, t, per, n, d)
+
+
 def space_time_attention(
     q: torch.Tensor,
     k: torch.Tensor,

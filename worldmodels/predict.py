@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldmodels.attention import space_time_attention
+from worldmodels.attention import cached_attention, space_time_attention
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,11 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
-def rotary_table(frames: int, head_dim: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of frame positions 0..frames-1, each (frames, head_dim / 2)."""
+def rotary_table(frames: int, head_dim: int, device: torch.device, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of frame positions start..start+frames-1, each (frames, head_dim / 2)."""
     half = head_dim // 2
     freqs = ROTARY_BASE ** (-torch.arange(half, device=device) / half)  # (half,)
-    angles = torch.arange(frames, device=device)[:, None].float() * freqs  # (frames, half)
+    angles = torch.arange(start, start + frames, device=device)[:, None].float() * freqs  # (frames, half)
     return angles.cos(), angles.sin()
 
 
@@ -119,6 +119,14 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 3) + (-1,)
     cos, sin = cos.view(shape).to(x.dtype), sin.view(shape).to(x.dtype)
     x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+def shift_positions(keys: torch.Tensor, frames: int) -> torch.Tensor:
+    """Rotary-embedded keys (..., d) moved ``frames`` positions back in time (all alike)."""
+    cos, sin = rotary_table(1, keys.shape[-1], keys.device, start=-frames)  # (1, d/2)
+    x1, x2 = keys.chunk(2, dim=-1)
+    cos, sin = cos[0].to(keys.dtype), sin[0].to(keys.dtype)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
@@ -131,12 +139,13 @@ class ContextCache:
     """Keys and values of the frames before a window, per block (as a causal transformer
     keeps them), so a sampling step computes only the new frame's tokens.
 
-    Keys are stored before the rotary embedding, which is applied at attention time from
-    window positions: a frame's entry stays valid as the window slides. Tokens per frame
-    P = grid tokens + 1 proprio token."""
+    Keys are stored rotary-embedded at their position relative to the frame that follows
+    the cache (the newest at -1, the one before at -2, ...): a step embeds only its new
+    frame (at 0), and appending frames moves the older keys back once (:meth:`then`), since
+    attention depends only on lags. Tokens per frame P = grid tokens + 1 proprio token."""
 
     keys: torch.Tensor
-    """(depth, B, F, P, heads, head_dim)."""
+    """(depth, B, F, P, heads, head_dim), rotary-embedded (above)."""
     values: torch.Tensor
     """(depth, B, F, P, heads, head_dim)."""
     last_latent: torch.Tensor
@@ -151,7 +160,9 @@ class ContextCache:
 
     def then(self, newer: ContextCache, keep: int) -> ContextCache:
         """This cache followed by ``newer``'s frames, only the last ``keep`` frames kept."""
-        keys, values = torch.cat([self.keys, newer.keys], 2), torch.cat([self.values, newer.values], 2)
+        drop = max(0, self.frames + newer.frames - keep)  # only frames that stay are moved
+        keys = torch.cat([shift_positions(self.keys[:, :, drop:], newer.frames), newer.keys], 2)
+        values = torch.cat([self.values[:, :, drop:], newer.values], 2)
         return ContextCache(keys, values, newer.last_latent, newer.last_obs).last(keep)
 
     def last(self, keep: int) -> ContextCache:
@@ -208,29 +219,26 @@ class Block(nn.Module):
         past: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """grid (B, T, H, W, D), proprio (B, T, G, D), cond (B, T, D); ``rotary``: cos, sin
-        (F + T, d/2) of the positions of ``past``'s F frames and these T; ``past``: keys and
-        values (B, F, P, n, d) of earlier frames. Returns grid, proprio and this window's
-        keys and values (B, T, P, n, d), keys before rotary."""
+        (T, d/2) of these frames' positions; ``past``: rotary-embedded keys and values
+        (B, F, P, n, d) of earlier frames, at positions before these (:class:`ContextCache`).
+        Returns grid, proprio and this window's keys (rotary-embedded) and values (B, T, P, n, d)."""
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.ada(cond).chunk(6, dim=-1)  # (B, T, D)
         on_grid = lambda m: m[:, :, None, None]  # noqa: E731  (B, T, 1, 1, D)
         on_proprio = lambda m: m[:, :, None]  # noqa: E731  (B, T, 1, D)
         b, t, h, w, _ = grid.shape
         gq, gk, gv = self._qkv(modulate(self.norm1(grid), on_grid(shift_msa), on_grid(scale_msa)))  # (B, T, H, W, n, d)
         pq, pk, pv = self._qkv(modulate(self.norm1(proprio), on_proprio(shift_msa), on_proprio(scale_msa)))
+        if rotary is not None:
+            gq, gk, pq, pk = (rotate(x, *rotary) for x in (gq, gk, pq, pk))
         keys = torch.cat([gk.flatten(2, 3), pk], 2)  # (B, T, P, n, d)
         values = torch.cat([gv.flatten(2, 3), pv], 2)
-        all_keys, all_values = keys, values
-        if past is not None:
+        if past is None:
+            grid_att, proprio_att = space_time_attention(gq, gk, gv, pq, pk, pv, kernel=self.kernel, band=self.band)
+        else:
+            queries = torch.cat([gq.flatten(2, 3), pq], 2)  # (B, T, P, n, d)
             all_keys, all_values = torch.cat([past[0], keys], 1), torch.cat([past[1], values], 1)  # (B, F+T, P, n, d)
-        if rotary is not None:
-            cos, sin = rotary
-            gq, pq = rotate(gq, cos[-t:], sin[-t:]), rotate(pq, cos[-t:], sin[-t:])
-            all_keys = rotate(all_keys, cos, sin)
-        k_grid, k_proprio = all_keys[:, :, : h * w].unflatten(2, (h, w)), all_keys[:, :, h * w :]
-        v_grid, v_proprio = all_values[:, :, : h * w].unflatten(2, (h, w)), all_values[:, :, h * w :]
-        grid_att, proprio_att = space_time_attention(
-            gq, k_grid, v_grid, pq, k_proprio, v_proprio, kernel=self.kernel, band=self.band
-        )
+            out = cached_attention(queries, all_keys, all_values, h, w, kernel=self.kernel, band=self.band)
+            grid_att, proprio_att = out[:, :, : h * w].unflatten(2, (h, w)), out[:, :, h * w :]
         grid = grid + on_grid(gate_msa) * self.proj(grid_att.flatten(-2))  # (B, T, H, W, D)
         proprio = proprio + on_proprio(gate_msa) * self.proj(proprio_att.flatten(-2))  # (B, T, G, D)
         grid = grid + on_grid(gate_mlp) * self.mlp(modulate(self.norm2(grid), on_grid(shift_mlp), on_grid(scale_mlp)))
@@ -306,7 +314,7 @@ class PredictModel(nn.Module):
         for T > ``max_frames`` with a learned time embedding, or for a missing task vector
         when ``task_dim > 0``.
         """
-        z, o, _ = self._run(latents, obs, F.pad(actions, (0, 0, 1, 0)), noise_levels, task, step_levels, None)
+        z, o, _ = self._run(latents, obs, F.pad(actions, (0, 0, 1, 0)), noise_levels, task, step_levels, None, False)
         return z, o
 
     def forward_cached(
@@ -328,9 +336,9 @@ class PredictModel(nn.Module):
         if not self.config.cacheable:
             raise ValueError("a context cache needs time_embedding='rotary' and a band")
         actions_in = F.pad(actions, (0, 0, 1, 0)) if past is None else actions
-        return self._run(latents, obs, actions_in, noise_levels, task, step_levels, past)
+        return self._run(latents, obs, actions_in, noise_levels, task, step_levels, past, True)
 
-    def _run(self, latents, obs, actions_in, noise_levels, task, step_levels, past):
+    def _run(self, latents, obs, actions_in, noise_levels, task, step_levels, past, make_cache):
         b, t = latents.shape[:2]
         cfg, p = self.config, self.config.patch
         if cfg.time_embedding == "learned" and t > cfg.max_frames:
@@ -343,9 +351,8 @@ class PredictModel(nn.Module):
         if cfg.time_embedding == "learned":
             grid = grid + self.time_pos[:t, None, None]
             proprio = proprio + self.time_pos[:t, None]
-        else:
-            frames = t + (past.frames if past is not None else 0)
-            rotary = rotary_table(frames, cfg.dim // cfg.heads, latents.device)
+        else:  # these frames at 0..T-1; a cache's frames before them (ContextCache)
+            rotary = rotary_table(t, cfg.dim // cfg.heads, latents.device)
 
         shared = self.action_mlp(actions_in)  # (B, T, D)
         if self.task_mlp is not None:
@@ -374,7 +381,9 @@ class PredictModel(nn.Module):
         first_o = past.last_obs if past is not None else torch.zeros_like(obs[:, 0])
         z_prev = torch.cat([first_z[:, None], z_in[:, :-1]], 1)  # (B, T, C, h, w)
         o_prev = torch.cat([first_o[:, None], o_in[:, :-1]], 1)  # (B, T, D)
-        cache = ContextCache(torch.stack(keys), torch.stack(values), z_in[:, -1], o_in[:, -1])
+        cache = None
+        if make_cache:  # keys moved to their positions before the frame after these
+            cache = ContextCache(shift_positions(torch.stack(keys), t), torch.stack(values), z_in[:, -1], o_in[:, -1])
         return (
             z_in + c_out[..., None, None, None] * (z_prev + latents_out),
             o_in + c_out[..., None] * (o_prev + obs_out),
