@@ -1,11 +1,8 @@
 """Space-time neighborhood attention over latent frames plus per-frame global tokens.
 
-Tokens come in two kinds, laid out heads-last as NATTEN wants them:
-
-* grid tokens ``(B, T, H, W, heads, dim)``: a latent frame's 8x8 positions;
-* global tokens ``(B, T, G, heads, dim)``: a frame's proprio token(s).
-
-Who sees whom (causal in time: nothing sees a later frame):
+Each frame is P = H*W + G tokens, laid out heads-last as ``(B, T, P, heads, dim)``: its
+H x W grid tokens (a latent frame's positions, row-major), then its G global tokens (the
+proprio token). Who sees whom (causal in time: nothing sees a later frame):
 
 * a grid token at (t, i, j) sees grid tokens (t', i', j') with t' <= t inside the
   ``kernel`` x ``kernel`` spatial neighbourhood of (i, j), and all global tokens of
@@ -21,10 +18,12 @@ The spatial neighbourhood follows NATTEN: a window of ``kernel`` positions centr
 query and shifted inwards at the borders (so every query sees exactly ``kernel`` x
 ``kernel`` positions). Two backends compute the same thing:
 
-* ``torch`` (any device): one ``scaled_dot_product_attention`` over all tokens with a
-  boolean mask from :func:`space_time_mask`;
-* ``natten`` (CUDA, natten installed): grid->grid by ``na3d`` (fused kernels), grid->global
-  and global->all by small dense attentions, merged exactly through their log-sum-exp.
+* ``torch`` (any device): one ``scaled_dot_product_attention`` over all tokens with an
+  additive mask from :func:`space_time_mask`;
+* ``natten`` (CUDA, natten installed; as many query frames as key frames): grid->grid by
+  ``na3d`` (fused kernels, on the grid tokens seen as (B, T, H, W, heads, dim)),
+  grid->global and global->all by small dense attentions, merged exactly through their
+  log-sum-exp.
 """
 
 from __future__ import annotations
@@ -66,20 +65,23 @@ def space_time_mask(t: int, h: int, w: int, g: int, kernel: int, band: int | Non
     return causal & (grid_to_grid | involves_global)
 
 
-def _flatten(grid: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
-    """(B, T, H, W, n, d) + (B, T, G, n, d) -> (B, n, N, d) in mask order."""
-    b, t, h, w, n, d = grid.shape
-    tokens = torch.cat([grid.reshape(b, t, h * w, n, d), glob], dim=2)  # (B, T, HW+G, n, d)
-    return tokens.reshape(b, -1, n, d).transpose(1, 2)  # (B, n, N, d)
+@functools.lru_cache(maxsize=32)
+def _mask_bias(frames: int, queries: int, h: int, w: int, g: int, kernel: int, band: int | None) -> torch.Tensor:
+    """The last ``queries`` frames' rows of :func:`space_time_mask` as an additive bias (0 or
+    -inf), which CPU attention kernels take faster than a boolean mask: (Tq*P, Tk*P)."""
+    mask = space_time_mask(frames, h, w, g, kernel, band)[-queries * (h * w + g) :]
+    return torch.zeros(mask.shape).masked_fill(~mask, float("-inf"))
 
 
-def _torch_attention(q, k, v, gq, gk, gv, kernel, band):
-    b, t, h, w, n, d = q.shape
-    g, per = gq.shape[2], h * w + gq.shape[2]
-    mask = space_time_mask(k.shape[1], h, w, g, kernel, band).to(q.device)[-t * per :]  # the last t frames' rows
-    out = F.scaled_dot_product_attention(_flatten(q, gq), _flatten(k, gk), _flatten(v, gv), attn_mask=mask)
-    out = out.transpose(1, 2).reshape(b, t, h * w + g, n, d)  # (B, T, HW+G, n, d)
-    return out[:, :, : h * w].reshape(b, t, h, w, n, d), out[:, :, h * w :]
+def _torch_attention(q, k, v, h, w, kernel, band, present):
+    b, t, per, n, d = q.shape
+    bias = _mask_bias(k.shape[1], t, h, w, per - h * w, kernel, band).to(q.device, q.dtype)  # (T*P, Tk*P)
+    if present is not None:  # absent key frames of a row are skipped
+        absent = torch.zeros(present.shape, dtype=q.dtype, device=q.device).masked_fill(~present, float("-inf"))
+        bias = bias + absent.repeat_interleave(per, 1)[:, None, None]  # (B, 1, T*P, Tk*P)
+    flat = lambda x: x.reshape(b, -1, n, d).transpose(1, 2)  # noqa: E731  (B, n, N, d)
+    out = F.scaled_dot_product_attention(flat(q), flat(k), flat(v), attn_mask=bias)  # (B, n, T*P, d)
+    return out.transpose(1, 2).reshape(b, t, per, n, d)
 
 
 def _dense_with_lse(q, k, v, mask):
@@ -90,12 +92,14 @@ def _dense_with_lse(q, k, v, mask):
     return (torch.softmax(logits, -1).to(v.dtype) @ v), lse
 
 
-def _natten_attention(q, k, v, gq, gk, gv, kernel, band):
+def _natten_attention(tokens_q, tokens_k, tokens_v, h, w, kernel, band):
     import natten
 
-    q, k, v = (x.contiguous() for x in (q, k, v))  # the fused kernels want dense heads-last tensors
-    b, t, h, w, n, d = q.shape
-    g = gq.shape[2]
+    b, t, per, n, d = tokens_q.shape
+    g = per - h * w
+    # the fused kernels want dense heads-last grid tensors (B, T, H, W, n, d)
+    q, k, v = (x[:, :, : h * w].unflatten(2, (h, w)).contiguous() for x in (tokens_q, tokens_k, tokens_v))
+    gq, gk, gv = (x[:, :, h * w :] for x in (tokens_q, tokens_k, tokens_v))  # (B, T, G, n, d)
     window = t if band is None else min(t, band + 1)  # frames seen, the query's own included
     grid_out, grid_lse = natten.na3d(
         q, k, v, kernel_size=(window, kernel, kernel), is_causal=(True, False, False), return_lse=True
@@ -115,53 +119,31 @@ def _natten_attention(q, k, v, gq, gk, gv, kernel, band):
         + extra_out.float() * torch.exp(extra_lse - lse)[..., None]
     ).to(q.dtype)
     mask = space_time_mask(t, h, w, g, kernel, band).to(q.device)
-    is_global = ~(torch.arange(h * w + g, device=q.device) < h * w).repeat(t)
-    global_out = F.scaled_dot_product_attention(flat(gq), _flatten(k, gk), _flatten(v, gv), attn_mask=mask[is_global])
-    return grid_out, global_out.transpose(1, 2).reshape(b, t, g, n, d)
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_bias(
-    frames: int, queries: int, h: int, w: int, g: int, kernel: int, band: int | None, device: torch.device
-) -> torch.Tensor:
-    """The last ``queries`` frames' rows of :func:`space_time_mask` as an additive bias
-    (0 or -inf), which CPU attention kernels take faster than a boolean mask."""
-    mask = space_time_mask(frames, h, w, g, kernel, band)[-queries * (h * w + g) :]
-    return torch.zeros(mask.shape).masked_fill(~mask, float("-inf")).to(device)
-
-
-def cached_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, h: int, w: int, kernel: int = 3, band: int | None = None
-) -> torch.Tensor:
-    """:func:`space_time_attention` in token layout, for new frames over a cache: queries of
-    the last T frames (B, T, P, n, d) over keys and values of Tk >= T frames (B, Tk, P, n, d),
-    each frame's P tokens being its h*w grid tokens (row-major) then its global ones.
-    Returns (B, T, P, n, d). The torch backend: the cache's use is sampling, one frame at a time."""
-    b, t, per, n, d = q.shape
-    tk = k.shape[1]
-    bias = _cached_bias(tk, t, h, w, per - h * w, kernel, band, q.device).to(q.dtype)  # (T*P, Tk*P)
-    flat = lambda x: x.reshape(b, -1, n, d).transpose(1, 2)  # noqa: E731  (B, n, N, d)
-    out = F.scaled_dot_product_attention(flat(q), flat(k), flat(v), attn_mask=bias)  # (B, n, T*P, d)
-    return out.transpose(1, 2).reshape(b, t, per, n, d)
+    is_global = ~(torch.arange(per, device=q.device) < h * w).repeat(t)
+    global_out = F.scaled_dot_product_attention(flat(gq), flat(tokens_k), flat(tokens_v), attn_mask=mask[is_global])
+    return torch.cat([grid_out.flatten(2, 3), global_out.transpose(1, 2).reshape(b, t, g, n, d)], 2)  # (B, T, P, n, d)
 
 
 def space_time_attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    gq: torch.Tensor,
-    gk: torch.Tensor,
-    gv: torch.Tensor,
+    grid: tuple[int, int],
     kernel: int = 3,
     backend: str = "auto",
     band: int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention of grid (B, T, H, W, n, d) and global (B, T, G, n, d) query tokens over
-    keys and values of Tk >= T frames (B, Tk, ...), the queries being the last T of them;
-    returns the outputs for both query kinds, shaped like the queries. ``band``: see the
-    module docstring. ``backend``: ``auto`` (natten on CUDA when installed and T = Tk, else
-    torch), ``torch`` or ``natten`` (needs T = Tk)."""
-    cached = k.shape[1] != q.shape[1]
+    present: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Attention of query tokens (B, T, P, n, d) over keys and values of Tk >= T frames
+    (B, Tk, P, n, d), the queries being the last T of them; each frame's P tokens are its
+    ``grid`` = (H, W) grid tokens, row-major, then its global ones. Returns (B, T, P, n, d).
+    ``band``: see the module docstring. ``present`` (B, Tk) bool: key frames a row has
+    (None: all); the others are skipped. ``backend``: ``auto`` (natten on CUDA when
+    installed, T = Tk and all frames present, else torch), ``torch`` or ``natten`` (needs
+    those). Raises ValueError for a kernel larger than the grid, an unknown backend, or
+    natten with T < Tk or absent frames."""
+    h, w = grid
+    cached = k.shape[1] != q.shape[1] or present is not None
     if backend == "auto":
         backend = "natten" if HAS_NATTEN and q.is_cuda and not cached else "torch"
     if backend == "natten":
@@ -169,9 +151,10 @@ def space_time_attention(
             raise RuntimeError("backend='natten' but natten is not installed")
         if cached:
             raise ValueError(
-                f"backend='natten' needs as many query frames as key frames, got {q.shape[1]} and {k.shape[1]}"
+                f"backend='natten' needs as many query frames as key frames, all present; got {q.shape[1]} "
+                f"and {k.shape[1]}{'' if present is None else ', some absent'}"
             )
-        return _natten_attention(q, k, v, gq, gk, gv, kernel, band)
+        return _natten_attention(q, k, v, h, w, kernel, band)
     if backend != "torch":
         raise ValueError(f"unknown attention backend {backend!r}; use auto, torch or natten")
-    return _torch_attention(q, k, v, gq, gk, gv, kernel, band)
+    return _torch_attention(q, k, v, h, w, kernel, band, present)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldmodels.attention import cached_attention, space_time_attention
+from worldmodels.attention import space_time_attention
 
 
 @dataclass(frozen=True)
@@ -153,24 +153,45 @@ class ContextCache:
     next one's estimate is a change from."""
     last_obs: torch.Tensor
     """(B, D): likewise for the observation."""
+    present: torch.Tensor | None = None
+    """(B, F) bool: which frames are there; a row restarted with fewer frames than the
+    others is padded in front with absent ones, which attention skips. None: all are."""
 
     @property
     def frames(self) -> int:
         return self.keys.shape[2]
+
+    def _with(self, keys, values, last_latent, last_obs, present) -> ContextCache:
+        if present is not None and bool(present.all()):
+            present = None
+        return ContextCache(keys, values, last_latent, last_obs, present)
 
     def then(self, newer: ContextCache, keep: int) -> ContextCache:
         """This cache followed by ``newer``'s frames, only the last ``keep`` frames kept."""
         drop = max(0, self.frames + newer.frames - keep)  # only frames that stay are moved
         keys = torch.cat([shift_positions(self.keys[:, :, drop:], newer.frames), newer.keys], 2)
         values = torch.cat([self.values[:, :, drop:], newer.values], 2)
-        return ContextCache(keys, values, newer.last_latent, newer.last_obs).last(keep)
+        present = None
+        if self.present is not None or newer.present is not None:
+            present = torch.cat([self.presence()[:, drop:], newer.presence()], 1)
+        return self._with(keys, values, newer.last_latent, newer.last_obs, present).last(keep)
+
+    def presence(self) -> torch.Tensor:
+        """(B, F) bool: :attr:`present`, all True where it is None."""
+        if self.present is not None:
+            return self.present
+        return torch.ones(self.keys.shape[1:3], dtype=torch.bool, device=self.keys.device)
 
     def last(self, keep: int) -> ContextCache:
         """Only the newest ``keep`` frames."""
-        return ContextCache(self.keys[:, :, -keep:], self.values[:, :, -keep:], self.last_latent, self.last_obs)
+        present = None if self.present is None else self.present[:, -keep:]
+        return self._with(self.keys[:, :, -keep:], self.values[:, :, -keep:], self.last_latent, self.last_obs, present)
 
     def select(self, index: torch.Tensor) -> ContextCache:
-        return ContextCache(self.keys[:, index], self.values[:, index], self.last_latent[index], self.last_obs[index])
+        present = None if self.present is None else self.present[index]
+        return self._with(
+            self.keys[:, index], self.values[:, index], self.last_latent[index], self.last_obs[index], present
+        )
 
     def repeat(self, k: int) -> ContextCache:
         """Each row K times in a row (B*K, ...)."""
@@ -179,21 +200,34 @@ class ContextCache:
             self.values.repeat_interleave(k, 1),
             self.last_latent.repeat_interleave(k, 0),
             self.last_obs.repeat_interleave(k, 0),
+            None if self.present is None else self.present.repeat_interleave(k, 0),
         )
 
-    def assign(self, index: torch.Tensor, other: ContextCache) -> None:
-        """Rows ``index`` replaced by ``other``'s, in place (a batch resetting some envs)."""
-        self.keys[:, index], self.values[:, index] = other.keys, other.values
-        self.last_latent[index], self.last_obs[index] = other.last_latent, other.last_obs
+    def assign(self, index: torch.Tensor, other: ContextCache) -> ContextCache:
+        """This cache with rows ``index`` replaced by ``other``'s (envs starting over), the
+        others kept; ``other`` may hold fewer frames (padded in front with absent ones).
+        Raises ValueError if it holds more."""
+        pad = self.frames - other.frames
+        if pad < 0:
+            raise ValueError(f"cannot put a cache of {other.frames} frames into one of {self.frames}")
+        keys, values, present = self.keys.clone(), self.values.clone(), self.presence().clone()
+        keys[:, index], values[:, index] = (
+            F.pad(other.keys, (0,) * 6 + (pad, 0)),
+            F.pad(other.values, (0,) * 6 + (pad, 0)),
+        )
+        present[index] = F.pad(other.presence(), (pad, 0), value=False)
+        last_latent, last_obs = self.last_latent.clone(), self.last_obs.clone()
+        last_latent[index], last_obs[index] = other.last_latent, other.last_obs
+        return self._with(keys, values, last_latent, last_obs, present)
 
 
 class Block(nn.Module):
-    """adaLN-Zero transformer block over grid + proprio tokens."""
+    """adaLN-Zero transformer block over each frame's grid and proprio tokens."""
 
     def __init__(self, config: PredictConfig) -> None:
         super().__init__()
         d, self.heads = config.dim, config.heads
-        self.kernel, self.band = config.kernel, config.band
+        self.kernel, self.band, self.grid = config.kernel, config.band, (config.grid_size, config.grid_size)
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.qkv = nn.Linear(d, 3 * d)
         self.q_norm = nn.RMSNorm(d // config.heads)
@@ -206,46 +240,34 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada[-1].weight)
         nn.init.zeros_(self.ada[-1].bias)
 
-    def _qkv(self, x: torch.Tensor) -> list[torch.Tensor]:
-        q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).unbind(-3)  # (..., n, d) each
-        return [self.q_norm(q), self.k_norm(k), v]
-
     def forward(
         self,
-        grid: torch.Tensor,
-        proprio: torch.Tensor,
+        tokens: torch.Tensor,
         cond: torch.Tensor,
         rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """grid (B, T, H, W, D), proprio (B, T, G, D), cond (B, T, D); ``rotary``: cos, sin
-        (T, d/2) of these frames' positions; ``past``: rotary-embedded keys and values
-        (B, F, P, n, d) of earlier frames, at positions before these (:class:`ContextCache`).
-        Returns grid, proprio and this window's keys (rotary-embedded) and values (B, T, P, n, d)."""
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.ada(cond).chunk(6, dim=-1)  # (B, T, D)
-        on_grid = lambda m: m[:, :, None, None]  # noqa: E731  (B, T, 1, 1, D)
-        on_proprio = lambda m: m[:, :, None]  # noqa: E731  (B, T, 1, D)
-        b, t, h, w, _ = grid.shape
-        gq, gk, gv = self._qkv(modulate(self.norm1(grid), on_grid(shift_msa), on_grid(scale_msa)))  # (B, T, H, W, n, d)
-        pq, pk, pv = self._qkv(modulate(self.norm1(proprio), on_proprio(shift_msa), on_proprio(scale_msa)))
+        past: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """tokens (B, T, P, D): each frame's grid tokens (row-major), then its proprio token;
+        cond (B, T, D); ``rotary``: cos, sin (T, d/2) of these frames' positions; ``past``:
+        rotary-embedded keys and values (B, F, P, n, d) of earlier frames, at positions
+        before these, and which of them are there (B, F) or None (:class:`ContextCache`).
+        Returns the tokens and this window's keys (rotary-embedded) and values (B, T, P, n, d)."""
+        ada = self.ada(cond)[:, :, None]  # (B, T, 1, 6D): one modulation per frame
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = ada.chunk(6, dim=-1)  # (B, T, 1, D) each
+        qkv = self.qkv(modulate(self.norm1(tokens), shift_msa, scale_msa))  # (B, T, P, 3D)
+        q, k, v = qkv.unflatten(-1, (3, self.heads, -1)).unbind(-3)  # (B, T, P, n, d) each
+        q, k = self.q_norm(q), self.k_norm(k)
         if rotary is not None:
-            gq, gk, pq, pk = (rotate(x, *rotary) for x in (gq, gk, pq, pk))
-        keys = torch.cat([gk.flatten(2, 3), pk], 2)  # (B, T, P, n, d)
-        values = torch.cat([gv.flatten(2, 3), pv], 2)
-        if past is None:
-            grid_att, proprio_att = space_time_attention(gq, gk, gv, pq, pk, pv, kernel=self.kernel, band=self.band)
-        else:
-            queries = torch.cat([gq.flatten(2, 3), pq], 2)  # (B, T, P, n, d)
-            all_keys, all_values = torch.cat([past[0], keys], 1), torch.cat([past[1], values], 1)  # (B, F+T, P, n, d)
-            out = cached_attention(queries, all_keys, all_values, h, w, kernel=self.kernel, band=self.band)
-            grid_att, proprio_att = out[:, :, : h * w].unflatten(2, (h, w)), out[:, :, h * w :]
-        grid = grid + on_grid(gate_msa) * self.proj(grid_att.flatten(-2))  # (B, T, H, W, D)
-        proprio = proprio + on_proprio(gate_msa) * self.proj(proprio_att.flatten(-2))  # (B, T, G, D)
-        grid = grid + on_grid(gate_mlp) * self.mlp(modulate(self.norm2(grid), on_grid(shift_mlp), on_grid(scale_mlp)))
-        proprio = proprio + on_proprio(gate_mlp) * self.mlp(
-            modulate(self.norm2(proprio), on_proprio(shift_mlp), on_proprio(scale_mlp))
-        )
-        return grid, proprio, keys, values
+            q, k = rotate(q, *rotary), rotate(k, *rotary)
+        all_keys, all_values, present = k, v, None
+        if past is not None:
+            all_keys, all_values = torch.cat([past[0], k], 1), torch.cat([past[1], v], 1)  # (B, F+T, P, n, d)
+            if past[2] is not None:
+                present = F.pad(past[2], (0, k.shape[1]), value=True)  # (B, F+T)
+        out = space_time_attention(q, all_keys, all_values, self.grid, self.kernel, band=self.band, present=present)
+        tokens = tokens + gate_msa * self.proj(out.flatten(-2))  # (B, T, P, D)
+        tokens = tokens + gate_mlp * self.mlp(modulate(self.norm2(tokens), shift_mlp, scale_mlp))
+        return tokens, k, v
 
 
 class PredictModel(nn.Module):
@@ -314,7 +336,7 @@ class PredictModel(nn.Module):
         for T > ``max_frames`` with a learned time embedding, or for a missing task vector
         when ``task_dim > 0``.
         """
-        z, o, _ = self._run(latents, obs, F.pad(actions, (0, 0, 1, 0)), noise_levels, task, step_levels, None, False)
+        z, o, _ = self._run(latents, obs, F.pad(actions, (0, 0, 1, 0)), noise_levels, task, step_levels, None, 0)
         return z, o
 
     def forward_cached(
@@ -326,21 +348,24 @@ class PredictModel(nn.Module):
         past: ContextCache | None = None,
         task: torch.Tensor | None = None,
         step_levels: torch.Tensor | None = None,
+        cache_frames: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, ContextCache]:
         """:meth:`forward` for frames that follow the ``past`` cache's (a rotary model with a
         band only): actions (B, T, A) are the actions into each of the T frames (the first
         from the cache's newest frame); with no ``past``, actions (B, T-1, A) as in
-        :meth:`forward`. Also returns this window's keys and values as a cache (to extend
-        ``past`` with, :meth:`ContextCache.then`). Raises ValueError for a model that cannot
-        cache (:attr:`PredictConfig.cacheable`)."""
+        :meth:`forward`. Also returns the keys and values of this window's first
+        ``cache_frames`` frames (None: all T) as a cache to extend ``past`` with
+        (:meth:`ContextCache.then`). Raises ValueError for a model that cannot cache
+        (:attr:`PredictConfig.cacheable`)."""
         if not self.config.cacheable:
             raise ValueError("a context cache needs time_embedding='rotary' and a band")
         actions_in = F.pad(actions, (0, 0, 1, 0)) if past is None else actions
-        return self._run(latents, obs, actions_in, noise_levels, task, step_levels, past, True)
+        n = latents.shape[1] if cache_frames is None else cache_frames
+        return self._run(latents, obs, actions_in, noise_levels, task, step_levels, past, n)
 
-    def _run(self, latents, obs, actions_in, noise_levels, task, step_levels, past, make_cache):
+    def _run(self, latents, obs, actions_in, noise_levels, task, step_levels, past, cache_frames):
         b, t = latents.shape[:2]
-        cfg, p = self.config, self.config.patch
+        cfg, p, s = self.config, self.config.patch, self.config.grid_size
         if cfg.time_embedding == "learned" and t > cfg.max_frames:
             raise ValueError(f"window of {t} frames exceeds max_frames={cfg.max_frames}")
         c_in, c_skip, c_out = preconditioning(noise_levels)  # (B, T) each
@@ -364,26 +389,27 @@ class PredictModel(nn.Module):
             levels = torch.zeros(b, t, dtype=torch.long, device=latents.device) if step_levels is None else step_levels
             cond = cond + self.step_embedding(levels)
 
+        tokens = torch.cat([grid.flatten(2, 3), proprio], 2)  # (B, T, P, D), P = s*s + 1
         keys, values = [], []
         for i, block in enumerate(self.blocks):
-            layer_past = (past.keys[i], past.values[i]) if past is not None else None
-            grid, proprio, k, v = block(grid, proprio, cond, rotary, layer_past)
+            layer_past = (past.keys[i], past.values[i], past.present) if past is not None else None
+            tokens, k, v = block(tokens, cond, rotary, layer_past)
             keys.append(k)
             values.append(v)
-        shift, scale = self.final_ada(cond).chunk(2, dim=-1)  # (B, T, D) each
-        grid = modulate(self.final_norm(grid), shift[:, :, None, None], scale[:, :, None, None])
-        proprio = modulate(self.final_norm(proprio), shift[:, :, None], scale[:, :, None])
-        latents_out = unpatchify(self.latent_out(grid), p)  # (B, T, C, h, w)
-        obs_out = self.obs_out(proprio[:, :, 0])  # (B, T, D)
+        shift, scale = self.final_ada(cond)[:, :, None].chunk(2, dim=-1)  # (B, T, 1, D) each
+        tokens = modulate(self.final_norm(tokens), shift, scale)
+        latents_out = unpatchify(self.latent_out(tokens[:, :, :-1].unflatten(2, (s, s))), p)  # (B, T, C, h, w)
+        obs_out = self.obs_out(tokens[:, :, -1])  # (B, T, D)
         # the network's output is a change from the previous frame's estimate
         z_in, o_in = c_skip[..., None, None, None] * latents, c_skip[..., None] * obs  # (B, T, ...)
         first_z = past.last_latent if past is not None else torch.zeros_like(latents[:, 0])
         first_o = past.last_obs if past is not None else torch.zeros_like(obs[:, 0])
         z_prev = torch.cat([first_z[:, None], z_in[:, :-1]], 1)  # (B, T, C, h, w)
         o_prev = torch.cat([first_o[:, None], o_in[:, :-1]], 1)  # (B, T, D)
-        cache = None
-        if make_cache:  # keys moved to their positions before the frame after these
-            cache = ContextCache(shift_positions(torch.stack(keys), t), torch.stack(values), z_in[:, -1], o_in[:, -1])
+        cache, n = None, cache_frames
+        if n:  # the first n frames' keys, moved to their positions before the frame after them
+            keys, values = torch.stack(keys)[:, :, :n], torch.stack(values)[:, :, :n]  # (depth, B, n, P, heads, d)
+            cache = ContextCache(shift_positions(keys, n), values, z_in[:, n - 1], o_in[:, n - 1])
         return (
             z_in + c_out[..., None, None, None] * (z_prev + latents_out),
             o_in + c_out[..., None] * (o_prev + obs_out),

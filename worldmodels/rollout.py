@@ -12,8 +12,8 @@ from worldmodels.predict import ContextCache, PredictModel
 from worldmodels.reason import ReasonModel
 from worldmodels.sampler import (
     Generators,
+    NewestFrame,
     SamplingConfig,
-    commit,
     context_window,
     prime_cache,
     sample_next,
@@ -34,8 +34,8 @@ class History:
     age: torch.Tensor
     """(B, K) int64: each frame's steps since the last real frame (0: real)."""
     cache: ContextCache | None = None
-    """Predict's keys and values of these frames, for a model that caches its context
-    (made at the first step, see :func:`imagine_step`)."""
+    """Predict's keys and values of these frames but the newest (which the next step enters),
+    for a model that caches its context (made at the first step, see :func:`imagine_step`)."""
 
     @classmethod
     def from_clip(cls, latents: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, context: int) -> History:
@@ -43,6 +43,14 @@ class History:
         z, o, a = context_window(latents, obs, actions, context)
         age = torch.zeros(z.shape[:2], dtype=torch.long, device=z.device)
         return cls(z.contiguous(), o.contiguous(), a.contiguous(), age)
+
+    def primed(self, predict: PredictModel) -> History:
+        """This history with ``predict``'s cache of its frames but the newest (none for a
+        one-frame history); ``predict`` must be cacheable."""
+        if self.latents.shape[1] < 2:
+            return self
+        cache = prime_cache(predict, self.latents[:, :-1], self.obs[:, :-1], self.actions[:, :-1])
+        return History(self.latents, self.obs, self.actions, self.age, cache)
 
     @property
     def imagined(self) -> torch.Tensor:
@@ -68,8 +76,7 @@ class History:
             getattr(self, name)[index] = getattr(other, name)
         if self.cache is None or other.cache is None:  # a cache is remade at the next step
             return History(self.latents, self.obs, self.actions, self.age)
-        self.cache.assign(index, other.cache)
-        return self
+        return History(self.latents, self.obs, self.actions, self.age, self.cache.assign(index, other.cache))
 
 
 @dataclass(frozen=True)
@@ -119,10 +126,15 @@ def imagine_step(
     if predict.config.cacheable:
         cache = candidates.cache
         if cache is None:  # the first step from real frames (their cache is shared by the candidates)
-            cache = prime_cache(predict, history.latents, history.obs, history.actions)
-            cache = cache.repeat(k) if k > 1 else cache
-        z, o = sample_next_cached(predict, cache, cand_actions, sampling, generator=generator)
-        cache = commit(predict, cache, z, o, cand_actions, noise, generator=generator)
+            cache = history.primed(predict).cache
+            cache = cache.repeat(k) if k > 1 and cache is not None else cache
+        newest = NewestFrame(
+            candidates.latents[:, -1],
+            candidates.obs[:, -1],
+            candidates.actions[:, -1] if candidates.actions.shape[1] else None,
+            noise * (candidates.age[:, -1] > 0).float(),  # imagined frames enter the cache noised
+        )
+        z, o, cache = sample_next_cached(predict, cache, newest, cand_actions, sampling, generator=generator)
     else:
         # per context frame (B*k, K); a plain 0.0 when off, so the sampler needs no device sync
         levels = noise * candidates.imagined.float() if noise > 0 else 0.0

@@ -6,8 +6,9 @@ returns x0 itself. The observation and the frame are drawn together, in the same
 A shortcut model (``shortcut_levels`` > 0) is told the step size (:func:`step_level`), so
 that its few steps land where its many would. A model that can cache its context
 (:attr:`~worldmodels.predict.PredictConfig.cacheable`) samples from a
-:class:`~worldmodels.predict.ContextCache` (:func:`sample_next_cached`, :func:`commit`):
-a step computes the new frame's tokens only.
+:class:`~worldmodels.predict.ContextCache` (:func:`sample_next_cached`): a step computes
+the new frame's tokens only (and, in its first pass, the previous frame's, entering it in
+the cache).
 """
 
 from __future__ import annotations
@@ -163,56 +164,67 @@ def prime_cache(
     return cache.last(model.config.band)
 
 
+@dataclass(frozen=True)
+class NewestFrame:
+    """A history's newest frame, not yet in its :class:`~worldmodels.predict.ContextCache`:
+    the next sampling step enters it there, in the same pass as its first denoising one."""
+
+    latent: torch.Tensor
+    """(B, C, h, w) raw."""
+    obs: torch.Tensor
+    """(B, D) raw."""
+    action: torch.Tensor | None
+    """(B, A): the action into it (unused, may be None, when the cache is None: a one-frame history)."""
+    level: torch.Tensor
+    """(B,): the noise level it enters the cache at (an imagined frame's context noise; 0: clean)."""
+
+
 @torch.no_grad()
 def sample_next_cached(
     model: PredictModel,
-    cache: ContextCache,
+    cache: ContextCache | None,
+    newest: NewestFrame,
     action: torch.Tensor,
     sampling: SamplingConfig = SamplingConfig(),
     task: torch.Tensor | None = None,
     generator: Generators = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frame after the cached context under ``action`` (B, A): next latent (B, C, h, w)
-    and observation (B, D), raw. Uses ``sampling``'s steps and ``.limit``; noise from
-    ``generator`` (see :data:`Generators`)."""
+) -> tuple[torch.Tensor, torch.Tensor, ContextCache]:
+    """The frame after ``newest`` under ``action`` (B, A), ``cache`` holding the frames
+    before ``newest`` (None: none). Returns the next latent (B, C, h, w) and observation
+    (B, D), raw, and the cache with ``newest`` entered: the first sampler pass computes its
+    keys and values beside the new frame's, so a step costs as many passes as sampler steps.
+    Uses ``sampling``'s steps and ``.limit``; noise from ``generator`` (see :data:`Generators`)."""
     b, cfg = action.shape[0], model.config
-    z, o = draw_noise(
-        [(b, 1, cfg.latent_channels, cfg.latent_size, cfg.latent_size), (b, 1, cfg.obs_dim)], generator, action.device
-    )
+    z_newest, o_newest = model.normalize_latents(newest.latent)[:, None], model.normalize_obs(newest.obs)[:, None]
+    noised = bool((newest.level > 0).any())
+    shapes = [tuple(z_newest.shape), tuple(o_newest.shape)] if noised else []
+    shapes += [(b, 1, cfg.latent_channels, cfg.latent_size, cfg.latent_size), (b, 1, cfg.obs_dim)]
+    *newest_noise, z, o = draw_noise(shapes, generator, action.device)
+    if noised:
+        lz, lo = newest.level[:, None, None, None, None], newest.level[:, None, None]
+        z_newest = (1 - lz) * z_newest + lz * newest_noise[0]
+        o_newest = (1 - lo) * o_newest + lo * newest_noise[1]
     steps = sampling.steps_for(cfg)
     level = step_level(cfg, steps)
-    step_levels = None if level is None else torch.full((b, 1), level, dtype=torch.long, device=action.device)
+    step_levels = None if level is None else torch.tensor([0, level], device=action.device).expand(b, 2)
+    actions = action[:, None] if cache is None else torch.stack([newest.action, action], 1)  # into each frame
+    extended: ContextCache | None = None
 
     def denoise(z: torch.Tensor, o: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal extended
+        if extended is None:  # the first pass: the newest frame and the noisy next one together
+            levels = torch.stack([newest.level, torch.full_like(newest.level, tau)], 1)  # (B, 2)
+            window = torch.cat([z_newest, z], 1), torch.cat([o_newest, o], 1)
+            z0, o0, entry = model.forward_cached(*window, actions, levels, cache, task, step_levels, cache_frames=1)
+            extended = entry.last(cfg.band) if cache is None else cache.then(entry, cfg.band)
+            return z0[:, 1:], o0[:, 1:]
         levels = torch.full((b, 1), tau, device=action.device)
-        z0, o0, _ = model.forward_cached(z, o, action[:, None], levels, cache, task, step_levels)
+        z0, o0, _ = model.forward_cached(z, o, action[:, None], levels, extended, task, step_levels_next)
         return z0, o0
 
+    step_levels_next = None if step_levels is None else step_levels[:, 1:]
     z, o = euler(denoise, z, o, steps, sampling.limit)
-    return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
-
-
-@torch.no_grad()
-def commit(
-    model: PredictModel,
-    cache: ContextCache,
-    latent: torch.Tensor,
-    obs: torch.Tensor,
-    action: torch.Tensor,
-    level: float = 0.0,
-    task: torch.Tensor | None = None,
-    generator: Generators = None,
-) -> ContextCache:
-    """The cache with a new frame appended (and its oldest dropped past ``band`` frames):
-    latent (B, C, h, w) and obs (B, D) raw, reached under action (B, A), entered at noise
-    ``level`` (an imagined frame's context noise; 0 keeps it clean)."""
-    z, o = model.normalize_latents(latent)[:, None], model.normalize_obs(obs)[:, None]  # (B, 1, ...)
-    if level > 0:
-        nz, no = draw_noise([tuple(z.shape), tuple(o.shape)], generator, z.device)
-        z, o = (1 - level) * z + level * nz, (1 - level) * o + level * no
-    levels = torch.full(z.shape[:2], float(level), device=z.device)
-    _, _, new = model.forward_cached(z, o, action[:, None], levels, cache, task)
-    return cache.then(new, model.config.band)
+    return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0]), extended
 
 
 @torch.no_grad()

@@ -9,7 +9,6 @@ A directory holds ``tokenizer/``, ``predict/`` and optionally ``reason/`` and ``
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ from worldmodels.checkpoint import from_pretrained, read_config, save_pretrained
 from worldmodels.predict import PredictModel
 from worldmodels.reason import ReasonModel
 from worldmodels.rollout import History, ImaginedStep, imagine_step, rollout
-from worldmodels.sampler import Generators, SamplingConfig, prime_cache
+from worldmodels.sampler import Generators, SamplingConfig
 from worldmodels.tokenizer import DECODER_HEADS, Tokenizer, inverse_to_depth
 from worldmodels.transfer import TransferModel, Weights
 
@@ -94,11 +93,7 @@ class WorldModel:
         z = self.tokenizer.encode(frames)  # (B, T, C, h, w), causal
         obs, actions = obs.to(self.device, torch.float32), actions.to(self.device, torch.float32)
         history = History.from_clip(z, obs, actions, self.context)  # (B, K, ...), every frame real
-        if not self.predict.config.cacheable:
-            return history
-        return dataclasses.replace(
-            history, cache=prime_cache(self.predict, history.latents, history.obs, history.actions)
-        )
+        return history.primed(self.predict) if self.predict.config.cacheable else history
 
     @torch.no_grad()
     def step(

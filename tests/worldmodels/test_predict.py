@@ -3,7 +3,14 @@ import torch
 
 from worldmodels.losses import predict_loss, shortcut_targets
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel, patchify, preconditioning, unpatchify
-from worldmodels.sampler import SamplingConfig, prime_cache, sample_next, sample_next_cached, step_level
+from worldmodels.sampler import (
+    NewestFrame,
+    SamplingConfig,
+    prime_cache,
+    sample_next,
+    sample_next_cached,
+    step_level,
+)
 from worldmodels.stages import PredictStageConfig
 
 # the settings these tests were written against (lighter noise than the stage's defaults)
@@ -190,10 +197,12 @@ def test_rolling_cache_equals_the_banded_window():
 
 
 def test_cached_sampling_equals_the_window_sampler():
+    # the cache holds the frames before the newest, which the first sampler pass enters
     m = v2_model()
-    z, o, a, _ = window(b=3, t=2)
-    a = a[:, :1]
+    z, o, a, _ = window(b=3, t=3)
+    a = a[:, :2]
     action = torch.randn(3, 2)
+    cache = prime_cache(m, z[:, :-1], o[:, :-1], a[:, :-1])
     for steps in (1, 2, 4):
         window_draw = sample_next(
             m,
@@ -203,11 +212,15 @@ def test_cached_sampling_equals_the_window_sampler():
             SamplingConfig(steps=steps),
             generator=torch.Generator().manual_seed(1),
         )
-        cached_draw = sample_next_cached(
-            m, prime_cache(m, z, o, a), action, SamplingConfig(steps=steps), generator=torch.Generator().manual_seed(1)
+        newest = NewestFrame(z[:, -1], o[:, -1], a[:, -1], torch.zeros(3))
+        *cached_draw, extended = sample_next_cached(
+            m, cache, newest, action, SamplingConfig(steps=steps), generator=torch.Generator().manual_seed(1)
         )
         for x, y in zip(window_draw, cached_draw):
             torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5)
+        primed = prime_cache(m, z, o, a)  # the newest frame entered by the first pass, as priming enters it
+        torch.testing.assert_close(extended.keys, primed.keys, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(extended.values, primed.values, atol=1e-5, rtol=1e-5)
 
 
 def test_shortcut_step_levels():

@@ -181,7 +181,7 @@ def test_v2_steps_from_a_cache_that_rolls_with_the_history(context_noise):
     wm = v2_world_model(context_noise=context_noise)
     rgb = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
     history = wm.start(rgb, torch.zeros(2, 11))
-    assert history.cache.frames == 3  # the band: as many frames as the context
+    assert history.cache.frames == 2  # the frames before the newest (the next step enters it)
     for _ in range(4):
         step = wm.step(history, torch.randn(2, 3), generator=torch.Generator().manual_seed(0))
         assert step.history.cache.frames == 3 and torch.isfinite(step.latent).all()
@@ -203,6 +203,16 @@ def test_v2_history_rows_restart_without_touching_the_others():
     before = history.cache.keys.clone()
     fresh = wm.start(rgb[:1], torch.zeros(1, 11))
     history = history.assign(torch.tensor([1]), fresh)
-    torch.testing.assert_close(history.cache.keys[:, 1], fresh.cache.keys[:, 0])
+    # the restarted row's cache is one frame short (the next step enters its newest): padded
+    assert (history.cache.frames, fresh.cache.frames) == (3, 2)
+    assert history.cache.present.tolist() == [[True] * 3, [False, True, True], [True] * 3]
+    torch.testing.assert_close(history.cache.keys[:, 1, 1:], fresh.cache.keys[:, 0])
     torch.testing.assert_close(history.cache.keys[:, [0, 2]], before[:, [0, 2]])
     assert not history.age[1].any()
+    # and it steps as it would alone: the absent frame is not attended to
+    action = torch.randn(3, 3)
+    together = wm.step(history, action, generator=[torch.Generator().manual_seed(i) for i in range(3)])
+    alone = wm.step(fresh, action[1:2], generator=[torch.Generator().manual_seed(1)])
+    torch.testing.assert_close(together.latent[1:2], alone.latent, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(together.obs[1:2], alone.obs, atol=1e-5, rtol=1e-5)
+    assert together.history.cache.present is None  # the padding has slid out of the band
