@@ -7,8 +7,10 @@ observations alone, and pixels with ``render()`` every step (gymnasium's default
 renderer at the task's resolution). Env steps/s = envs x steps / seconds; the ratio is
 imagined over MuJoCo, measured in the same run. ``--versus DIR`` steps a second world
 model right after the first at each setting (e.g. v2 against v1) and prints its speed-up.
+``--no-critic`` steps both with ``critic=False`` (the rules judge alone; no Reason pass).
 
-    python benchmarks/env_speed.py --task hopper [--weights DIR] [--versus DIR] [--device cuda] [--quick] [--json PATH]
+    python benchmarks/env_speed.py --task hopper [--weights DIR] [--versus DIR] [--no-critic]
+        [--device cuda] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import numpy as np
 import torch
 
 
-def imagined_rate(weights: Path | None, task: str, n: int, obs_mode: str, steps: int, device: str) -> float:
+def imagined_rate(
+    weights: Path | None, task: str, n: int, obs_mode: str, steps: int, device: str, critic: bool = True
+) -> float:
     from cosmos_env.vector import WorldModelVectorEnv
 
-    env = WorldModelVectorEnv(num_envs=n, task=task, weights=weights, obs_mode=obs_mode, device=device)
+    env = WorldModelVectorEnv(num_envs=n, task=task, weights=weights, obs_mode=obs_mode, device=device, critic=critic)
     env.reset(seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, (steps + 2, *env.action_space.shape)).astype(np.float32)
     for a in actions[:2]:  # warm-up
@@ -67,6 +71,7 @@ def main() -> None:
     parser.add_argument("--versus", help="a second world model directory, timed beside the first")
     parser.add_argument("--num-envs", type=int, nargs="+", help="default 1 16 256 (and 1024 on CUDA)")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--no-critic", action="store_true", help="step the world models with critic=False")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="a CPU run under a minute (1 and 16 envs, 5 steps)")
     parser.add_argument("--json", help="write the figures to this JSON file")
@@ -83,7 +88,7 @@ def main() -> None:
     rows = []
     for n in counts:
         for mode in ("state", "pixels"):
-            imagined = imagined_rate(weights, args.task, n, mode, steps, args.device)
+            imagined = imagined_rate(weights, args.task, n, mode, steps, args.device, not args.no_critic)
             mujoco_n = min(n, 16) if mode == "pixels" else n  # gymnasium renders one env at a time
             mujoco = mujoco_rate(task.gym_id, mujoco_n, mode == "pixels", steps, task.height)
             row = {
@@ -95,7 +100,8 @@ def main() -> None:
                 "ratio": imagined / mujoco,
             }
             if args.versus:
-                row["versus_steps_per_s"] = imagined_rate(Path(args.versus), args.task, n, mode, steps, args.device)
+                versus = imagined_rate(Path(args.versus), args.task, n, mode, steps, args.device, not args.no_critic)
+                row["versus_steps_per_s"] = versus
                 row["speedup"] = row["versus_steps_per_s"] / imagined
             rows.append(row)
     results = {
@@ -103,6 +109,7 @@ def main() -> None:
         "device": args.device,
         "weights": str(weights or "shipped"),
         "versus": args.versus,
+        "critic": not args.no_critic,
         "steps": steps,
         "rows": rows,
         "cpu_threads": torch.get_num_threads(),
@@ -111,6 +118,7 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(
         f"\n{args.task}: env steps/s through step(), {args.device}, {steps} timed steps; weights {results['weights']}"
+        + ("" if results["critic"] else "; critic=False")
     )
     versus = f" {'versus':>10s} {'speed-up':>8s}" if args.versus else ""
     print(f"{'envs':>6s} {'obs':>7s} {'imagined':>10s} {'MuJoCo':>10s} {'(envs)':>6s} {'ratio':>7s}{versus}")

@@ -224,6 +224,27 @@ def test_rewards_and_terminations_from_critic_or_rules(weights):
         WorldModelVectorEnv(task="reacher", model=tiny_world_model("reacher"), termination_fn="rules")
 
 
+def test_critic_false_skips_reason_and_steps_the_same(weights_v2):
+    actions = np.random.default_rng(0).uniform(-1, 1, (5, 2, 3))
+    judged = WorldModelVectorEnv(num_envs=2, weights=weights_v2 / "hopper", autoreset_mode="Disabled")
+    lean = WorldModelVectorEnv(num_envs=2, weights=weights_v2 / "hopper", autoreset_mode="Disabled", critic=False)
+    for env in (judged, lean):
+        env.reset(seed=3)
+    for a in actions:
+        *with_critic, info = judged.step(a)
+        *without, lean_info = lean.step(a)
+        for x, y in zip(with_critic, without):
+            np.testing.assert_array_equal(x, y)
+    assert "plausibility" in info and not {"plausibility", "critic_reward"} & set(lean_info)
+    np.testing.assert_array_equal(lean_info["rules_reward"], info["rules_reward"])
+    model = tiny_world_model("hopper", critic=False)  # no reason/ at all: the rules judge alone
+    WorldModelVectorEnv(model=model, task="hopper", critic=False).reset(seed=0)
+    with pytest.raises(ValueError, match="critic=False leaves no critic, but reward_fn='critic'"):
+        WorldModelVectorEnv(weights=weights_v2 / "hopper", critic=False, reward_fn="critic")
+    with pytest.raises(ValueError, match="best_of=4 need one"):
+        WorldModelVectorEnv(weights=weights_v2 / "hopper", critic=False, best_of=4)
+
+
 def test_an_envs_trajectory_depends_on_its_seed_and_actions_only(weights):
     """Env i of a batch == a single env from seed i with env i's actions; CPU matmul kernels
     round differently by batch size, so equal to float tolerance, not bit for bit."""

@@ -102,10 +102,11 @@ class WorldModel:
         action: torch.Tensor,
         sampling: SamplingConfig = SamplingConfig(),
         generator: Generators = None,
+        judge: bool = True,
     ) -> ImaginedStep:
         """Imagine the frame after ``action`` (B, A), judged by the critic when there is one
-        (:func:`worldmodels.rollout.imagine_step`)."""
-        return imagine_step(self.predict, history, action, sampling, generator, self.reason)
+        and ``judge`` (:func:`worldmodels.rollout.imagine_step`)."""
+        return imagine_step(self.predict, history, action, sampling, generator, self.reason if judge else None)
 
     @torch.no_grad()
     def rollout(
