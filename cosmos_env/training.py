@@ -86,9 +86,10 @@ class TokenizerStage:
 
 
 class DecoderStage:
-    """A trained tokenizer's decoder continued on Predict's imagined latents, its encoder
-    frozen: the latents stay bit-identical, so the Predict and Reason models trained on
-    them go on working (:func:`worldmodels.losses.decoder_loss`)."""
+    """A trained tokenizer's decoder continued, or a new one (``decoder_channels``) trained,
+    on Predict's imagined latents (or, with no ``predict``, on real clips' latents alone),
+    its encoder frozen: the latents stay bit-identical, so the Predict and Reason models
+    trained on them go on working (:func:`worldmodels.losses.decoder_loss`)."""
 
     name = "decoder"
 
@@ -103,23 +104,25 @@ class DecoderStage:
         self.model = (source.with_age_buckets(config.age_buckets) if config.age_buckets else source).freeze_encoder()
         if config.age_only:
             self.model.freeze_all_but_age()
-        self.predict = from_pretrained(config.predict, expected_class="PredictModel").eval().requires_grad_(False)
-        if self.predict.config.latent_channels != self.model.config.latent_channels:
-            raise ValueError(
-                f"{config.predict}: Predict models {self.predict.config.latent_channels} latent channels, "
-                f"the tokenizer {config.tokenizer} makes {self.model.config.latent_channels}"
-            )
+        self.predict, self.context, horizon = None, config.frames, 0
+        if config.predict is not None:
+            self.predict = from_pretrained(config.predict, expected_class="PredictModel").eval().requires_grad_(False)
+            if self.predict.config.latent_channels != self.model.config.latent_channels:
+                raise ValueError(
+                    f"{config.predict}: Predict models {self.predict.config.latent_channels} latent channels, "
+                    f"the tokenizer {config.tokenizer} makes {self.model.config.latent_channels}"
+                )
+            self.context, horizon = read_config(config.predict)["extra"].get("context", 4), config.horizon
         self.config = config
-        self.context = read_config(config.predict)["extra"].get("context", 4)
         fields = ("rgb", "depth", "segmentation", "obs", "action")
         self.train_data, self.val_data = split_windows(
-            episodes, val_fraction, context=self.context, horizon=config.horizon, fields=fields
+            episodes, val_fraction, context=self.context, horizon=horizon, fields=fields
         )
         self.extra = {
             **dataset_record(data, episodes),
             "encoder_of": str(config.tokenizer),
-            "decoder_trained_on": str(config.predict),
-            "horizon": config.horizon,
+            "decoder_trained_on": str(config.predict) if config.predict else "real latents",
+            "horizon": horizon,
             "age_buckets": self.model.config.age_buckets,
             "age_only": config.age_only,
             "decoder_channels": list(self.model.config.decoder_channels or self.model.config.channels),
@@ -127,7 +130,7 @@ class DecoderStage:
         }
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
-        predict = self.predict.to(batch["rgb"].device)
+        predict = None if self.predict is None else self.predict.to(batch["rgb"].device)
         frames = (batch[k] for k in ("rgb", "depth", "segmentation", "obs", "action"))
         return decoder_loss(net, self.model, predict, self.context, *frames, self.config.loss)
 

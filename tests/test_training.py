@@ -175,6 +175,19 @@ def test_decoder_stage_trains_the_decoder_on_imagined_latents_only(dataset, tmp_
     assert {n for n, p in stage.model.named_parameters() if p.requires_grad} == trained
 
 
+def test_decoder_stage_trains_a_new_narrow_decoder_on_real_latents(dataset, tmp_path, tokenizer):
+    config = DecoderStageConfig(tokenizer=tokenizer, predict=None, frames=3, decoder_channels=(4, 8, 8))
+    stage = DecoderStage(config, dataset, tmp_path)
+    assert stage.predict is None and stage.train_data[0]["rgb"].shape == (3, 64, 64, 3)
+    assert stage.model.config.decoder_channels == (4, 8, 8) and stage.extra["decoder_trained_on"] == "real latents"
+    loss, metrics = stage.loss(stage.model, batch_of(stage, 2))
+    loss.backward()
+    assert loss.isfinite() and "psnr_encoded" in metrics and "psnr_imagined" not in metrics
+    assert all(p.grad is None for n, p in stage.model.named_parameters() if n.startswith(("encoder", "to_latent")))
+    with pytest.raises(ValueError, match="needs a predict model"):
+        DecoderStageConfig(tokenizer=tokenizer, predict=None, age_buckets=4)
+
+
 def test_decoder_stage_age_conditioning(dataset, tmp_path, tokenizer):
     predict = tiny_predict(dataset, tmp_path, tokenizer)
     settings = DecoderStageConfig(tokenizer=tokenizer, predict=predict, horizon=2, age_buckets=4)

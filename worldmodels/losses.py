@@ -102,7 +102,7 @@ def reconstruction_loss(
 def decoder_loss(
     net: Callable,
     tokenizer: Tokenizer,
-    predict: PredictModel,
+    predict: PredictModel | None,
     context: int,
     rgb: torch.Tensor,
     depth: torch.Tensor,
@@ -117,23 +117,23 @@ def decoder_loss(
     (B, L-1, A). The first ``context`` frames are encoded (the encoder is frozen, so
     Predict's latent space stays as it was trained), the rest imagined open loop from them
     with the clip's actions; the decoder learns to draw, from both, the frames MuJoCo drew
-    (an age-conditioned decoder is told each frame's steps since the last real one).
-    Why: docs/design-notes.md."""
+    (an age-conditioned decoder is told each frame's steps since the last real one). With
+    no ``predict`` every frame is encoded (``context`` = L). Why: docs/design-notes.md."""
     frames = rgb.permute(0, 1, 4, 2, 3).float() / 255  # (B, L, 3, H, W)
     with torch.no_grad():
         z = tokenizer.encode(frames)  # (B, L, C, h, w)
-        z, _ = imagine_clips(predict, z, obs.float(), actions.float(), real=context, context=context)
+        if predict is not None:
+            z, _ = imagine_clips(predict, z, obs.float(), actions.float(), real=context, context=context)
     steps = torch.arange(z.shape[1], device=z.device)
     age = F.relu(steps - (context - 1)).expand(z.shape[0], -1)  # (B, L): 0 .. 0, 1, 2, ...
     _, out = net(latents=z, age=age)
     loss, metrics = reconstruction_loss(out, tokenizer.config.num_segments, frames, depth, segmentation, weights)
     with torch.no_grad():
         per_frame = psnr(out["rgb"], frames)  # (B, L)
-        metrics.update(
-            psnr_encoded=per_frame[:, :context].mean().item(),
-            psnr_imagined=per_frame[:, context:].mean().item(),
-            psnr_imagined_next=per_frame[:, context].mean().item(),
-        )
+        metrics["psnr_encoded"] = per_frame[:, :context].mean().item()
+        if context < per_frame.shape[1]:
+            metrics["psnr_imagined"] = per_frame[:, context:].mean().item()
+            metrics["psnr_imagined_next"] = per_frame[:, context].mean().item()
     return loss, metrics
 
 

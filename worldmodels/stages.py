@@ -127,15 +127,18 @@ class ReasonStageConfig:
 
 @dataclass(frozen=True)
 class DecoderStageConfig:
-    """stage=decoder: a tokenizer's decoder continued on Predict's imagined latents, its
-    encoder frozen (:func:`worldmodels.losses.decoder_loss`)."""
+    """stage=decoder: a tokenizer's decoder continued (or a new one trained) on its frozen
+    encoder's latents and Predict's imagined ones (:func:`worldmodels.losses.decoder_loss`)."""
 
     tokenizer: str
     """The tokenizer whose decoder is continued."""
-    predict: str
-    """The Predict model whose imagined latents are decoded."""
+    predict: str | None
+    """The Predict model whose imagined latents are decoded; None: the encoder's latents of
+    real clips only (``horizon`` is then ignored)."""
     horizon: int = 4
     """Imagined frames after Predict's context in each training clip."""
+    frames: int = 4
+    """Real frames per training clip when ``predict`` is None."""
     age_buckets: int = 0
     """> 0: the decoder is told each frame's age in that many log2 buckets."""
     age_only: bool = False
@@ -148,7 +151,12 @@ class DecoderStageConfig:
 
     def __post_init__(self) -> None:
         _check(self.horizon >= 1, f"horizon (imagined frames per clip) must be >= 1, got {self.horizon}")
+        _check(self.frames >= 2, f"frames (real frames per clip) must be >= 2, got {self.frames}")
         _check(self.age_buckets >= 0, f"age_buckets must be >= 0, got {self.age_buckets}")
+        _check(
+            self.predict is not None or not (self.age_buckets or self.age_only),
+            "age conditioning is learned on imagined latents: it needs a predict model",
+        )
         _check(
             not (self.age_only and self.decoder_channels),
             "age_only trains the age conditioning of an existing decoder; a new one (decoder_channels) trains whole",
