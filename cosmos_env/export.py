@@ -43,16 +43,16 @@ def export_world_model(
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    for stage, path in paths.items():  # the weights and config only (a checkpoint also holds optimizer state)
+    copied = {stage: path for stage, path in paths.items() if decoder_age or stage != "tokenizer"}
+    for stage, path in copied.items():  # the weights and config only (a checkpoint also holds optimizer state)
         (tmp / stage).mkdir(parents=True)
         for name in ("config.json", "model.safetensors"):
             shutil.copy2(path / name, tmp / stage / name)
-    if not decoder_age:
+    if not decoder_age:  # the tokenizer rewritten without its decoder's age conditioning
         from worldmodels.checkpoint import from_pretrained, save_pretrained
 
-        record = read_config(tmp / "tokenizer")
-        plain = from_pretrained(tmp / "tokenizer", expected_class="Tokenizer").without_age()
-        shutil.rmtree(tmp / "tokenizer")
+        record = read_config(paths["tokenizer"])
+        plain = from_pretrained(paths["tokenizer"], expected_class="Tokenizer").without_age()
         save_pretrained(plain, tmp / "tokenizer", extra={**record["extra"], "decoder_age": False})
     if sampling:
         record = read_config(tmp / "predict")

@@ -22,6 +22,13 @@ def folder(task: str, version: int) -> str:
     return task if version == 0 else f"{task}-v{version}"
 
 
+def parse_folder(name: str) -> tuple[str, int] | None:
+    """A weights folder's name -> (task, version) (``hopper`` -> ("hopper", 0), ``hopper-v1``
+    -> ("hopper", 1)); None for a name of another form."""
+    match = re.fullmatch(r"([a-z0-9]+?)(?:-v(\d+))?", name)
+    return (match.group(1), int(match.group(2) or 0)) if match else None
+
+
 def _complete(path: Path) -> bool:
     return path.is_dir() and all((path / part).is_dir() for part in PARTS)
 
@@ -30,9 +37,9 @@ def shipped_models() -> dict[str, tuple[str, int]]:
     """Every complete shipped folder -> (task, version)."""
     out = {}
     for path in sorted(WEIGHTS.iterdir()) if WEIGHTS.is_dir() else []:
-        match = re.fullmatch(r"([a-z0-9]+?)(?:-v(\d+))?", path.name)
-        if match and _complete(path):
-            out[path.name] = (match.group(1), int(match.group(2) or 0))
+        parsed = parse_folder(path.name)
+        if parsed and _complete(path):
+            out[path.name] = parsed
     return out
 
 

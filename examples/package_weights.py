@@ -21,14 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from cosmos_env.export import export_world_model
-from cosmos_env.shipped import env_id
+from cosmos_env.shipped import env_id, parse_folder
 from worldmodels.checkpoint import read_config
 from worldmodels.world_model import WorldModel
 
@@ -286,7 +285,7 @@ Tokenizer reconstruction: PSNR {moving["tokenizer_reconstruction"]["psnr"]:.2f} 
             "older Predict's blurrier imagined latents, and on this Predict's it blurs sharp ones; every latent is "
             "decoded as a real one."
         )
-    version = int(out.name.rpartition("-v")[2]) if re.fullmatch(r".+-v\d+", out.name) else 0
+    version = (parse_folder(out.name) or (args.task, 0))[1]
     on_policy_section = ""
     if on_policy is not None:
         on_policy_section = f"""

@@ -12,7 +12,9 @@ Shapes: frames ``(B, T, 3, H, W)`` in [0, 1]; latents ``(B, T, C, H/8, W/8)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -259,9 +261,8 @@ class Tokenizer(nn.Module):
             return self
         if self.config.age_buckets:
             raise ValueError(f"the decoder already has {self.config.age_buckets} age buckets, asked for {buckets}")
-        out = Tokenizer(replace(self.config, age_buckets=buckets)).to(next(self.parameters()).device)
-        missing, unexpected = out.load_state_dict(self.state_dict(), strict=False)
-        assert not unexpected and all(k.startswith("age_film.") for k in missing), (missing, unexpected)
+        out, missing = self._rebuilt(lambda name: True, age_buckets=buckets)
+        assert all(k.startswith("age_film.") for k in missing), missing
         return out
 
     def without_age(self) -> Tokenizer:
@@ -270,9 +271,8 @@ class Tokenizer(nn.Module):
         are sharper than those the age conditioning was trained on."""
         if not self.config.age_buckets:
             return self
-        out = Tokenizer(replace(self.config, age_buckets=0)).to(next(self.parameters()).device)
-        state = {k: v for k, v in self.state_dict().items() if not k.startswith("age_film.")}
-        out.load_state_dict(state)
+        out, missing = self._rebuilt(lambda name: not name.startswith("age_film."), age_buckets=0)
+        assert not missing, missing
         return out
 
     def freeze_all_but_age(self) -> Tokenizer:
@@ -288,11 +288,18 @@ class Tokenizer(nn.Module):
     def with_decoder(self, channels: tuple[int, ...]) -> Tokenizer:
         """This tokenizer's encoder with a new, untrained decoder of these stage widths (the
         age conditioning, if any, kept in size). Raises ValueError for a wrong stage count."""
-        out = Tokenizer(replace(self.config, decoder_channels=tuple(channels))).to(next(self.parameters()).device)
-        encoder = {k: v for k, v in self.state_dict().items() if k.split(".")[0] in ENCODER_PARTS}
-        missing, unexpected = out.load_state_dict(encoder, strict=False)
-        assert not unexpected and not any(k.split(".")[0] in ENCODER_PARTS for k in missing), (missing, unexpected)
+        out, missing = self._rebuilt(lambda name: name.split(".")[0] in ENCODER_PARTS, decoder_channels=tuple(channels))
+        assert not any(k.split(".")[0] in ENCODER_PARTS for k in missing), missing
         return out
+
+    def _rebuilt(self, keep: Callable[[str], bool], **changes: Any) -> tuple[Tokenizer, list[str]]:
+        """A tokenizer of this config with ``changes`` holding this one's weights whose names
+        ``keep`` accepts, and the names of the weights it did not get."""
+        out = Tokenizer(replace(self.config, **changes)).to(next(self.parameters()).device)
+        state = {k: v for k, v in self.state_dict().items() if keep(k)}
+        missing, unexpected = out.load_state_dict(state, strict=False)
+        assert not unexpected, unexpected
+        return out, missing
 
     def freeze_encoder(self) -> Tokenizer:
         """Freeze the encoder (in place), so its latents and models trained on them stay valid."""
