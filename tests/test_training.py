@@ -300,7 +300,8 @@ def test_train_command_trains_transfer_on_styled_frames(dataset, tmp_path):
 def test_train_command_refuses_what_cannot_run(dataset, trained, tmp_path):
     common = [f"data={dataset}", *COMMON]
     decoder = ["train", "stage=decoder", f"out={tmp_path}/dec", f"stage.tokenizer={trained}/tok/model"]
-    assert main([*decoder, "stage.predict=null", *common[:2], *common[3:]]) == 2  # decoding needs a Predict
+    ages = [*decoder, "stage.predict=null", "stage.age_buckets=4"]
+    assert main([*ages, *common[:2], *common[3:]]) == 2  # age conditioning needs imagined latents
     assert main(["train", "stage=transfer", f"out={tmp_path}/t", *common]) == 2  # not a stage (yet)
     missing = ["train", "stage=predict", f"out={tmp_path}/p", f"stage.tokenizer={tmp_path}/missing"]
     assert main([*missing, *common]) == 2
