@@ -132,7 +132,7 @@ def imagine_step(
             candidates.latents[:, -1],
             candidates.obs[:, -1],
             candidates.actions[:, -1] if candidates.actions.shape[1] else None,
-            noise * (candidates.age[:, -1] > 0).float(),  # imagined frames enter the cache noised
+            noise * (candidates.age[:, -1] > 0).float() if noise > 0 else None,  # imagined frames enter noised
         )
         z, o, cache = sample_next_cached(predict, cache, newest, cand_actions, sampling, generator=generator)
     else:

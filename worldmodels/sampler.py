@@ -175,8 +175,8 @@ class NewestFrame:
     """(B, D) raw."""
     action: torch.Tensor | None
     """(B, A): the action into it (unused, may be None, when the cache is None: a one-frame history)."""
-    level: torch.Tensor
-    """(B,): the noise level it enters the cache at (an imagined frame's context noise; 0: clean)."""
+    level: torch.Tensor | None = None
+    """(B,): the noise level it enters the cache at (an imagined frame's context noise); None: clean."""
 
 
 @torch.no_grad()
@@ -196,24 +196,26 @@ def sample_next_cached(
     Uses ``sampling``'s steps and ``.limit``; noise from ``generator`` (see :data:`Generators`)."""
     b, cfg = action.shape[0], model.config
     z_newest, o_newest = model.normalize_latents(newest.latent)[:, None], model.normalize_obs(newest.obs)[:, None]
-    noised = bool((newest.level > 0).any())
+    noised = newest.level is not None and bool((newest.level > 0).any())  # None: clean, with no device sync
+    level_in = newest.level if noised else torch.zeros(b, device=action.device)  # (B,)
     shapes = [tuple(z_newest.shape), tuple(o_newest.shape)] if noised else []
     shapes += [(b, 1, cfg.latent_channels, cfg.latent_size, cfg.latent_size), (b, 1, cfg.obs_dim)]
     *newest_noise, z, o = draw_noise(shapes, generator, action.device)
     if noised:
-        lz, lo = newest.level[:, None, None, None, None], newest.level[:, None, None]
+        lz, lo = level_in[:, None, None, None, None], level_in[:, None, None]
         z_newest = (1 - lz) * z_newest + lz * newest_noise[0]
         o_newest = (1 - lo) * o_newest + lo * newest_noise[1]
     steps = sampling.steps_for(cfg)
     level = step_level(cfg, steps)
     step_levels = None if level is None else torch.tensor([0, level], device=action.device).expand(b, 2)
+    step_levels_next = None if step_levels is None else step_levels[:, 1:]
     actions = action[:, None] if cache is None else torch.stack([newest.action, action], 1)  # into each frame
     extended: ContextCache | None = None
 
     def denoise(z: torch.Tensor, o: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
         nonlocal extended
         if extended is None:  # the first pass: the newest frame and the noisy next one together
-            levels = torch.stack([newest.level, torch.full_like(newest.level, tau)], 1)  # (B, 2)
+            levels = torch.stack([level_in, torch.full_like(level_in, tau)], 1)  # (B, 2)
             window = torch.cat([z_newest, z], 1), torch.cat([o_newest, o], 1)
             z0, o0, entry = model.forward_cached(*window, actions, levels, cache, task, step_levels, cache_frames=1)
             extended = entry.last(cfg.band) if cache is None else cache.then(entry, cfg.band)
@@ -222,7 +224,6 @@ def sample_next_cached(
         z0, o0, _ = model.forward_cached(z, o, action[:, None], levels, extended, task, step_levels_next)
         return z0, o0
 
-    step_levels_next = None if step_levels is None else step_levels[:, 1:]
     z, o = euler(denoise, z, o, steps, sampling.limit)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0]), extended
 
