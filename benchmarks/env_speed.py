@@ -8,9 +8,13 @@ renderer at the task's resolution). Env steps/s = envs x steps / seconds; the ra
 imagined over MuJoCo, measured in the same run. ``--versus DIR`` steps a second world
 model right after the first at each setting (e.g. v2 against v1) and prints its speed-up.
 ``--no-critic`` steps both with ``critic=False`` (the rules judge alone; no Reason pass).
+Finished envs reset inside ``step()`` (and their count is printed): two models that end
+episodes at different times then pay for different numbers of MuJoCo resets and context
+encodings. ``--no-autoreset`` steps with ``autoreset_mode=DISABLED`` (an ended episode
+steps on), so the timed steps are the world models' steps alone.
 
     python benchmarks/env_speed.py --task hopper [--weights DIR] [--versus DIR] [--no-critic]
-        [--device cuda] [--quick] [--json PATH]
+        [--no-autoreset] [--device cuda] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -25,23 +29,43 @@ import torch
 
 
 def imagined_rate(
-    weights: Path | None, task: str, n: int, obs_mode: str, steps: int, device: str, critic: bool = True
-) -> float:
+    weights: Path | None,
+    task: str,
+    n: int,
+    obs_mode: str,
+    steps: int,
+    device: str,
+    critic: bool = True,
+    autoreset: bool = True,
+) -> tuple[float, int]:
+    """(env steps/s, episodes ended in the timed steps) of ``n`` imagined envs."""
+    from gymnasium.vector import AutoresetMode
+
     from cosmos_env.vector import WorldModelVectorEnv
 
-    env = WorldModelVectorEnv(num_envs=n, task=task, weights=weights, obs_mode=obs_mode, device=device, critic=critic)
+    env = WorldModelVectorEnv(
+        num_envs=n,
+        task=task,
+        weights=weights,
+        obs_mode=obs_mode,
+        device=device,
+        critic=critic,
+        autoreset_mode=AutoresetMode.SAME_STEP if autoreset else AutoresetMode.DISABLED,
+    )
     env.reset(seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, (steps + 2, *env.action_space.shape)).astype(np.float32)
     for a in actions[:2]:  # warm-up
         env.step(a)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
+    ended = 0
     start = time.perf_counter()
     for a in actions[2:]:
-        env.step(a)
+        _, _, terminated, truncated, _ = env.step(a)
+        ended += int((terminated | truncated).sum())
     seconds = time.perf_counter() - start
     env.close()
-    return n * steps / seconds
+    return n * steps / seconds, ended
 
 
 def mujoco_rate(gym_id: str, n: int, pixels: bool, steps: int, size: int) -> float:
@@ -72,6 +96,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", help="default 1 16 256 (and 1024 on CUDA)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--no-critic", action="store_true", help="step the world models with critic=False")
+    parser.add_argument("--no-autoreset", action="store_true", help="ended episodes step on: time no resets")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="a CPU run under a minute (1 and 16 envs, 5 steps)")
     parser.add_argument("--json", help="write the figures to this JSON file")
@@ -88,20 +113,22 @@ def main() -> None:
     rows = []
     for n in counts:
         for mode in ("state", "pixels"):
-            imagined = imagined_rate(weights, args.task, n, mode, steps, args.device, not args.no_critic)
+            settings = (mode, steps, args.device, not args.no_critic, not args.no_autoreset)
+            imagined, ended = imagined_rate(weights, args.task, n, *settings)
             mujoco_n = min(n, 16) if mode == "pixels" else n  # gymnasium renders one env at a time
             mujoco = mujoco_rate(task.gym_id, mujoco_n, mode == "pixels", steps, task.height)
             row = {
                 "num_envs": n,
                 "obs_mode": mode,
                 "imagined_steps_per_s": imagined,
+                "episodes_ended": ended,
                 "mujoco_num_envs": mujoco_n,
                 "mujoco_steps_per_s": mujoco,
                 "ratio": imagined / mujoco,
             }
             if args.versus:
-                versus = imagined_rate(Path(args.versus), args.task, n, mode, steps, args.device, not args.no_critic)
-                row["versus_steps_per_s"] = versus
+                versus, versus_ended = imagined_rate(Path(args.versus), args.task, n, *settings)
+                row["versus_steps_per_s"], row["versus_episodes_ended"] = versus, versus_ended
                 row["speedup"] = row["versus_steps_per_s"] / imagined
             rows.append(row)
     results = {
@@ -110,6 +137,7 @@ def main() -> None:
         "weights": str(weights or "shipped"),
         "versus": args.versus,
         "critic": not args.no_critic,
+        "autoreset": not args.no_autoreset,
         "steps": steps,
         "rows": rows,
         "cpu_threads": torch.get_num_threads(),
@@ -119,14 +147,20 @@ def main() -> None:
     print(
         f"\n{args.task}: env steps/s through step(), {args.device}, {steps} timed steps; weights {results['weights']}"
         + ("" if results["critic"] else "; critic=False")
+        + ("" if results["autoreset"] else "; no autoreset")
     )
-    versus = f" {'versus':>10s} {'speed-up':>8s}" if args.versus else ""
-    print(f"{'envs':>6s} {'obs':>7s} {'imagined':>10s} {'MuJoCo':>10s} {'(envs)':>6s} {'ratio':>7s}{versus}")
+    versus = f" {'versus':>10s} {'(ended)':>7s} {'speed-up':>8s}" if args.versus else ""
+    head = f"{'envs':>6s} {'obs':>7s} {'imagined':>10s} {'(ended)':>7s} {'MuJoCo':>10s} {'(envs)':>6s} {'ratio':>7s}"
+    print(head + versus)
     for r in rows:
-        extra = f" {r['versus_steps_per_s']:10.1f} {r['speedup']:8.2f}" if args.versus else ""
+        extra = (
+            f" {r['versus_steps_per_s']:10.1f} {r['versus_episodes_ended']:7d} {r['speedup']:8.2f}"
+            if args.versus
+            else ""
+        )
         print(
-            f"{r['num_envs']:6d} {r['obs_mode']:>7s} {r['imagined_steps_per_s']:10.1f} {r['mujoco_steps_per_s']:10.1f} "
-            f"{r['mujoco_num_envs']:6d} {r['ratio']:7.3f}{extra}"
+            f"{r['num_envs']:6d} {r['obs_mode']:>7s} {r['imagined_steps_per_s']:10.1f} {r['episodes_ended']:7d} "
+            f"{r['mujoco_steps_per_s']:10.1f} {r['mujoco_num_envs']:6d} {r['ratio']:7.3f}{extra}"
         )
     if args.versus:
         print(f"versus: {args.versus}")

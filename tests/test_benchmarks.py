@@ -92,7 +92,20 @@ def test_env_speed_benchmark(tiny_hopper):
     rows = json.loads((tiny_hopper / "e.json").read_text())["rows"]
     assert [(r["num_envs"], r["obs_mode"]) for r in rows] == [(2, "state"), (2, "pixels")]
     assert all(r["imagined_steps_per_s"] > 0 and r["mujoco_steps_per_s"] > 0 for r in rows)
+    assert all(0 <= r["episodes_ended"] <= 2 * 5 for r in rows)
     assert stdout.strip().splitlines()[-1].split()[:2] == ["2", "pixels"]
+
+
+def test_env_speed_benchmark_versus_without_autoreset(tiny_hopper):
+    """--versus times a second model on the same settings; --no-autoreset times no resets."""
+    weights = str(tiny_hopper / "wm")
+    args = ("--task", "hopper", "--weights", weights, "--versus", weights, "--quick", "--num-envs", "2")
+    run("env_speed.py", *args, "--no-autoreset", "--json", str(tiny_hopper / "e.json"))
+    results = json.loads((tiny_hopper / "e.json").read_text())
+    assert results["autoreset"] is False
+    for row in results["rows"]:
+        assert row["episodes_ended"] == row["versus_episodes_ended"]  # one model, the same seeds and actions
+        assert row["speedup"] > 0
 
 
 def test_fidelity_benchmark(tiny_hopper):
