@@ -126,6 +126,7 @@ class DecoderStage:
             "age_buckets": self.model.config.age_buckets,
             "age_only": config.age_only,
             "decoder_channels": list(self.model.config.decoder_channels or self.model.config.channels),
+            "new_decoder": bool(config.decoder_channels),
             "tokenizer_record": read_config(config.tokenizer)["extra"],
         }
 

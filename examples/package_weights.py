@@ -50,10 +50,33 @@ def table(fid: dict) -> str:
     )
 
 
+def decoder_row(run: dict) -> str:
+    """A decoder run's row of the card's training table."""
+    what = (
+        f"decoder, on imagined latents (horizon {run['horizon']})"
+        if run.get("decoder_trained_on", "") != "real latents"
+        else "decoder, on real latents"
+    )
+    if run.get("new_decoder"):
+        what = f"new decoder (widths {run['decoder_channels']}), {what.split(', ', 1)[1]}"
+    return (
+        f"| {what} | {run['step']} | {run.get('train_seconds', float('nan')) / 60:.0f} min | {run.get('device', '?')} |"
+    )
+
+
 def decoder_note(runs: list[dict]) -> str:
-    """What the decoder continuations (oldest first) did, for the card."""
+    """What the decoder runs (oldest first) did, for the card."""
     if not runs:
         return ""
+    if runs[0].get("new_decoder"):
+        first, runs = runs[0], runs[1:]
+        text = (
+            f"\nThe tokenizer's decoder was then replaced by a narrower one (stage widths {first['decoder_channels']}), "
+            f"trained from scratch for {first['step']} steps on the frozen encoder's latents of real clips "
+            f"(`cosmos-env train stage=decoder stage.predict=null 'stage.decoder_channels=[...]'`), so a pixel step costs "
+            "less to decode; the encoder, and so the latents, Predict and Reason, are unchanged."
+        )
+        return text + (decoder_note(runs)[1:] if runs else "")
     steps = " then ".join(
         f"{r['step']} steps at horizon {r['horizon']}"
         + (f", told each frame's age ({r['age_buckets']} buckets)" if r.get("age_buckets") else "")
@@ -204,10 +227,14 @@ def main() -> None:
     model = WorldModel.from_pretrained(out)
     critic = model.reason
     tok_extra, pred_extra = (read_config(out / stage)["extra"] for stage in ("tokenizer", "predict"))
-    decoder_runs = []  # decoder continuations on imagined latents, each keeping the record of what it continued
+    decoder_runs = []  # decoder runs, each keeping the record of the tokenizer it continued
     while tok_extra.get("stage") == "decoder":
         decoder_runs.insert(0, tok_extra)
         tok_extra = tok_extra["tokenizer_record"]
+    for i, run in reversed(list(enumerate(decoder_runs))):
+        if run.get("new_decoder"):  # the decoders before a new one are gone
+            decoder_runs = decoder_runs[i:]
+            break
     reason_extra = read_config(out / "reason")["extra"] if critic is not None else {}
 
     def fidelity(name: str, *options: str) -> dict:
@@ -330,7 +357,7 @@ The last 5% of episodes were held out for validation.{curation_text(pred_extra)}
 | tokenizer | {tok_extra["step"]} | {tok_extra.get("train_seconds", float("nan")) / 60:.0f} min | {tok_extra.get("device", "?")} |
 | predict | {pred_extra["step"]} | {pred_extra.get("train_seconds", float("nan")) / 60:.0f} min | {pred_extra.get("device", "?")} |
 {f"| reason | {reason_extra['step']} | {reason_extra.get('train_seconds', float('nan')) / 60:.0f} min | {reason_extra.get('device', '?')} |" if critic is not None else ""}
-{chr(10).join(f"| decoder, on imagined latents (horizon {r['horizon']}) | {r['step']} | {r.get('train_seconds', float('nan')) / 60:.0f} min | {r.get('device', '?')} |" for r in decoder_runs)}
+{chr(10).join(decoder_row(r) for r in decoder_runs)}
 {decoder_note(decoder_runs)}{age_dropped}
 
 ## Reason (reward, termination, plausibility)

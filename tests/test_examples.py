@@ -66,3 +66,24 @@ def test_policy_ladder_trains_resumes_and_ships(tmp_path):
     assert [s["policy"] for s in ladder["stages"]] == ["step-00000000", "step-00000300"]
     assert ladder["best"] in ("step-00000000", "step-00000300")
     assert (tmp_path / "ship" / "seed-x" / "step-00000300" / "actor.safetensors").is_file()
+
+
+def test_package_weights_describes_a_new_decoder_and_the_runs_after_it():
+    import importlib.util
+
+    from tests.scripts import ROOT
+
+    spec = importlib.util.spec_from_file_location("package_weights", ROOT / "examples" / "package_weights.py")
+    package = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package)
+    new = {"step": 4000, "horizon": 0, "decoder_trained_on": "real latents", "new_decoder": True}
+    new |= {"decoder_channels": [8, 16, 32], "train_seconds": 600.0, "device": "CPU"}
+    continued = {"step": 800, "horizon": 32, "decoder_trained_on": "runs/p/model", "age_buckets": 0}
+    assert package.decoder_row(new).startswith("| new decoder (widths [8, 16, 32]), on real latents | 4000 | 10 min")
+    assert package.decoder_row(continued).startswith("| decoder, on imagined latents (horizon 32) | 800 |")
+    note = package.decoder_note([new, continued])
+    assert (
+        "narrower one (stage widths [8, 16, 32])" in note
+        and "continued on Predict's imagined latents, 800 steps" in note
+    )
+    assert package.decoder_note([]) == ""
