@@ -2,14 +2,14 @@
 
 import gymnasium as gym
 
+from cosmos_env.shipped import ENV_NAMES
 from cosmos_env.testing import tiny_world_model
 
-TASK_OF = {
-    "cosmos_env/Hopper-v0": "hopper",
-    "cosmos_env/Hopper-v1": "hopper",
-    "cosmos_env/HalfCheetah-v0": "halfcheetah",
-    "cosmos_env/WorldModel-v0": "hopper",
-}
+
+def task_of(env_id: str) -> str:
+    """The task whose tiny model stands in for a registered id (the generic id: hopper)."""
+    name = env_id.split("/")[1].rsplit("-v", 1)[0]
+    return {v: k for k, v in ENV_NAMES.items()}.get(name, "hopper")
 
 
 def save_tiny_weights(root, predict_size="tiny"):
@@ -22,4 +22,4 @@ def save_tiny_weights(root, predict_size="tiny"):
 
 def make(env_id, weights, **kwargs):
     """gym.make of a registered id on the tiny model of its task."""
-    return gym.make(env_id, weights=weights / TASK_OF[env_id], **kwargs)
+    return gym.make(env_id, weights=weights / task_of(env_id), **kwargs)

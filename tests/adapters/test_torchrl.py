@@ -5,14 +5,14 @@ from torchrl.envs.utils import check_env_specs
 import cosmos_env
 from cosmos_env.adapters.torchrl import make_torchrl_env
 from cosmos_env.reference import MujocoReference
-from tests.envs import TASK_OF
+from tests.envs import task_of
 
 
 @pytest.mark.parametrize("env_id", cosmos_env.ENV_IDS)
 def test_check_env_specs_on_every_registered_id(env_id, weights):
-    env = make_torchrl_env(num_envs=2, weights=weights / TASK_OF[env_id])
+    env = make_torchrl_env(num_envs=2, weights=weights / task_of(env_id))
     check_env_specs(env)
-    with MujocoReference(TASK_OF[env_id]) as ref:  # specs come from the MuJoCo task
+    with MujocoReference(task_of(env_id)) as ref:  # specs come from the MuJoCo task
         assert env.observation_spec["observation"].shape == (2, *ref.observation_space.shape)
         assert env.action_spec.shape == (2, *ref.action_space.shape)
         assert torch.equal(env.action_spec.space.low[0], torch.as_tensor(ref.action_space.low))
