@@ -2,14 +2,13 @@
 
 import gymnasium as gym
 
-from cosmos_env.shipped import ENV_NAMES
+from cosmos_env import SHIPPED_ENVS
 from cosmos_env.testing import tiny_world_model
 
 
 def task_of(env_id: str) -> str:
     """The task whose tiny model stands in for a registered id (the generic id: hopper)."""
-    name = env_id.split("/")[1].rsplit("-v", 1)[0]
-    return {v: k for k, v in ENV_NAMES.items()}.get(name, "hopper")
+    return SHIPPED_ENVS[env_id][0] if env_id in SHIPPED_ENVS else "hopper"
 
 
 def save_tiny_weights(root, predict_size="tiny"):
