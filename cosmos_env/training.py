@@ -98,9 +98,9 @@ class DecoderStage:
     ) -> None:
         episodes = EpisodeDataset(data)
         source = from_pretrained(config.tokenizer, expected_class="Tokenizer")
-        if config.decoder_channels:
-            source = source.with_decoder(config.decoder_channels)
-        # an already age-conditioned source keeps its buckets when age_buckets is 0
+        if config.decoder_channels:  # a new decoder is age-conditioned only if asked to be
+            source = source.without_age().with_decoder(config.decoder_channels)
+        # a continued, already age-conditioned decoder keeps its buckets when age_buckets is 0
         self.model = (source.with_age_buckets(config.age_buckets) if config.age_buckets else source).freeze_encoder()
         if config.age_only:
             self.model.freeze_all_but_age()

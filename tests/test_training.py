@@ -176,8 +176,11 @@ def test_decoder_stage_trains_the_decoder_on_imagined_latents_only(dataset, tmp_
 
 
 def test_decoder_stage_trains_a_new_narrow_decoder_on_real_latents(dataset, tmp_path, tokenizer):
-    config = DecoderStageConfig(tokenizer=tokenizer, predict=None, frames=3, decoder_channels=(4, 8, 8))
+    aged = tmp_path / "aged_tokenizer"
+    save_pretrained(from_pretrained(tokenizer).with_age_buckets(4), aged)
+    config = DecoderStageConfig(tokenizer=aged, predict=None, frames=3, decoder_channels=(4, 8, 8))
     stage = DecoderStage(config, dataset, tmp_path)
+    assert stage.model.config.age_buckets == 0 and stage.model.age_film is None  # never trained on real latents
     assert stage.predict is None and stage.train_data[0]["rgb"].shape == (3, 64, 64, 3)
     assert stage.model.config.decoder_channels == (4, 8, 8) and stage.extra["decoder_trained_on"] == "real latents"
     loss, metrics = stage.loss(stage.model, batch_of(stage, 2))

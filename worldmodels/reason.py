@@ -7,7 +7,8 @@ probability that the state reached is terminal, and how plausible the whole clip
 labels, plausibility from real clips against imagined and corrupted ones (see
 :mod:`worldmodels.corrupt` and :func:`worldmodels.losses.reason_loss`).
 
-Tokens: each latent frame is cut into 2x2 patches, plus one proprio token per frame, one
+Tokens: each latent frame is cut into ``patch`` x ``patch`` patches (2: 16 a frame of
+8x8 latents; 4 in ``small-v2``: 4 a frame), plus one proprio token per frame, one
 action token per transition and one summary token whose output feeds the three heads.
 Attention over the clip is dense and bidirectional.
 """
@@ -40,6 +41,7 @@ class ReasonConfig:
 REASON_SIZES = {
     "tiny": dict(dim=32, depth=1, heads=2),
     "small": dict(dim=128, depth=3, heads=4),
+    "small-v2": dict(dim=128, depth=3, heads=4, patch=4),
     "base": dict(dim=384, depth=8, heads=6),
 }
 

@@ -135,3 +135,19 @@ def test_reason_loss_trains_all_three_heads():
         loss.backward()
         opt.step()
     assert loss.item() < 0.6 * first
+
+
+def test_patch_four_judges_whole_clips_with_fewer_tokens():
+    """small-v2's 4x4 patches: 4 tokens a frame of 8x8 latents, and each frame still counts."""
+    assert REASON_SIZES["small-v2"]["patch"] == 4
+    z, o, a = clips()
+    m = reason(patch=4).eval()
+    seen = []
+    m.encoder.register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[1]))
+    before = m(z, o, a)["plausibility"]
+    assert seen == [1 + 4 * 4 + 4 + 3]
+    z2 = z.clone()
+    z2[:, 0, :, :4, :4] += 3.0  # one frame's corner patch changes the verdict
+    assert not torch.allclose(m(z2, o, a)["plausibility"], before)
+    with pytest.raises(ValueError, match="multiple of patch 3"):
+        reason(patch=3)
