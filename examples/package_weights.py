@@ -306,11 +306,16 @@ Tokenizer reconstruction: PSNR {moving["tokenizer_reconstruction"]["psnr"]:.2f} 
 ![imagined vs MuJoCo, starts in motion](fidelity_in_motion.png)
 """
     age_dropped = ""
-    if args.no_decoder_age:
+    if args.no_decoder_age and any(run.get("decoder_trained_on") != "real latents" for run in decoder_runs):
         age_dropped = (
             " Here the age conditioning is dropped (`cosmos-env export decoder_age=false`): it was learned on an "
             "older Predict's blurrier imagined latents, and on this Predict's it blurs sharp ones; every latent is "
             "decoded as a real one."
+        )
+    elif args.no_decoder_age:
+        age_dropped = (
+            " Its age buckets, kept from the source tokenizer and never trained on real latents (every age is 0), "
+            "are dropped (`cosmos-env export decoder_age=false`)."
         )
     version = (parse_folder(out.name) or (args.task, 0))[1]
     on_policy_section = ""
