@@ -4,6 +4,7 @@ path real): each as a subprocess with --quick and --json."""
 import json
 import math
 
+import numpy as np
 import pytest
 
 from cosmos_env.collect import collect
@@ -97,15 +98,26 @@ def test_env_speed_benchmark(tiny_hopper):
 
 
 def test_env_speed_benchmark_versus_without_autoreset(tiny_hopper):
-    """--versus times a second model on the same settings; --no-autoreset times no resets."""
+    """--versus times a second model in interleaved rounds; --no-autoreset times no resets."""
     weights = str(tiny_hopper / "wm")
     args = ("--task", "hopper", "--weights", weights, "--versus", weights, "--quick", "--num-envs", "2")
-    run("env_speed.py", *args, "--no-autoreset", "--json", str(tiny_hopper / "e.json"))
+    run("env_speed.py", *args, "--no-autoreset", "--rounds", "2", "--json", str(tiny_hopper / "e.json"))
     results = json.loads((tiny_hopper / "e.json").read_text())
-    assert results["autoreset"] is False
+    assert results["autoreset"] is False and results["rounds"] == 2
     for row in results["rows"]:
         assert row["episodes_ended"] == row["versus_episodes_ended"]  # one model, the same seeds and actions
-        assert row["speedup"] > 0
+        assert 0 < row["speedup_ci95_low"] <= row["speedup"] <= row["speedup_ci95_high"]
+
+
+def test_speedup_interval_is_paired_by_round():
+    """A drift that slows both models alike in one round leaves the paired ratio, and its interval, tight."""
+    from benchmarks.env_speed import speedup_interval
+
+    base = np.array([100.0, 50.0, 100.0])  # round 2: the machine halved its speed
+    mean, low, high = speedup_interval(base, 2 * base)
+    assert mean == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
+    mean, low, high = speedup_interval(base, np.array([200.0, 110.0, 190.0]))
+    assert low < mean < high and low > 1.5
 
 
 def test_fidelity_benchmark(tiny_hopper):
