@@ -312,7 +312,7 @@ Tokenizer reconstruction: PSNR {moving["tokenizer_reconstruction"]["psnr"]:.2f} 
             "older Predict's blurrier imagined latents, and on this Predict's it blurs sharp ones; every latent is "
             "decoded as a real one."
         )
-    elif args.no_decoder_age:
+    elif args.no_decoder_age and read_config(paths["tokenizer"])["config"].get("age_buckets"):
         age_dropped = (
             " Its age buckets, kept from the source tokenizer and never trained on real latents (every age is 0), "
             "are dropped (`cosmos-env export decoder_age=false`)."
