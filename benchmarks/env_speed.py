@@ -80,12 +80,13 @@ def interleaved_rates(envs: list, steps: int, rounds: int, device: str) -> tuple
     ``steps``, interleaved (A B, then B A, ...) with the same actions, so a machine whose
     speed drifts slows every env alike."""
     n = envs[0].num_envs
-    actions = np.random.default_rng(0).uniform(-1, 1, (rounds, steps, *envs[0].action_space.shape))
+    shape = (rounds, steps, *envs[0].action_space.shape)
+    actions = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     seconds, ended = np.zeros((len(envs), rounds)), np.zeros(len(envs), dtype=int)
     for r in range(rounds):
         order = range(len(envs)) if r % 2 == 0 else reversed(range(len(envs)))
         for i in order:
-            seconds[i, r], e = timed_block(envs[i], actions[r].astype(np.float32), device)
+            seconds[i, r], e = timed_block(envs[i], actions[r], device)
             ended[i] += e
     return n * steps / seconds, ended
 
@@ -96,8 +97,13 @@ def speedup_interval(rates: np.ndarray, versus_rates: np.ndarray) -> tuple[float
     from worldmodels.metrics import mean_interval
 
     logs = np.log(versus_rates / rates)
-    half = mean_interval(torch.as_tensor(logs))
-    return float(np.exp(logs.mean())), float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
+    mean, half = logs.mean(), mean_interval(torch.as_tensor(logs))
+    return float(np.exp(mean)), float(np.exp(mean - half)), float(np.exp(mean + half))
+
+
+def geometric_mean(x: np.ndarray) -> float:
+    """Geometric mean of positive rates (R,): the right average of per-round speeds."""
+    return float(np.exp(np.log(x).mean()))
 
 
 def mujoco_rate(gym_id: str, n: int, pixels: bool, steps: int, size: int) -> float:
@@ -156,7 +162,7 @@ def main() -> None:
                 env.close()
             mujoco_n = min(n, 16) if mode == "pixels" else n  # gymnasium renders one env at a time
             mujoco = mujoco_rate(task.gym_id, mujoco_n, mode == "pixels", steps, task.height)
-            imagined = float(np.exp(np.log(rates[0]).mean()))  # geometric mean over rounds
+            imagined = geometric_mean(rates[0])
             row = {
                 "num_envs": n,
                 "obs_mode": mode,
@@ -167,7 +173,7 @@ def main() -> None:
                 "ratio": imagined / mujoco,
             }
             if args.versus:
-                row["versus_steps_per_s"] = float(np.exp(np.log(rates[1]).mean()))
+                row["versus_steps_per_s"] = geometric_mean(rates[1])
                 row["versus_episodes_ended"] = int(ended[1])
                 row["speedup"], row["speedup_ci95_low"], row["speedup_ci95_high"] = speedup_interval(rates[0], rates[1])
             rows.append(row)

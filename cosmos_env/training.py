@@ -98,8 +98,8 @@ class DecoderStage:
     ) -> None:
         episodes = EpisodeDataset(data)
         source = from_pretrained(config.tokenizer, expected_class="Tokenizer")
-        if config.decoder_channels:  # a new decoder is age-conditioned only if asked to be
-            source = source.without_age().with_decoder(config.decoder_channels)
+        if config.decoder_channels:  # a new decoder: age-conditioned only if asked to be, below
+            source = source.with_decoder(config.decoder_channels)
         # a continued, already age-conditioned decoder keeps its buckets when age_buckets is 0
         self.model = (source.with_age_buckets(config.age_buckets) if config.age_buckets else source).freeze_encoder()
         if config.age_only:

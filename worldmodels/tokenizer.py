@@ -286,9 +286,12 @@ class Tokenizer(nn.Module):
         return self
 
     def with_decoder(self, channels: tuple[int, ...]) -> Tokenizer:
-        """This tokenizer's encoder with a new, untrained decoder of these stage widths (the
-        age conditioning, if any, kept in size). Raises ValueError for a wrong stage count."""
-        out, missing = self._rebuilt(lambda name: name.split(".")[0] in ENCODER_PARTS, decoder_channels=tuple(channels))
+        """This tokenizer's encoder with a new, untrained decoder of these stage widths and no
+        age conditioning (add it with :meth:`with_age_buckets`). Raises ValueError for a
+        wrong stage count."""
+        out, missing = self._rebuilt(
+            lambda name: name.split(".")[0] in ENCODER_PARTS, decoder_channels=tuple(channels), age_buckets=0
+        )
         assert not any(k.split(".")[0] in ENCODER_PARTS for k in missing), missing
         return out
 
