@@ -136,12 +136,11 @@ def frame_metrics(imagined: torch.Tensor, real: torch.Tensor) -> tuple[torch.Ten
     return psnr(a, b), ssim(a, b)
 
 
-def gradient_energy(frames: torch.Tensor) -> torch.Tensor:
-    """(N, T, H, W, 3) uint8 -> mean squared horizontal and vertical pixel differences, (N, T)."""
-    x = frames.float() / 255
-    dx = (x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).flatten(2).mean(-1)
-    dy = (x[:, :, 1:] - x[:, :, :-1]).pow(2).flatten(2).mean(-1)
-    return dx + dy
+def frame_gradient_energy(frames: torch.Tensor) -> torch.Tensor:
+    """(N, T, H, W, 3) uint8 -> :func:`worldmodels.metrics.gradient_energy` per frame, (N, T)."""
+    from worldmodels.metrics import gradient_energy
+
+    return gradient_energy(frames.permute(0, 1, 4, 2, 3).float() / 255)
 
 
 def main() -> None:
@@ -248,7 +247,7 @@ def main() -> None:
             "proprio": proprio_rmse(pred_a, obs_a),
             "sens_frames": frame_rmse(img_a, img_b),
             "sens_proprio": proprio_rmse(pred_a, pred_b),
-            "gradient_energy": gradient_energy(img_a),
+            "gradient_energy": frame_gradient_energy(img_a),
             "diversity_frames": frame_rmse(img_a, img_a2),
             "diversity_proprio": proprio_rmse(pred_a, pred_a2),
         }
@@ -267,8 +266,8 @@ def main() -> None:
     recon = model.decode(model.tokenizer.encode(real_a_t.permute(0, 1, 4, 2, 3).float() / 255))["rgb"]
     psnr_r, ssim_r = frame_metrics(recon, real_a_t)
     psnr_tp, ssim_tp = frame_metrics(recon[:, :1].expand_as(recon), real_a_t)
-    real_energy = gradient_energy(real_a_t)
-    recon_energy = gradient_energy(recon)  # what the decoder keeps of real latents: sharpness's ceiling
+    real_energy = frame_gradient_energy(real_a_t)
+    recon_energy = frame_gradient_energy(recon)  # what the decoder keeps of real latents: sharpness's ceiling
     pose_floor = proprio_rmse(probe.read(real_a_t), obs_a) if probe is not None else None
     real_sens_frames, real_sens_proprio = frame_rmse(real_a_t, real_b_t), proprio_rmse(obs_a, obs_b)
 

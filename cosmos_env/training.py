@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from cosmos_env.cache import cached_arrays, latents_cache
 from cosmos_env.data import EpisodeDataset, WindowDataset
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
+from worldmodels.discriminator import DISCRIMINATOR_SIZES, PatchDiscriminator
 from worldmodels.io import file_sha256, memmap_safetensors
 from worldmodels.losses import decoder_loss, predict_loss, probe_loss, reason_loss, tokenizer_loss, transfer_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
@@ -113,6 +114,13 @@ class DecoderStage:
                     f"the tokenizer {config.tokenizer} makes {self.model.config.latent_channels}"
                 )
             self.context, horizon = read_config(config.predict)["extra"].get("context", 4), config.horizon
+        self.adversary = None
+        if config.adversarial > 0:
+            if config.discriminator not in DISCRIMINATOR_SIZES:
+                raise ValueError(
+                    f"unknown discriminator size {config.discriminator!r}; choose from {sorted(DISCRIMINATOR_SIZES)}"
+                )
+            self.adversary = PatchDiscriminator(DISCRIMINATOR_SIZES[config.discriminator])
         self.config = config
         fields = ("rgb", "depth", "segmentation", "obs", "action")
         self.train_data, self.val_data = split_windows(
@@ -127,13 +135,16 @@ class DecoderStage:
             "age_only": config.age_only,
             "decoder_channels": list(self.model.config.decoder_channels or self.model.config.channels),
             "new_decoder": bool(config.decoder_channels),
+            "adversarial": config.adversarial,
             "tokenizer_record": read_config(config.tokenizer)["extra"],
         }
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> Loss:
         predict = None if self.predict is None else self.predict.to(batch["rgb"].device)
         frames = (batch[k] for k in ("rgb", "depth", "segmentation", "obs", "action"))
-        return decoder_loss(net, self.model, predict, self.context, *frames, self.config.loss)
+        return decoder_loss(
+            net, self.model, predict, self.context, *frames, self.config.loss, self.adversary, self.config.adversarial
+        )
 
 
 @torch.no_grad()

@@ -191,6 +191,20 @@ def test_decoder_stage_trains_a_new_narrow_decoder_on_real_latents(dataset, tmp_
         DecoderStageConfig(tokenizer=tokenizer, predict=None, age_buckets=4)
 
 
+def test_decoder_stage_with_a_discriminator(dataset, tmp_path, tokenizer):
+    config = DecoderStageConfig(tokenizer=tokenizer, predict=None, frames=2, adversarial=0.1, discriminator="tiny")
+    stage = DecoderStage(config, dataset, tmp_path)
+    loss, metrics = stage.loss(stage.model, batch_of(stage, 2))
+    loss.backward()
+    assert {"adversarial_generator", "discriminator_accuracy"} <= set(metrics) and stage.extra["adversarial"] == 0.1
+    assert all(p.grad is not None for p in stage.adversary.parameters())
+    assert DecoderStage(dataclasses.replace(config, adversarial=0.0), dataset, tmp_path).adversary is None
+    with pytest.raises(ValueError, match="unknown discriminator size 'huge'"):
+        DecoderStage(dataclasses.replace(config, discriminator="huge"), dataset, tmp_path)
+    with pytest.raises(ValueError, match="adversarial must be >= 0"):
+        DecoderStageConfig(tokenizer=tokenizer, predict=None, adversarial=-1)
+
+
 def test_decoder_stage_age_conditioning(dataset, tmp_path, tokenizer):
     predict = tiny_predict(dataset, tmp_path, tokenizer)
     settings = DecoderStageConfig(tokenizer=tokenizer, predict=predict, horizon=2, age_buckets=4)

@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
 
 from worldmodels.corrupt import CORRUPTIONS
-from worldmodels.metrics import psnr, ssim
+from worldmodels.metrics import gradient_energy, psnr, ssim
 from worldmodels.predict import PredictModel, previous_frame
 from worldmodels.probe import PoseProbe
 from worldmodels.reason import ReasonModel
@@ -95,8 +97,44 @@ def reconstruction_loss(
         "segmentation_ce": seg_ce.item(),
         "psnr": (10 * torch.log10(1 / mse.clamp_min(1e-10))).item(),
         "psnr_foreground": (10 * torch.log10(1 / fg_mse.clamp_min(1e-10))).item(),
+        "sharpness": (gradient_energy(out["rgb"]).mean() / gradient_energy(frames).mean().clamp_min(1e-12)).item(),
     }
     return loss, metrics
+
+
+def adversarial_loss(
+    discriminator: nn.Module,
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    reconstruction: torch.Tensor,
+    last_layer: torch.Tensor,
+    weight: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Hinge GAN terms for a decoder and its discriminator, as one loss for one backward.
+
+    fake (N, 3, H, W) drawn by the decoder, real (N, 3, H, W) MuJoCo's, both in [0, 1].
+    The generator term -D(fake) reaches the decoder only (the discriminator's weights are
+    used detached); the discriminator's hinge terms reach it only (fake detached). The
+    generator term is scaled by ``weight`` times the ratio of the ``reconstruction`` loss's
+    gradient norm to its own at ``last_layer`` (the decoder's RGB head weight), as VQGAN
+    does, so it pulls as hard as the reconstruction whatever their scales; outside autograd
+    (validation) that ratio is 1."""
+    frozen = {name: p.detach() for name, p in discriminator.named_parameters()}
+    generator = -functional_call(discriminator, {**frozen, **dict(discriminator.named_buffers())}, (fake,)).mean()
+    ratio = torch.ones((), device=fake.device)
+    if torch.is_grad_enabled() and last_layer.requires_grad:
+        (g_rec,) = torch.autograd.grad(reconstruction, last_layer, retain_graph=True)
+        (g_adv,) = torch.autograd.grad(generator, last_layer, retain_graph=True)
+        ratio = (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0, 1e4).detach()
+    logits_real, logits_fake = discriminator(real), discriminator(fake.detach())  # (N, 1, h, w)
+    critic = F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean()
+    metrics = {
+        "adversarial_generator": generator.item(),
+        "adversarial_discriminator": critic.item(),
+        "adversarial_weight": weight * ratio.item(),
+        "discriminator_accuracy": 0.5 * ((logits_real > 0).float().mean() + (logits_fake < 0).float().mean()).item(),
+    }
+    return weight * ratio * generator + critic, metrics
 
 
 def decoder_loss(
@@ -110,6 +148,8 @@ def decoder_loss(
     obs: torch.Tensor,
     actions: torch.Tensor,
     weights: ReconstructionWeights,
+    discriminator: nn.Module | None = None,
+    adversarial: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Decode Predict's imagined latents into the real frames they stand for.
 
@@ -118,7 +158,8 @@ def decoder_loss(
     Predict's latent space stays as it was trained), the rest imagined open loop from them
     with the clip's actions; the decoder learns to draw, from both, the frames MuJoCo drew
     (an age-conditioned decoder is told each frame's steps since the last real one). With
-    no ``predict`` every frame is encoded (``context`` = L). Why: docs/design-notes.md."""
+    no ``predict`` every frame is encoded (``context`` = L). With a ``discriminator``, its
+    :func:`adversarial_loss` of weight ``adversarial`` is added. Why: docs/design-notes.md."""
     frames = rgb.permute(0, 1, 4, 2, 3).float() / 255  # (B, L, 3, H, W)
     with torch.no_grad():
         z = tokenizer.encode(frames)  # (B, L, C, h, w)
@@ -128,6 +169,11 @@ def decoder_loss(
     age = F.relu(steps - (context - 1)).expand(z.shape[0], -1)  # (B, L): 0 .. 0, 1, 2, ...
     _, out = net(latents=z, age=age)
     loss, metrics = reconstruction_loss(out, tokenizer.config.num_segments, frames, depth, segmentation, weights)
+    if discriminator is not None:
+        gan, gan_metrics = adversarial_loss(
+            discriminator, out["rgb"].flatten(0, 1), frames.flatten(0, 1), loss, tokenizer.rgb_head.weight, adversarial
+        )
+        loss, metrics = loss + gan, {**metrics, **gan_metrics}
     with torch.no_grad():
         per_frame = psnr(out["rgb"], frames)  # (B, L)
         metrics["psnr_encoded"] = per_frame[:, :context].mean().item()

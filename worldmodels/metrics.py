@@ -12,6 +12,16 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     return 10 * torch.log10(data_range**2 / mse.clamp_min(1e-10))
 
 
+def gradient_energy(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared horizontal plus vertical pixel difference per image over the last three
+    dims (C, H, W): how much edge an image holds. A blurred image has less than the
+    original; the fidelity benchmark's sharpness is a ratio of two of them."""
+    x = x.float()
+    dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).flatten(-3).mean(-1)
+    dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).flatten(-3).mean(-1)
+    return dx + dy
+
+
 def _gaussian_window(size: int, sigma: float, device: torch.device) -> torch.Tensor:
     coords = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))

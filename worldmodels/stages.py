@@ -146,6 +146,13 @@ class DecoderStageConfig:
     decoder_channels: tuple[int, ...] | None = None
     """A new decoder of these stage widths, trained from scratch on the frozen encoder's
     latents (None: continue the tokenizer's own decoder)."""
+    adversarial: float = 0.0
+    """> 0: add a patch discriminator's hinge loss on the RGB frames, this weight times the
+    ratio of gradient norms that matches it to the reconstruction loss
+    (:func:`worldmodels.losses.adversarial_loss`); 0: none. Sharper frames than L1 alone
+    draws; best on a decoder already trained without it."""
+    discriminator: str = "small"
+    """Discriminator size preset (:data:`worldmodels.discriminator.DISCRIMINATOR_SIZES`)."""
     loss: ReconstructionWeights = field(default_factory=ReconstructionWeights)
     name: str = "decoder"
 
@@ -153,6 +160,7 @@ class DecoderStageConfig:
         _check(self.horizon >= 1, f"horizon (imagined frames per clip) must be >= 1, got {self.horizon}")
         _check(self.frames >= 2, f"frames (real frames per clip) must be >= 2, got {self.frames}")
         _check(self.age_buckets >= 0, f"age_buckets must be >= 0, got {self.age_buckets}")
+        _check(self.adversarial >= 0, f"adversarial must be >= 0, got {self.adversarial}")
         _check(
             self.predict is not None or not (self.age_buckets or self.age_only),
             "age conditioning is learned on imagined latents: it needs a predict model",

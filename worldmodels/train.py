@@ -14,6 +14,7 @@ Run directory::
 
     checkpoints/step-000400/   model (EMA) + config, raw.safetensors (online weights),
                                optimizer.safetensors, state.json
+                               [adversary.safetensors: a stage's discriminator]
     latest.json                the newest complete checkpoint, written last
     model/                     the final EMA model (from_pretrained loads it)
     metrics.jsonl, tb/
@@ -87,6 +88,9 @@ class Stage(Protocol):
     val_data: Dataset
     extra: dict[str, Any]
     """Saved in the model's config.json (what it was trained on, normalisers, ...)."""
+    # A stage may also have ``adversary`` (an nn.Module or None), e.g. a discriminator: its
+    # loss trains it beside the model (own parameter group, Adam betas (0.5, 0.9)); kept in
+    # checkpoints to resume, never in the model.
 
     def loss(self, net: Callable, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """``net`` is the model's forward (DDP-wrapped under torchrun)."""
@@ -185,6 +189,7 @@ def _checkpoint(
     model: nn.Module,
     ema: nn.Module,
     optimizer: torch.optim.Optimizer,
+    adversary: nn.Module | None,
     stage: Stage,
     cfg: TrainConfig,
     world: int,
@@ -204,15 +209,16 @@ def _checkpoint(
                 "device": _device_name(),
             },
         )
-        atomic_write_bytes(
-            tmp / "raw.safetensors",
-            safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}),
-        )
+        atomic_write_bytes(tmp / "raw.safetensors", safetensors.torch.save(_tensors(model)))
         _save_optimizer(optimizer, tmp / "optimizer.safetensors")
+        files = RESUME_FILES
+        if adversary is not None:
+            atomic_write_bytes(tmp / ADVERSARY_FILE, safetensors.torch.save(_tensors(adversary)))
+            files += (ADVERSARY_FILE,)
         atomic_write_json(
             tmp / "state.json",
             {
-                "sha256": {f: file_sha256(tmp / f) for f in RESUME_FILES},
+                "sha256": {f: file_sha256(tmp / f) for f in files},
                 "step": step,
                 "world_size": world,
                 "train_seconds": seconds,
@@ -228,13 +234,19 @@ def _checkpoint(
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
 def _device_name() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
     return f"CPU, {torch.get_num_threads()} threads"
 
 
-def _resume(out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, float]:
+def _resume(
+    out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer, adversary: nn.Module | None
+) -> tuple[int, float]:
     """Load the latest checkpoint; returns (step, training seconds so far)."""
     latest = out / "latest.json"
     if not latest.is_file():
@@ -250,22 +262,32 @@ def _resume(out: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.
             f"{ckpt}: the run was started with another model config ({diff}); use a new out directory"
         )
     state = json.loads((ckpt / "state.json").read_text())
+    had_adversary = ADVERSARY_FILE in state.get("sha256", {})
+    if had_adversary != (adversary is not None):
+        raise CheckpointError(
+            f"{ckpt}: the run was started {'with' if had_adversary else 'without'} an adversary (a discriminator), "
+            f"this stage has {'one' if adversary is not None else 'none'}; use a new out directory"
+        )
     verify_checkpoint(ckpt)
     load_state(model, ckpt / "raw.safetensors", safetensors.torch.load_file(ckpt / "raw.safetensors"))
     load_state(ema, ckpt / "model.safetensors")
     _load_optimizer(optimizer, ckpt / "optimizer.safetensors")
+    if adversary is not None:
+        load_state(adversary, ckpt / ADVERSARY_FILE, safetensors.torch.load_file(ckpt / ADVERSARY_FILE))
     return state["step"], state.get("train_seconds", 0.0)
 
 
 RESUME_FILES = ("raw.safetensors", "optimizer.safetensors")
 """A checkpoint's files beside its model (whose SHA-256 is in its config.json)."""
+ADVERSARY_FILE = "adversary.safetensors"
+"""A stage's adversary's weights, in checkpoints of stages that have one."""
 
 
 def verify_checkpoint(ckpt: Path) -> None:
     """Raise CheckpointError when a training checkpoint's files differ from their SHA-256."""
     verify_model(ckpt)
     recorded = json.loads((ckpt / "state.json").read_text()).get("sha256", {})
-    for name in RESUME_FILES:
+    for name in RESUME_FILES + ((ADVERSARY_FILE,) if ADVERSARY_FILE in recorded else ()):
         fix = "delete this checkpoint to resume from an older one"
         problem = integrity_problem(ckpt / name, recorded.get(name), fix)
         if problem:
@@ -294,12 +316,13 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     decay_params = [p for n, p in model.named_parameters() if p.ndim >= 2]
     other_params = [p for n, p in model.named_parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay_params, "weight_decay": cfg.weight_decay}, {"params": other_params, "weight_decay": 0.0}],
-        lr=cfg.lr,
-        betas=(0.9, 0.99),
-    )
-    start, seconds_before = _resume(out, model, ema, optimizer)
+    groups = [{"params": decay_params, "weight_decay": cfg.weight_decay}, {"params": other_params, "weight_decay": 0.0}]
+    adversary = getattr(stage, "adversary", None)
+    if adversary is not None:
+        adversary.to(ddp.device).train()
+        groups.append({"params": list(adversary.parameters()), "weight_decay": 0.0, "betas": (0.5, 0.9)})
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
+    start, seconds_before = _resume(out, model, ema, optimizer, adversary)
     run_start = time.perf_counter()
     net = nn.parallel.DistributedDataParallel(model) if ddp.world > 1 else model
     if cfg.compile:
@@ -344,6 +367,13 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if adversary is not None:
+            if ddp.world > 1:  # not DDP-wrapped: average its gradients by hand
+                for p in adversary.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad /= ddp.world
+            nn.utils.clip_grad_norm_(adversary.parameters(), cfg.grad_clip)
         optimizer.step()
         update_ema(ema, model, min(cfg.ema, (1 + step) / (10 + step)))  # EMA warm-up: early weights fade fast
         step += 1
@@ -362,7 +392,7 @@ def train(stage: Stage, cfg: TrainConfig) -> Path:
             record(step, validate(stage, ema, cfg, ddp.device), "val")
         if ddp.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
             seconds = seconds_before + time.perf_counter() - run_start
-            _checkpoint(out, step, model, ema, optimizer, stage, cfg, ddp.world, seconds)
+            _checkpoint(out, step, model, ema, optimizer, adversary, stage, cfg, ddp.world, seconds)
     bar.close()
     final = out / "model"
     if ddp.main:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
-from toy_stage import ToyStage
+from toy_stage import AdversarialToyStage, ToyStage
 
 from worldmodels.checkpoint import CheckpointError, from_pretrained
 from worldmodels.train import StepBatchSampler, TrainConfig, lr_factor, train
@@ -82,6 +82,31 @@ def test_resume_after_a_config_field_was_added(tmp_path):
     (ckpt / "config.json").write_text(json.dumps(record))
     train(ToyStage(), config(tmp_path / "run", 6))
     assert json.loads((tmp_path / "run" / "latest.json").read_text())["step"] == 6
+
+
+def test_an_adversary_trains_resumes_exactly_and_stays_out_of_the_model(tmp_path):
+    train(AdversarialToyStage(), config(tmp_path / "straight", 6))
+    train(AdversarialToyStage(), config(tmp_path / "resumed", 3))
+    resumed = AdversarialToyStage()
+    before = {k: v.clone() for k, v in resumed.adversary.state_dict().items()}
+    train(resumed, config(tmp_path / "resumed", 6))
+    straight, again = (tmp_path / run / "checkpoints" / "step-00000006" for run in ("straight", "resumed"))
+    for name in ("raw.safetensors", "adversary.safetensors"):
+        a, b = safetensors.torch.load_file(straight / name), safetensors.torch.load_file(again / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert any(not torch.equal(before[k], v) for k, v in resumed.adversary.state_dict().items())  # it learned
+    assert "adversary.safetensors" in json.loads((again / "state.json").read_text())["sha256"]
+    shipped = safetensors.torch.load_file(tmp_path / "resumed" / "model" / "model.safetensors")
+    assert shipped.keys() == ToyStage().model.state_dict().keys()  # the discriminator is not in the model
+    lines = [json.loads(x) for x in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert {"adversarial_generator", "adversarial_discriminator", "discriminator_accuracy", "sharpness"} <= set(
+        lines[-2]
+    )
+    with pytest.raises(CheckpointError, match="started with an adversary"):
+        train(ToyStage(), config(tmp_path / "resumed", 9))
+    train(ToyStage(), config(tmp_path / "plain", 3))
+    with pytest.raises(CheckpointError, match="started without an adversary"):
+        train(AdversarialToyStage(), config(tmp_path / "plain", 6))
 
 
 def test_cooldown_decays_the_learning_rate_to_the_last_step(tmp_path):

@@ -2,7 +2,8 @@
 
 import torch
 
-from worldmodels.losses import tokenizer_loss
+from worldmodels.discriminator import DISCRIMINATOR_SIZES, PatchDiscriminator
+from worldmodels.losses import adversarial_loss, reconstruction_loss, tokenizer_loss
 from worldmodels.stages import ReconstructionWeights
 from worldmodels.tokenizer import Tokenizer, TokenizerConfig
 
@@ -35,3 +36,23 @@ class ToyStage:
 
     def loss(self, net, batch):
         return tokenizer_loss(net, 2, batch["rgb"], batch["depth"], batch["segmentation"], ReconstructionWeights())
+
+
+class AdversarialToyStage(ToyStage):
+    """The toy stage with a patch discriminator trained beside its decoder."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.adversary = PatchDiscriminator(DISCRIMINATOR_SIZES["tiny"])
+
+    def loss(self, net, batch):
+        frames = batch["rgb"].permute(0, 1, 4, 2, 3).float() / 255
+        _, out = net(frames)
+        loss, metrics = reconstruction_loss(
+            out, 2, frames, batch["depth"], batch["segmentation"], ReconstructionWeights()
+        )
+        rgb_head = self.model.rgb_head.weight
+        gan, gan_metrics = adversarial_loss(
+            self.adversary, out["rgb"].flatten(0, 1), frames.flatten(0, 1), loss, rgb_head, 0.5
+        )
+        return loss + gan, {**metrics, **gan_metrics}
