@@ -40,7 +40,11 @@ reference cannot terminate never terminates here.
 
 Version history (``cosmos_env/Hopper-v0``, ``cosmos_env/HalfCheetah-v0``): 0.1.0 rewards
 and terminations from Reason; since 0.2.0 from the rules by default (``reward_fn`` /
-``termination_fn="critic"`` gives the old behaviour), per-env sampling noise.
+``termination_fn="critic"`` gives the old behaviour), per-env sampling noise. Later ids
+are new models (``cosmos_env/weights/<task>-v<N>/MODEL_CARD.md``): ``-v1`` the v2 world
+model (mixed-behaviour data, a few-step shortcut sampler, cached context); ``Hopper-v2``
+and ``HalfCheetah-v2`` a narrow decoder (and for HalfCheetah a retrained critic);
+``HalfCheetah-v3`` that decoder trained on against a patch discriminator (sharper frames).
 
 ``style`` draws pixel observations and ``render()`` through Transfer (a world model with
 ``transfer/``, :mod:`worldmodels.transfer`) from the decoder's canonical RGB, depth and

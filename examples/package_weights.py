@@ -59,6 +59,8 @@ def decoder_row(run: dict) -> str:
     )
     if run.get("new_decoder"):
         what = f"new decoder (widths {run['decoder_channels']}), {what.split(', ', 1)[1]}"
+    if run.get("adversarial"):
+        what += f", patch discriminator (weight {run['adversarial']})"
     return (
         f"| {what} | {run['step']} | {run.get('train_seconds', float('nan')) / 60:.0f} min | {run.get('device', '?')} |"
     )
@@ -76,7 +78,21 @@ def decoder_note(runs: list[dict]) -> str:
             f"(`cosmos-env train stage=decoder stage.predict=null 'stage.decoder_channels=[...]'`), so a pixel step costs "
             "less to decode; the encoder, and so the latents, Predict and Reason, are unchanged."
         )
-        return text + (decoder_note(runs)[1:] if runs else "")
+        return text + (" " + decoder_note(runs)[1:] if runs else "")
+    if runs[0].get("decoder_trained_on") == "real latents":
+        first, runs = runs[0], runs[1:]
+        adversarial = first.get("adversarial") or 0.0
+        how = (
+            f" against a patch discriminator's hinge loss at weight {adversarial} (`stage.adversarial`, "
+            "VQGAN's adaptive weight), for sharper frames"
+            if adversarial
+            else ""
+        )
+        text = (
+            f"\nThe decoder was then continued for {first['step']} steps on real latents{how}; the encoder, and so the "
+            "latents, Predict and Reason, are unchanged."
+        )
+        return text + (" " + decoder_note(runs)[1:] if runs else "")
     steps = " then ".join(
         f"{r['step']} steps at horizon {r['horizon']}"
         + (f", told each frame's age ({r['age_buckets']} buckets)" if r.get("age_buckets") else "")

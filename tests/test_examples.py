@@ -86,4 +86,12 @@ def test_package_weights_describes_a_new_decoder_and_the_runs_after_it():
         "narrower one (stage widths [8, 16, 32])" in note
         and "continued on Predict's imagined latents, 800 steps" in note
     )
+    adversarial = {"step": 1600, "horizon": 0, "decoder_trained_on": "real latents", "adversarial": 2.0}
+    adversarial |= {"train_seconds": 60.0, "device": "CPU"}
+    assert package.decoder_row(adversarial).startswith(
+        "| decoder, on real latents, patch discriminator (weight 2.0) | 1600 |"
+    )
+    note = package.decoder_note([new, adversarial])
+    assert "narrower one" in note and "continued for 1600 steps on real latents against a patch discriminator" in note
+    assert "imagined latents" not in note
     assert package.decoder_note([]) == ""
