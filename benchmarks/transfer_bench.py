@@ -16,6 +16,11 @@ For each:
 * PSNR against MuJoCo's render of the same style (Transfer and canonical only).
 
     python benchmarks/transfer_bench.py --task hopper [--weights DIR] [--states 32] [--quick] [--json PATH] [--grid PNG]
+        [--strip PNG]
+
+``--strip`` draws one imagined episode (the env, ``style=`` one look per env) in every style
+over time, each row above MuJoCo's render of the same policy from the same start in that
+style: the same scene under other looks, or not.
 """
 
 from __future__ import annotations
@@ -67,6 +72,46 @@ def mujoco_states(task: str, seeds: list[int], steps: int, styles: list[np.ndarr
             out["segmentation"].append(frame.segmentation)
             out["styled"].append(np.stack([ref.render_styled(s) for s in styles]))
     return {k: np.stack(v) for k, v in out.items()}
+
+
+def styled_strip(weights: Path, task: str, styles: list[np.ndarray], seed: int, times: list[int]) -> np.ndarray:
+    """A PNG-ready grid: per style, a row of the imagined env's frames drawn by Transfer in it
+    and a row of MuJoCo's render in it; columns are env steps ``times``. One imagined scene
+    in every look (the envs share the start and the noise: one reset seed), the task's best
+    seed-A ladder policy acting in each world on its own observations."""
+    from gymnasium.vector import AutoresetMode
+
+    from cosmos_env import viz
+    from cosmos_env.reference import MujocoReference
+    from cosmos_env.report import best_ladder_actor
+    from cosmos_env.vector import WorldModelVectorEnv
+    from policies.actor import MLPActor
+
+    actor = MLPActor.load(best_ladder_actor(task))
+    s = len(styles)
+    env = WorldModelVectorEnv(
+        num_envs=s, weights=weights, obs_mode="dict", style=np.stack(styles), autoreset_mode=AutoresetMode.DISABLED
+    )
+    imagined = [[] for _ in range(s)]
+    real = [[] for _ in range(s)]
+    obs, _ = env.reset(seed=[seed] * s)
+    with MujocoReference(task) as ref:
+        real_obs, _ = ref.reset(seed=seed)
+        ended = real_ended = False
+        for t in range(max(times) + 1):
+            if t in times:
+                for j in range(s):
+                    blank = np.zeros_like(obs["pixels"][j])
+                    imagined[j].append(blank if ended else obs["pixels"][j])
+                    real[j].append(blank if real_ended else ref.render_styled(styles[j]))
+            action = actor.act(obs["state"][:1])[0]
+            obs, _, terminated, _, _ = env.step(np.repeat(action[None], s, 0))
+            ended |= bool(terminated[0])
+            if not real_ended:
+                real_obs, _, done, *_ = ref.step(actor.act(real_obs[None])[0])
+                real_ended = bool(done)
+    env.close()
+    return viz.grid([row for j in range(s) for row in (imagined[j], real[j])], scale=2)
 
 
 def train_probe(task: str, segments: int, frames: int, steps: int, seed: int) -> DenseProbe:
@@ -132,6 +177,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a CPU run under a minute")
     parser.add_argument("--json", help="write the figures to this JSON file")
     parser.add_argument("--grid", help="write a PNG: rows = styles, columns = states (Transfer / MuJoCo pairs)")
+    parser.add_argument(
+        "--strip",
+        help="write a PNG: per style, the imagined env drawn by Transfer over time, then MuJoCo in that style",
+    )
     args = parser.parse_args()
 
     from cosmos_env import viz
@@ -204,6 +253,9 @@ def main() -> None:
             [to8(made[i, j]) if k == 0 else to8(truth[i, j]) for i in range(cols) for k in (0, 1)] for j in range(s)
         ]
         viz.save_png(args.grid, viz.grid(grid, scale=2))
+    if args.strip:
+        times = [0, 2, 4, 8] if args.quick else [0, 4, 8, 16, 24, 32, 48, 64]
+        viz.save_png(args.strip, styled_strip(weights, args.task, styles, args.seed + 20_000, times))
     print(
         f"\n{args.task}: Transfer on {n} held-out states x {s} styles (probes trained {probe_steps} steps); {weights}"
     )

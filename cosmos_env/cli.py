@@ -131,6 +131,8 @@ class ExportCommand:
     """Written into Predict's config: sampler steps per imagined frame by default (None: as trained)."""
     decoder_age: bool = True
     """False: drop the decoder's age conditioning (imagined frames drawn as real ones)."""
+    transfer: str | None = None
+    """A Transfer model (stage=transfer), shipped as ``transfer/``: the env's ``style=`` then works."""
 
 
 @dataclass
@@ -348,7 +350,9 @@ def run_export(cfg: ExportCommand) -> None:
     from cosmos_env.export import export_world_model
 
     sampling = {"rollout_context_noise": cfg.rollout_context_noise, "rollout_sampler_steps": cfg.rollout_sampler_steps}
-    out = export_world_model(cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, sampling, decoder_age=cfg.decoder_age)
+    out = export_world_model(
+        cfg.tokenizer, cfg.predict, cfg.reason, cfg.out, sampling, decoder_age=cfg.decoder_age, transfer=cfg.transfer
+    )
     print(f'wrote {out}/: use it with gym.make("cosmos_env/WorldModel-v0", weights="{out}")')
 
 

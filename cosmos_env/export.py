@@ -19,9 +19,10 @@ def export_world_model(
     out: str | Path,
     sampling: dict[str, Any] | None = None,
     decoder_age: bool = True,
+    transfer: str | Path | None = None,
 ) -> Path:
     """Put trained stage models together as one world model directory (``tokenizer/``,
-    ``predict/``, ``reason/``, each with its training record) that
+    ``predict/``, ``reason/`` and optionally ``transfer/``, each with its training record) that
     ``gym.make("cosmos_env/WorldModel-v0", weights=out)`` and ``WorldModel.from_pretrained``
     take. Checks that the parts fit together first; replaces ``out`` atomically.
     ``sampling``: values of :data:`SAMPLING_FIELDS` written into Predict's config, chosen
@@ -35,6 +36,7 @@ def export_world_model(
     if set(sampling) - set(SAMPLING_FIELDS):
         raise ValueError(f"sampling sets {sorted(set(sampling) - set(SAMPLING_FIELDS))}; only {SAMPLING_FIELDS} may be")
     paths = {"tokenizer": Path(tokenizer), "predict": Path(predict)} | ({"reason": Path(reason)} if reason else {})
+    paths |= {"transfer": Path(transfer)} if transfer else {}
     for stage, path in paths.items():
         if not (path / "config.json").is_file():
             raise FileNotFoundError(

@@ -49,7 +49,8 @@ and ``HalfCheetah-v2`` a narrow decoder (and for HalfCheetah a retrained critic)
 ``style`` draws pixel observations and ``render()`` through Transfer (a world model with
 ``transfer/``, :mod:`worldmodels.transfer`) from the decoder's canonical RGB, depth and
 segmentation: None (the canonical decode), a preset name (:data:`cosmos_env.styles.PRESETS`),
-``"random"`` (a new style per episode, from the env's reset seed) or a vector of 12;
+``"random"`` (a new style per episode, from the env's reset seed), a vector of 12, or
+(N, 12) vectors, one per env;
 ``control_weights`` ({"edge", "blur", "depth", "seg"}: scalars or (N, H, W) maps; default
 1 each, normalised) weighs the controls. ``info["style"]`` holds each env's style vector.
 
@@ -162,7 +163,11 @@ class WorldModelVectorEnv(VectorEnv):
                 raise ValueError(
                     "style= needs a world model with a Transfer model (transfer/); train one with stage=transfer"
                 )
-            if not (isinstance(style, str) and style == "random"):
+            if not isinstance(style, str) and np.ndim(style) == 2:
+                if np.shape(style)[0] != num_envs:
+                    raise ValueError(f"per-env styles must be ({num_envs}, {len(STYLE_FIELDS)}), got {np.shape(style)}")
+                style = np.stack([as_style(row) for row in style])  # a bad vector fails here
+            elif not (isinstance(style, str) and style == "random"):
                 as_style(style)  # a bad name or vector fails here, naming the presets
         self.style, self.control_weights = style, dict(control_weights or {m: 1.0 for m in CONTROLS})
 
@@ -389,7 +394,8 @@ class WorldModelVectorEnv(VectorEnv):
         if self.style is not None:
             for i in np.flatnonzero(mask):
                 rng = np.random.default_rng([int(seeds[i]), 1])  # as collect draws an episode's style
-                self._styles[i] = as_style(self.style, rng)
+                per_env = isinstance(self.style, np.ndarray) and self.style.ndim == 2
+                self._styles[i] = self.style[i] if per_env else as_style(self.style, rng)
 
     # -- step ----------------------------------------------------------------------------
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:

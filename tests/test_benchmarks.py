@@ -4,6 +4,7 @@ path real): each as a subprocess with --quick and --json."""
 import json
 import math
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 
@@ -209,13 +210,23 @@ def test_transfer_benchmark(tiny_hopper):
     )
     args = ("--task", "hopper", "--weights", str(tiny_hopper / "styled"), "--quick")
     stdout = run(
-        "transfer_bench.py", *args, "--json", str(tiny_hopper / "t.json"), "--grid", str(tiny_hopper / "t.png")
+        "transfer_bench.py",
+        *args,
+        "--json",
+        str(tiny_hopper / "t.json"),
+        "--grid",
+        str(tiny_hopper / "t.png"),
+        "--strip",
+        str(tiny_hopper / "strip.png"),
     )
     rows = json.loads((tiny_hopper / "t.json").read_text())["rows"]
     assert set(rows) == {"transfer", "canonical", "mujoco_styled"}
     assert rows["canonical"]["edge_f1"] == 1.0 and rows["canonical"]["diversity"] == 0.0  # the unstyled baseline
     assert rows["mujoco_styled"]["diversity"] > 0.05  # ground truth: styles differ
     assert (tiny_hopper / "t.png").is_file() and stdout.strip().splitlines()[-1].split()[0] == "mujoco_styled"
+    strip = iio.imread(tiny_hopper / "strip.png")  # per style an imagined and a MuJoCo row; 4 times
+    styles = json.loads((tiny_hopper / "t.json").read_text())["styles"]
+    assert strip.shape[:2] == (2 * (2 * styles * (64 + 2) + 2), 2 * (4 * (64 + 2) + 2))
 
 
 def test_predict_speed_benchmark(tiny_hopper):

@@ -301,6 +301,22 @@ def test_styled_observations_come_from_transfer(tmp_path):
         WorldModelVectorEnv(weights=tmp_path / "plain", style="dusk")
 
 
+def test_per_env_styles_draw_one_imagined_scene_in_each_look(tmp_path):
+    from cosmos_env.styles import preset
+
+    tiny_world_model("hopper", transfer=True).save_pretrained(tmp_path / "wm", extra={"task": {"name": "hopper"}})
+    looks = np.stack([preset("dusk"), preset("snow"), preset("dusk")])
+    env = WorldModelVectorEnv(num_envs=3, weights=tmp_path / "wm", obs_mode="pixels", style=looks)
+    obs, info = env.reset(seed=[7, 7, 7])  # one start and one noise stream in every env
+    np.testing.assert_array_equal(info["style"], looks)
+    obs, *_, info = env.step(np.full((3, 3), 0.5, np.float32))
+    np.testing.assert_array_equal(obs[0], obs[2])  # same scene, same look
+    assert not np.array_equal(obs[0], obs[1])  # same scene, another look
+    np.testing.assert_array_equal(info["style"], looks)
+    with pytest.raises(ValueError, match=r"per-env styles must be \(3, 12\)"):
+        WorldModelVectorEnv(num_envs=3, weights=tmp_path / "wm", style=looks[:2])
+
+
 def make_single(weights, **kwargs):
     from cosmos_env.env import WorldModelEnv
 

@@ -12,6 +12,18 @@ def run(script, *args, timeout=300):
     return run_script(f"examples/{script}", *args, timeout=timeout)
 
 
+def load_example(script):
+    """An example script imported as a module (its functions tested in-process)."""
+    import importlib.util
+
+    from tests.scripts import ROOT
+
+    spec = importlib.util.spec_from_file_location(script[:-3], ROOT / "examples" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_gym_make(weights):
     stdout = run("gym_make.py", "--weights", str(weights / "hopper"), "--steps", "3", "--num-envs", "4")
     assert "same start: True" in stdout and "render(): (64, 64, 3) uint8" in stdout
@@ -69,13 +81,7 @@ def test_policy_ladder_trains_resumes_and_ships(tmp_path):
 
 
 def test_package_weights_describes_a_new_decoder_and_the_runs_after_it():
-    import importlib.util
-
-    from tests.scripts import ROOT
-
-    spec = importlib.util.spec_from_file_location("package_weights", ROOT / "examples" / "package_weights.py")
-    package = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(package)
+    package = load_example("package_weights.py")
     new = {"step": 4000, "horizon": 0, "decoder_trained_on": "real latents", "new_decoder": True}
     new |= {"decoder_channels": [8, 16, 32], "train_seconds": 600.0, "device": "CPU"}
     continued = {"step": 800, "horizon": 32, "decoder_trained_on": "runs/p/model", "age_buckets": 0}
@@ -95,3 +101,29 @@ def test_package_weights_describes_a_new_decoder_and_the_runs_after_it():
     assert "narrower one" in note and "continued for 1600 steps on real latents against a patch discriminator" in note
     assert "imagined latents" not in note
     assert package.decoder_note([]) == ""
+
+
+def test_add_transfer_ships_transfer_and_writes_its_card_section(weights, tmp_path):
+    import shutil
+
+    from cosmos_env.testing import tiny_world_model
+
+    shutil.copytree(weights / "hopper", tmp_path / "wm")
+    (tmp_path / "wm" / "MODEL_CARD.md").write_text("# card\n\n## Known limits\n- none measured\n")
+    tiny_world_model("hopper", transfer=True).save_pretrained(tmp_path / "tiny")
+    args = ["--weights", str(tmp_path / "wm"), "--transfer", str(tmp_path / "tiny" / "transfer"), "--quick"]
+    notes = tmp_path / "notes.md"
+    notes.write_text("- Looked at the strip: random weights draw noise.\n")
+    run("add_transfer.py", *args, "--notes", str(notes))
+    card = (tmp_path / "wm" / "MODEL_CARD.md").read_text()
+    assert card.index("## Known limits") < card.index("## Transfer (styled observations)")
+    assert "| transfer |" in card and "random weights draw noise" in card
+    add_transfer = load_example("add_transfer.py")
+    add_transfer.write_section(tmp_path / "wm" / "MODEL_CARD.md", "## Transfer (styled observations)\nagain\n")
+    card = (tmp_path / "wm" / "MODEL_CARD.md").read_text()  # a second section replaces the first
+    assert card.count("## Transfer (styled observations)") == 1 and card.endswith("again\n")
+    assert "## Known limits\n- none measured" in card
+    for name in ("transfer.json", "transfer_grid.png", "transfer_strip.png", "transfer/model.safetensors"):
+        assert (tmp_path / "wm" / name).is_file()
+    with pytest.raises(AssertionError, match="no trained Transfer model"):
+        run("add_transfer.py", "--weights", str(tmp_path / "wm"), "--transfer", str(tmp_path / "none"))

@@ -348,6 +348,18 @@ def test_export_writes_sampling_choices_into_predicts_config(trained, tmp_path):
     assert from_pretrained(tmp_path / "plain" / "tokenizer").config.age_buckets == 0
 
 
+def test_export_ships_a_transfer_model_for_styled_frames(trained, tmp_path):
+    from cosmos_env.testing import tiny_world_model
+
+    tiny_world_model("hopper", transfer=True).save_pretrained(tmp_path / "tiny")
+    parts = [f"tokenizer={trained}/tok/model", f"predict={trained}/pred/model", f"reason={trained}/reason/model"]
+    assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm", f"transfer={tmp_path}/tiny/transfer"]) == 0
+    env = gym.make("cosmos_env/WorldModel-v0", weights=tmp_path / "wm", obs_mode="pixels", style="dusk")
+    obs, info = env.reset(seed=3)
+    assert obs.shape == (64, 64, 3) and info["style"].shape == (12,)
+    assert main(["export", "task=hopper", *parts, f"out={tmp_path}/no", f"transfer={tmp_path}/none"]) == 2
+
+
 def test_export_refuses_a_missing_part(trained, tmp_path):
     parts = [f"tokenizer={trained}/tok/model", f"predict={trained}/pred/model", f"reason={tmp_path}/none"]
     assert main(["export", "task=hopper", *parts, f"out={tmp_path}/wm2"]) == 2
