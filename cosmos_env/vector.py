@@ -392,9 +392,9 @@ class WorldModelVectorEnv(VectorEnv):
         self._fresh[index] = self.style is None  # a styled start frame is drawn by Transfer too
         self._steps[mask] = 0
         if self.style is not None:
+            per_env = isinstance(self.style, np.ndarray) and self.style.ndim == 2
             for i in np.flatnonzero(mask):
                 rng = np.random.default_rng([int(seeds[i]), 1])  # as collect draws an episode's style
-                per_env = isinstance(self.style, np.ndarray) and self.style.ndim == 2
                 self._styles[i] = self.style[i] if per_env else as_style(self.style, rng)
 
     # -- step ----------------------------------------------------------------------------

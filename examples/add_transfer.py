@@ -64,14 +64,13 @@ def section(weights: Path, bench: dict, command: str, notes: str) -> str:
         episodes = EpisodeDataset(data)
         styled = f" ({len(episodes)} episodes, {episodes.num_steps} steps, one random train-range style an episode)"
     minutes = extra.get("train_seconds", float("nan")) / 60
-    rows = "\n".join(
-        f"| {name} | {r['edge_f1']:.3f} | {r['depth_si_rmse']:.3f} | {r['seg_miou']:.3f} | {r['blur_ssim']:.3f} "
-        f"| {r['diversity']:.3f} | {r['psnr_vs_mujoco_styled']:.2f} |"
-        if "psnr_vs_mujoco_styled" in r
-        else f"| {name} | {r['edge_f1']:.3f} | {r['depth_si_rmse']:.3f} | {r['seg_miou']:.3f} | {r['blur_ssim']:.3f} "
-        f"| {r['diversity']:.3f} | - |"
-        for name, r in bench["rows"].items()
-    )
+
+    def cells(r: dict) -> str:
+        vs = f"{r['psnr_vs_mujoco_styled']:.2f}" if "psnr_vs_mujoco_styled" in r else "-"
+        figures = (r["edge_f1"], r["depth_si_rmse"], r["seg_miou"], r["blur_ssim"], r["diversity"])
+        return " | ".join(f"{x:.3f}" for x in figures) + f" | {vs}"
+
+    rows = "\n".join(f"| {name} | {cells(r)} |" for name, r in bench["rows"].items())
     return f"""## Transfer (styled observations)
 `transfer/`: control maps of the decoder's canonical frame (Canny edges, blurred RGB, inverse depth,
 segmentation) -> RGB in an appearance style, one light branch per modality mixed by per-modality
