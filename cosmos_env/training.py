@@ -24,7 +24,15 @@ from cosmos_env.data import EpisodeDataset, WindowDataset
 from worldmodels.checkpoint import config_from_dict, config_to_dict, from_pretrained, read_config
 from worldmodels.discriminator import DISCRIMINATOR_SIZES, PatchDiscriminator
 from worldmodels.io import file_sha256, memmap_safetensors
-from worldmodels.losses import decoder_loss, predict_loss, probe_loss, reason_loss, tokenizer_loss, transfer_loss
+from worldmodels.losses import (
+    ImaginedClips,
+    decoder_loss,
+    predict_loss,
+    probe_loss,
+    reason_loss,
+    tokenizer_loss,
+    transfer_loss,
+)
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.probe import PoseProbe, PoseProbeConfig
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
@@ -345,34 +353,40 @@ class ReasonStage:
 
 def cached_imagined_clips(
     predict_dir: str | Path, windows: WindowDataset, count: int, cache: Path, chunk: int = 256
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``count`` clips (latents, obs, actions) whose last frames Predict imagined from
-    the real frames before them (1 to clip-1 real frames, in turn), spread over
-    ``windows``; cached in ``cache`` for this Predict model and dataset."""
+) -> ImaginedClips:
+    """``count`` clips whose last frames Predict imagined from the real frames before them
+    (1 to clip-1 real frames, in turn) under the real actions, spread over ``windows``,
+    with the real windows' reward, termination and validity labels; cached in ``cache``
+    for this Predict model and dataset."""
     key = {
         "predict": str(Path(predict_dir).resolve()),
         "count": str(count),
         "windows": str(len(windows)),
         "predict_mtime": str((Path(predict_dir) / "model.safetensors").stat().st_mtime_ns),
+        "labels": "reward,terminated,valid",
     }
+    fields = ("latents", "obs", "action", "reward", "terminated", "valid")
 
     def imagine() -> dict[str, np.ndarray]:
         predict = from_pretrained(predict_dir, expected_class="PredictModel")
         context = read_config(predict_dir)["extra"].get("context", 4)
         picks = torch.linspace(0, len(windows) - 1, min(count, len(windows))).round().long().tolist()
-        out: dict[str, list[torch.Tensor]] = {"latents": [], "obs": [], "action": []}
+        out: dict[str, list[torch.Tensor]] = {k: [] for k in fields}
         for n, lo in enumerate(tqdm(range(0, len(picks), chunk), desc="imagine clips", unit="chunk")):
-            batch = [windows[i] for i in picks[lo : lo + chunk]]
-            z, o, a = (torch.stack([b[k] for b in batch]).float() for k in ("latents", "obs", "action"))
+            rows = [windows[i] for i in picks[lo : lo + chunk]]
+            batch = {k: torch.stack([row[k] for row in rows]) for k in fields}
+            z, o, a = (batch[k].float() for k in ("latents", "obs", "action"))
             real = 1 + n % (windows.length - 1)
             gen = torch.Generator().manual_seed(n)
-            z, o = imagine_clips(predict, z, o, a, real=real, context=context, generator=gen)
-            for k, v in zip(out, (z, o, a)):
-                out[k].append(v)
+            batch["latents"], batch["obs"] = imagine_clips(predict, z, o, a, real=real, context=context, generator=gen)
+            batch["action"] = a
+            for k in fields:
+                out[k].append(batch[k])
         return {k: torch.cat(v).numpy() for k, v in out.items()}
 
     arrays = cached_arrays(cache, key, imagine)
-    return tuple(torch.from_numpy(np.array(arrays[k])) for k in ("latents", "obs", "action"))
+    z, o, a, reward, terminated, valid = (torch.from_numpy(np.array(arrays[k])) for k in fields)
+    return ImaginedClips(z, o, a, reward, terminated.bool(), valid.bool())
 
 
 class ProbeStage:

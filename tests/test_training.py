@@ -143,8 +143,12 @@ def test_reason_stage_imagines_negatives_once(dataset, tmp_path, tokenizer):
     predict = tiny_predict(dataset, tmp_path, tokenizer)
     settings = ReasonStageConfig(tokenizer=tokenizer, predict=predict, size="tiny", clip=3, imagined_clips=40)
     stage = ReasonStage(settings, dataset, tmp_path / "run")
-    z, o, a = stage.imagined_clips
+    z, o, a, reward, terminated, valid = stage.imagined_clips
     assert z.shape == (40, 3, 4, 8, 8) and o.shape == (40, 3, 11) and a.shape == (40, 2, 3)
+    assert reward.shape == terminated.shape == (40, 2) and valid.shape == (40, 3) and terminated.dtype == torch.bool
+    first = stage.train_data[0]  # the bank's first clip was imagined from the first window, under its labels
+    torch.testing.assert_close(reward[0], first["reward"].to(reward.dtype))
+    assert torch.equal(a[0], first["action"].float()) and torch.equal(valid[0], first["valid"].bool())
     assert stage.model.reward_std > 0 and stage.model.config.clip == 3
     loss, metrics = stage.loss(stage.model, batch_of(stage, 4))
     assert loss.isfinite() and "plausibility_accuracy_imagined" in metrics

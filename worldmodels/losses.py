@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -412,6 +413,24 @@ def transfer_loss(
     return loss, metrics
 
 
+class ImaginedClips(NamedTuple):
+    """A bank of clips whose last frames Predict imagined from real ones under the real
+    actions (:func:`cosmos_env.training.cached_imagined_clips`), with the real clips' labels."""
+
+    latents: torch.Tensor
+    """(N, T, C, h, w) raw."""
+    obs: torch.Tensor
+    """(N, T, D) raw."""
+    actions: torch.Tensor
+    """(N, T-1, A)."""
+    reward: torch.Tensor
+    """(N, T-1): MuJoCo's rewards of the real clip the imagined one stands for."""
+    terminated: torch.Tensor
+    """(N, T-1) bool, likewise."""
+    valid: torch.Tensor
+    """(N, T) bool, likewise."""
+
+
 def reason_loss(
     net: Callable,
     model: ReasonModel,
@@ -422,16 +441,18 @@ def reason_loss(
     terminated: torch.Tensor,
     valid: torch.Tensor,
     config: ReasonStageConfig,
-    imagined: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    imagined: ImaginedClips | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Reward regression, termination and plausibility classification on a batch of real
     clips plus as many (``negatives`` x B) wrong ones: corrupted copies of the batch
-    (:data:`worldmodels.corrupt.CORRUPTIONS`) and, when given, ``imagined`` clips
-    (latents, obs, actions) drawn from a bank of Predict's futures, in equal shares.
+    (:data:`worldmodels.corrupt.CORRUPTIONS`) and, when given, ``imagined`` clips drawn
+    from a bank of Predict's futures, in equal shares.
 
     latents (B, T, C, h, w), obs (B, T, D) raw; actions (B, T-1, A); reward, terminated
     (B, T-1) MuJoCo labels; valid (B, T). Reward and termination train on real clips
-    whose last transition is valid; plausibility on every clip.
+    whose last transition is valid, and with ``config.label_imagined`` on the imagined
+    ones too (the real clip's labels: the critic then reads them off imagined frames as
+    it will in the env); plausibility on every clip.
     """
     b, device = latents.shape[0], latents.device
     kinds = list(CORRUPTIONS) + (["imagined"] if imagined is not None else [])
@@ -439,11 +460,15 @@ def reason_loss(
     share = torch.arange(n_neg, device=device) * len(kinds) // n_neg  # kind of each negative
     rows = torch.randint(0, b, (n_neg,), device=device)
     parts_z, parts_o, parts_a = [latents], [obs], [actions]
+    labels = [(torch.arange(b, device=device), reward, terminated, valid)]  # rows whose reward and termination train
     for k, kind in enumerate(kinds):
         pick = rows[share == k]
         if kind == "imagined":
-            bank = torch.randint(0, imagined[0].shape[0], (len(pick),))
-            z, o, a = (x[bank].to(device) for x in imagined)
+            bank = torch.randint(0, imagined.latents.shape[0], (len(pick),))
+            z, o, a = (x[bank].to(device) for x in (imagined.latents, imagined.obs, imagined.actions))
+            if config.label_imagined:  # these rows of the batch, with the real clips' labels
+                at = sum(len(part) for part in parts_z) + torch.arange(len(pick), device=device)
+                labels.append((at, *(x[bank].to(device) for x in imagined[3:])))
         else:
             z, o = CORRUPTIONS[kind](latents[pick], obs[pick])
             a = actions[pick]
@@ -452,14 +477,17 @@ def reason_loss(
         parts_a.append(a)
     out = net(torch.cat(parts_z).float(), torch.cat(parts_o).float(), torch.cat(parts_a).float())
     real = torch.arange(b + n_neg, device=device) < b  # (B + N,)
-    labelled = valid[:, -2].float()  # (B,)
-    n = labelled.sum().clamp_min(1)
-    target = (reward[:, -1].float() - model.reward_mean) / model.reward_std
-    reward_loss = ((out["reward_normalized"][:b] - target).pow(2) * labelled).sum() / n
+    at, reward_l, terminated_l, valid_l = (torch.cat(x) for x in zip(*labels))  # (L, ...): L = B (+ imagined)
+    weight = valid_l[:, -2].float()  # (L,): clips whose last transition has a label
+    n = weight.sum().clamp_min(1)
+    target = (reward_l[:, -1].float() - model.reward_mean) / model.reward_std
+    reward_loss = ((out["reward_normalized"][at] - target).pow(2) * weight).sum() / n
     term_loss = (
-        F.binary_cross_entropy_with_logits(out["terminated"][:b], terminated[:, -1].float(), reduction="none")
-        * labelled
+        F.binary_cross_entropy_with_logits(out["terminated"][at], terminated_l[:, -1].float(), reduction="none")
+        * weight
     ).sum() / n
+    labelled = valid[:, -2].float()  # (B,): the real clips', for the metrics
+    n = labelled.sum().clamp_min(1)
     plaus_loss = F.binary_cross_entropy_with_logits(out["plausibility"], real.float())
     with torch.no_grad():
         said_real = out["plausibility"] > 0
@@ -474,4 +502,8 @@ def reason_loss(
         }
         for k, kind in enumerate(kinds):
             metrics[f"plausibility_accuracy_{kind}"] = (~said_real[b:][share == k]).float().mean().item()
+        if len(labels) > 1:  # termination read off the labelled imagined clips
+            at, _, terminated_i, valid_i = labels[1]
+            right = ((out["terminated"][at] > 0) == terminated_i[:, -1]).float() * valid_i[:, -2]
+            metrics["terminated_accuracy_imagined"] = right.sum().item() / max(valid_i[:, -2].sum().item(), 1)
     return reward_loss + term_loss + plaus_loss, metrics

@@ -117,12 +117,16 @@ class ReasonStageConfig:
     """Imagined clips made once (and cached) as negatives."""
     negatives: float = 1.0
     """Wrong clips per real clip in a batch."""
+    label_imagined: bool = False
+    """Also train reward and termination on the imagined clips, with the labels of the real
+    clips they were imagined from (needs ``predict``)."""
     name: str = "reason"
 
     def __post_init__(self) -> None:
         _check(self.clip >= 2, f"clip must be >= 2 (a clip holds a transition), got {self.clip}")
         _check(self.imagined_clips >= 1, f"imagined_clips must be >= 1, got {self.imagined_clips}")
         _check(self.negatives > 0, f"negatives must be > 0, got {self.negatives}")
+        _check(not self.label_imagined or self.predict is not None, "label_imagined needs a predict to imagine clips")
 
 
 @dataclass(frozen=True)

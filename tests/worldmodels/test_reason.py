@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from worldmodels.corrupt import CORRUPTIONS, freeze, shuffle, teleport
-from worldmodels.losses import reason_loss
+from worldmodels.losses import ImaginedClips, reason_loss
 from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel
 from worldmodels.reason import REASON_SIZES, ReasonConfig, ReasonModel
 from worldmodels.rollout import imagine_clips
@@ -19,6 +19,13 @@ def clips(b=6, t=4, seed=0):
         torch.randn(b, t, 5, generator=g),
         torch.randn(b, t - 1, 2, generator=g),
     )
+
+
+def bank_of(b=4, seed=1, terminated=False):
+    """An imagined-clip bank of random clips, every label valid."""
+    z, o, a = clips(b=b, seed=seed)
+    reward = torch.randn(b, 3, generator=torch.Generator().manual_seed(seed))
+    return ImaginedClips(z, o, a, reward, torch.full((b, 3), terminated), torch.ones(b, 4, dtype=torch.bool))
 
 
 def reason(**overrides):
@@ -113,7 +120,7 @@ def test_reason_loss_trains_all_three_heads():
     reward, terminated = torch.randn(8, 3), torch.rand(8, 3) > 0.5
     valid = torch.ones(8, 4, dtype=torch.bool)
     valid[0, :3] = False  # a padded clip: its last transition has no label
-    bank = clips(b=4, seed=1)
+    bank = bank_of()
     loss, metrics = reason_loss(m, m, z, o, a, reward, terminated, valid, SETTINGS, imagined=bank)
     loss.backward()
     assert loss.isfinite() and all(p.grad is not None for p in m.heads.parameters())
@@ -135,6 +142,31 @@ def test_reason_loss_trains_all_three_heads():
         loss.backward()
         opt.step()
     assert loss.item() < 0.6 * first
+
+
+def test_reason_loss_labels_imagined_clips_only_when_asked():
+    """With label_imagined the termination head learns the imagined clips' (real) labels too."""
+    m = reason()
+    z, o, a = clips(b=8)
+    reward, terminated, valid = (
+        torch.randn(8, 3),
+        torch.zeros(8, 3, dtype=torch.bool),
+        torch.ones(8, 4, dtype=torch.bool),
+    )
+    bank = bank_of(b=6, terminated=True)  # real clips never end, imagined ones always do
+    _, plain = reason_loss(m, m, z, o, a, reward, terminated, valid, SETTINGS, imagined=bank)
+    assert "terminated_accuracy_imagined" not in plain
+    settings = ReasonStageConfig(tokenizer="-", predict="-", negatives=4.0, label_imagined=True)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    for step in range(60):
+        torch.manual_seed(step)
+        loss, metrics = reason_loss(m, m, z, o, a, reward, terminated, valid, settings, imagined=bank)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert metrics["terminated_accuracy_imagined"] == 1.0 and metrics["terminated_accuracy"] == 1.0
+    with pytest.raises(ValueError, match="label_imagined needs a predict"):
+        ReasonStageConfig(tokenizer="-", predict=None, label_imagined=True)
 
 
 def test_patch_four_judges_whole_clips_with_fewer_tokens():
