@@ -485,7 +485,7 @@ class WorldModelVectorEnv(VectorEnv):
         index = index.to(self.device).reshape(-1)
         stale = index[~self._fresh[index]]
         if len(stale):
-            history = self.history.select(stale)
+            history = self.history.select(stale, with_cache=False)  # decoding needs no keys and values
             if self.style is None:
                 self._frames[stale] = self.model.decode_latest(history, rgb_only=True)["rgb"]
             else:

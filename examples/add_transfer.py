@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def install(transfer: Path, weights: Path) -> None:
     """Copy a Transfer model's config and weights into ``weights/transfer`` once it is known to
-    load with the world model there (raises, naming the mismatch, otherwise)."""
+    load with the world model there (raises, naming the mismatch, and leaves an older
+    ``transfer/`` as it was otherwise)."""
+    from worldmodels.checkpoint import from_pretrained
     from worldmodels.world_model import WorldModel
 
     if not (transfer / "config.json").is_file():
@@ -35,15 +37,17 @@ def install(transfer: Path, weights: Path) -> None:
     tmp = weights / "transfer.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    for name in ("config.json", "model.safetensors"):
-        shutil.copy2(transfer / name, tmp / name)
+    try:
+        for name in ("config.json", "model.safetensors"):
+            shutil.copy2(transfer / name, tmp / name)
+        model = from_pretrained(tmp, expected_class="TransferModel")
+        world = WorldModel.from_pretrained(weights)
+        WorldModel(world.tokenizer, world.predict, world.context, world.reason, model)
+    except Exception:
+        shutil.rmtree(tmp)
+        raise
     shutil.rmtree(weights / "transfer", ignore_errors=True)
     tmp.rename(weights / "transfer")
-    try:
-        WorldModel.from_pretrained(weights)
-    except Exception:
-        shutil.rmtree(weights / "transfer")
-        raise
 
 
 def section(weights: Path, bench: dict, command: str, notes: str) -> str:

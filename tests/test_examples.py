@@ -6,6 +6,7 @@ import json
 import pytest
 
 from tests.scripts import run_script
+from worldmodels.checkpoint import CheckpointError
 
 
 def run(script, *args, timeout=300):
@@ -127,3 +128,10 @@ def test_add_transfer_ships_transfer_and_writes_its_card_section(weights, tmp_pa
         assert (tmp_path / "wm" / name).is_file()
     with pytest.raises(AssertionError, match="no trained Transfer model"):
         run("add_transfer.py", "--weights", str(tmp_path / "wm"), "--transfer", str(tmp_path / "none"))
+    shipped = (tmp_path / "wm" / "transfer" / "model.safetensors").read_bytes()
+    with pytest.raises(
+        CheckpointError, match="expected a TransferModel"
+    ):  # not a Transfer model: the shipped one stays
+        add_transfer.install(tmp_path / "tiny" / "predict", tmp_path / "wm")
+    assert (tmp_path / "wm" / "transfer" / "model.safetensors").read_bytes() == shipped
+    assert not (tmp_path / "wm" / "transfer.tmp").exists()

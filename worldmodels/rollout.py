@@ -66,8 +66,9 @@ class History:
         tensors = (x.repeat_interleave(k, 0) for x in (self.latents, self.obs, self.actions, self.age))
         return History(*tensors, cache=self.cache.repeat(k) if self.cache is not None else None)
 
-    def select(self, index: torch.Tensor) -> History:
-        cache = self.cache.select(index) if self.cache is not None else None
+    def select(self, index: torch.Tensor, with_cache: bool = True) -> History:
+        """Rows ``index``; without their cache when ``with_cache`` is False (enough to decode frames)."""
+        cache = self.cache.select(index) if self.cache is not None and with_cache else None
         return History(self.latents[index], self.obs[index], self.actions[index], self.age[index], cache)
 
     def assign(self, index: torch.Tensor, other: History) -> History:
