@@ -52,6 +52,7 @@ def install(transfer: Path, weights: Path) -> None:
 
 def section(weights: Path, bench: dict, command: str, notes: str) -> str:
     """The card's Markdown ``## Transfer`` section from the benchmark's figures and the run's record."""
+    from cosmos_env.styles import PRESETS
     from worldmodels.checkpoint import from_pretrained, read_config
     from worldmodels.transfer import TRANSFER_SIZES
 
@@ -75,6 +76,7 @@ def section(weights: Path, bench: dict, command: str, notes: str) -> str:
         return " | ".join(f"{x:.3f}" for x in figures) + f" | {vs}"
 
     rows = "\n".join(f"| {name} | {cells(r)} |" for name, r in bench["rows"].items())
+    presets = ", ".join(name for name in PRESETS if name != "canonical")  # transfer_bench's styles, in order
     return f"""## Transfer (styled observations)
 `transfer/`: control maps of the decoder's canonical frame (Canny edges, blurred RGB, inverse depth,
 segmentation) -> RGB in an appearance style, one light branch per modality mixed by per-modality
@@ -89,8 +91,9 @@ env = gym.make("<this id>", obs_mode="pixels", style="random", control_weights={
 ```
 
 Adherence and diversity on {bench["states"]} held-out MuJoCo states x {bench["styles"]} styles (the presets
-and held-out random ones), each frame drawn three ways: by Transfer from the state's control maps, the
-canonical frame (perfect adherence, no diversity) and MuJoCo rendering the same style (the ground truth).
+but canonical, then random train-range styles from unseen seeds), each frame drawn three ways: by
+Transfer from the state's control maps, the canonical frame (perfect adherence, no diversity) and
+MuJoCo rendering the same style (the ground truth).
 Depth (scale-invariant RMSE, log metres) and segmentation (mIoU) are read by probes trained on MuJoCo
 frames in random styles ({bench["probe_steps"]} steps); diversity is the RGB RMSE between two styles of a state.
 
@@ -105,7 +108,8 @@ frames in random styles ({bench["probe_steps"]} steps); diversity is the RGB RMS
 `transfer_strip.png`: per style, a row of this world model's imagined frames drawn by Transfer (the
 env with one style per env and one reset seed), then MuJoCo's render of the same policy from the same
 start in that style; columns are steps 0, 4, 8, 16, 24, 32, 48, 64 (black: the episode had ended).
-`transfer_grid.png`: held-out MuJoCo states (columns, Transfer then MuJoCo) in each style (rows).
+`transfer_grid.png`: held-out MuJoCo states (columns, Transfer then MuJoCo) in each style (rows, in the
+table's order: {presets}, then the random ones).
 
 {notes.strip()}
 """
