@@ -136,7 +136,7 @@ class MujocoReference:
         or a vector (:func:`cosmos_env.styles.as_style`); returns the style vector. The
         physics, observations and depth are unchanged; segmentation ids too."""
         vector = as_style(style, rng)
-        self._styles.apply(vector, self._renderer._mjr_context)
+        self._styles.apply(vector, self._renderer)
         self.style = vector
         return vector
 
@@ -148,7 +148,7 @@ class MujocoReference:
             self._styled = (model, mujoco.Renderer(model, self.task.height, self.task.width), StyleEditor(model))
         model, renderer, editor = self._styled
         if self._styled_as is None or not np.array_equal(style, self._styled_as):
-            editor.apply(np.asarray(style, np.float64), renderer._mjr_context)
+            editor.apply(np.asarray(style, np.float64), renderer)
             self._styled_as = np.array(style, np.float64)
         renderer.update_scene(self.data, camera=self._camera)
         return renderer.render()

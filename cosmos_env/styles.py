@@ -115,9 +115,11 @@ class StyleEditor:
             self._sky_slice = slice(start, start + size)
             self._sky = model.tex_data[self._sky_slice].copy()
 
-    def apply(self, style: np.ndarray, context=None) -> None:
-        """Edit the model to ``style`` (12,); with the renderer's ``context`` (an
-        ``mujoco.MjrContext``) the skybox texture is uploaded again."""
+    def apply(self, style: np.ndarray, renderer=None) -> None:
+        """Edit the model to ``style`` (12,); with the ``mujoco.Renderer`` that draws this
+        model, its GPU copy of the skybox is uploaded again, into that renderer's own GL
+        context (made current first: an upload lands in whichever context is current, and
+        a process with two renderers would tint the other one's sky)."""
         import mujoco
 
         m = self.model
@@ -134,5 +136,7 @@ class StyleEditor:
         if self.skybox is not None:
             pixels = self._sky.reshape(-1, 3).astype(np.float64) * sky
             m.tex_data[self._sky_slice] = np.clip(pixels, 0, 255).astype(np.uint8).ravel()
-            if context is not None:
-                mujoco.mjr_uploadTexture(m, context, self.skybox)
+            if renderer is not None:
+                if renderer._gl_context is not None:
+                    renderer._gl_context.make_current()
+                mujoco.mjr_uploadTexture(m, renderer._mjr_context, self.skybox)

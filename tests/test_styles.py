@@ -22,6 +22,27 @@ def test_a_style_changes_the_look_and_nothing_else():
         assert ref.set_style("random", np.random.default_rng(3)).shape == (len(STYLE_FIELDS),)
 
 
+def test_each_renderer_keeps_its_own_sky_when_renders_alternate():
+    """A skybox upload lands in the current GL context: after a canonical render(), a new style
+    for render_styled() must tint the styled renderer's sky, not the canonical one's (collect
+    alternates the two every step and changes style at each episode)."""
+    from cosmos_env.styles import preset
+
+    sky = lambda rgb: rgb[:4].reshape(-1, 3).mean(0)  # noqa: E731 (the top rows: sky only)
+    with MujocoReference("hopper") as ref:
+        ref.reset(seed=0)
+        canonical = sky(ref.render().rgb)
+        forest = sky(ref.render_styled(preset("forest")))
+        looks = []
+        for name in ("snow", "forest", "canonical"):
+            np.testing.assert_array_equal(sky(ref.render().rgb), canonical)
+            looks.append(sky(ref.render_styled(preset(name))))
+        snow, forest_again, canonical_styled = looks
+        assert np.abs(snow - forest).mean() > 10 and np.abs(canonical_styled - forest).mean() > 10
+        np.testing.assert_allclose(forest_again, forest)
+        np.testing.assert_allclose(canonical_styled, canonical, atol=1)
+
+
 def test_random_styles_are_seeded_and_held_out_ranges_differ():
     a, b = (random_style(np.random.default_rng(7)) for _ in range(2))
     np.testing.assert_array_equal(a, b)
