@@ -82,7 +82,7 @@ def section(weights: Path, bench: dict, command: str, notes: str) -> str:
 segmentation) -> RGB in an appearance style, one light branch per modality mixed by per-modality
 weights, one pass a frame ({size}, {params:.2f} M parameters). Trained {extra.get("step", "?")} steps
 ({minutes:.0f} min, {extra.get("device", "?")}) on `{data}`{styled}: `cosmos-env collect ... styles=random`, then
-`cosmos-env train stage=transfer` (the recipe below). It changes nothing by default; with it:
+`cosmos-env train stage=transfer` (the commands end this section). It changes nothing by default; with it:
 
 ```python
 env = gym.make("<this id>", obs_mode="pixels", style="dusk")   # a preset, "random" (per episode), a 12-vector,
