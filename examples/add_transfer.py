@@ -52,6 +52,7 @@ def install(transfer: Path, weights: Path) -> None:
 
 def section(weights: Path, bench: dict, command: str, notes: str) -> str:
     """The card's Markdown ``## Transfer`` section from the benchmark's figures and the run's record."""
+    from cosmos_env.shipped import env_id, parse_folder
     from cosmos_env.styles import PRESETS
     from worldmodels.checkpoint import from_pretrained, read_config
     from worldmodels.transfer import TRANSFER_SIZES
@@ -77,6 +78,8 @@ def section(weights: Path, bench: dict, command: str, notes: str) -> str:
 
     rows = "\n".join(f"| {name} | {cells(r)} |" for name, r in bench["rows"].items())
     presets = ", ".join(name for name in PRESETS if name != "canonical")  # transfer_bench's styles, in order
+    parsed = parse_folder(weights.name)
+    env = env_id(*parsed) if parsed else "cosmos_env/WorldModel-v0"
     return f"""## Transfer (styled observations)
 `transfer/`: control maps of the decoder's canonical frame (Canny edges, blurred RGB, inverse depth,
 segmentation) -> RGB in an appearance style, one light branch per modality mixed by per-modality
@@ -85,9 +88,10 @@ weights, one pass a frame ({size}, {params:.2f} M parameters). Trained {extra.ge
 `cosmos-env train stage=transfer` (the commands end this section). It changes nothing by default; with it:
 
 ```python
-env = gym.make("<this id>", obs_mode="pixels", style="dusk")   # a preset, "random" (per episode), a 12-vector,
-                                                              # or (N, 12) per env with gym.make_vec
-env = gym.make("<this id>", obs_mode="pixels", style="random", control_weights={{"edge": 1.0, "seg": 0.5}})
+# style: a preset ("dusk"), "random" (a new style each episode), a 12-vector, or (N, 12) per env with make_vec
+env = gym.make("{env}", obs_mode="pixels", style="dusk")
+weights = {{"edge": 1.0, "seg": 0.5}}  # per control map: scalars, or (N, H, W) maps
+env = gym.make("{env}", obs_mode="pixels", style="random", control_weights=weights)
 ```
 
 Adherence and diversity on {bench["states"]} held-out MuJoCo states x {bench["styles"]} styles (the presets
