@@ -283,7 +283,29 @@ def test_style_robustness_benchmark_judges_both_policies_under_each_look(tmp_pat
         assert set(row["gain_transfer_vs_canonical"]) == {"mean", "ci95_half_width"}
     runs = tmp_path / "runs" / "quick" / "hopper"
     assert (runs / "bc_canonical" / "model" / "config.json").is_file()
+    from cosmos_env.vector import resolve_weights
     from worldmodels.checkpoint import read_config
 
-    assert read_config(runs / "bc_transfer" / "model")["extra"]["transfer"] == str(runs / "random_transfer")
+    shipped = resolve_weights(None, "hopper") / "transfer"  # Hopper ships a Transfer: the benchmark's default
+    assert read_config(runs / "bc_transfer" / "model")["extra"]["transfer"] == str(shipped)
     assert stdout.strip().splitlines()[-1].startswith("| held_out |")
+
+
+def test_style_robustness_falls_back_to_a_random_transfer_only_when_quick(tmp_path, monkeypatch):
+    import argparse
+    import importlib.util
+
+    import cosmos_env.vector
+    from cosmos_env.tasks import load_task
+    from tests.scripts import ROOT
+
+    spec = importlib.util.spec_from_file_location("style_robustness", ROOT / "benchmarks" / "style_robustness.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(cosmos_env.vector, "resolve_weights", lambda weights, task: tmp_path / "no_transfer")
+    task = load_task("hopper")
+    quick = argparse.Namespace(transfer=None, quick=True)
+    assert bench.transfer_dir(quick, task, tmp_path / "out") == tmp_path / "out" / "random_transfer"
+    assert (tmp_path / "out" / "random_transfer" / "config.json").is_file()
+    with pytest.raises(SystemExit, match="no Transfer model shipped for hopper"):
+        bench.transfer_dir(argparse.Namespace(transfer=None, quick=False), task, tmp_path / "out")
