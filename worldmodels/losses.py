@@ -479,13 +479,13 @@ def reason_loss(
     real = torch.arange(b + n_neg, device=device) < b  # (B + N,)
     at, reward_l, terminated_l, valid_l = (torch.cat(x) for x in zip(*labels))  # (L, ...): L = B (+ imagined)
     weight = valid_l[:, -2].float()  # (L,): clips whose last transition has a label
-    n = weight.sum().clamp_min(1)
+    n_weight = weight.sum().clamp_min(1)
     target = (reward_l[:, -1].float() - model.reward_mean) / model.reward_std
-    reward_loss = ((out["reward_normalized"][at] - target).pow(2) * weight).sum() / n
+    reward_loss = ((out["reward_normalized"][at] - target).pow(2) * weight).sum() / n_weight
     term_loss = (
         F.binary_cross_entropy_with_logits(out["terminated"][at], terminated_l[:, -1].float(), reduction="none")
         * weight
-    ).sum() / n
+    ).sum() / n_weight
     labelled = valid[:, -2].float()  # (B,): the real clips', for the metrics
     n = labelled.sum().clamp_min(1)
     plaus_loss = F.binary_cross_entropy_with_logits(out["plausibility"], real.float())
