@@ -44,7 +44,9 @@ and terminations from Reason; since 0.2.0 from the rules by default (``reward_fn
 are new models (``cosmos_env/weights/<task>-v<N>/MODEL_CARD.md``): ``-v1`` the v2 world
 model (mixed-behaviour data, a few-step shortcut sampler, cached context); ``Hopper-v2``
 and ``HalfCheetah-v2`` a narrow decoder (and for HalfCheetah a retrained critic);
-``HalfCheetah-v3`` that decoder trained on against a patch discriminator (sharper frames).
+``HalfCheetah-v3`` that decoder trained on against a patch discriminator (sharper frames);
+``Hopper-v3`` Hopper-v2 with a small critic whose imagined clips learned reward and
+termination too (``stage.label_imagined``; faster steps, same default judge).
 
 ``style`` draws pixel observations and ``render()`` through Transfer (a world model with
 ``transfer/``, :mod:`worldmodels.transfer`) from the decoder's canonical RGB, depth and
