@@ -18,6 +18,8 @@ from the same ``--eval-seeds`` reset seeds, full episodes:
 Figures per arm: mean return with a ~95% interval over eval seeds, the paired gain
 (same seeds) over ``random`` and over ``model_free``, real and imagined steps, training
 wall-clock (summed over resumed invocations). A gain whose interval holds 0 is a tie.
+``--out/<task>/curves.png`` plots each arm's MuJoCo checks while training against the real
+steps spent by then.
 
     python benchmarks/policy_bench.py --task hopper [--arms random model_free dyna ...] [--real-steps 100000]
         [--imagined-steps 400000] [--weights DIR] [--out runs/bench_policies] [--quick] [--json PATH]
@@ -61,6 +63,19 @@ def arm_config(arm: str, args: argparse.Namespace) -> dict[str, Any]:
     raise ValueError(f"unknown arm {arm!r}; known: {', '.join(DEFAULT_ARMS)}, horizon_<H>")
 
 
+MODEL_FREE_IGNORES = ("weights", "horizon", "num_envs", "round_real_steps", "finetune_steps")
+"""Settings of the imagined arms that model-free SAC never reads."""
+
+
+def arm_key(arm: str, key: dict[str, Any]) -> dict[str, Any]:
+    """The part of a run's ``key`` (task, seed, budgets, stage fields) that ``arm``'s result
+    depends on: a finished model-free arm is reused whatever the world model or imagined budget."""
+    if arm != "model_free":
+        return key
+    config = {k: v for k, v in key["config"].items() if k not in MODEL_FREE_IGNORES}
+    return {k: v for k, v in key.items() if k != "imagined_steps"} | {"config": config}
+
+
 def train_arm(arm: str, args: argparse.Namespace, task: Any, out: Path) -> dict[str, Any]:
     """Train (or resume) one arm; returns its record: actor directory (None for random),
     real and imagined steps, training seconds."""
@@ -76,7 +91,7 @@ def train_arm(arm: str, args: argparse.Namespace, task: Any, out: Path) -> dict[
     key = {"task": task.name, "seed": args.seed, "real_steps": args.real_steps, "imagined_steps": args.imagined_steps,
            "config": fields}  # fmt: skip
     done = out / "result.json"  # a finished arm: its actor is all the table needs (no SB3 checkpoint)
-    if done.is_file() and (record := json.loads(done.read_text()))["key"] == key:
+    if done.is_file() and arm_key(arm, (record := json.loads(done.read_text()))["key"]) == arm_key(arm, key):
         return {**record["result"], "actor": str(out / record["result"]["actor"])}
     wall_file = out / "wall.json"  # seconds of finished invocations: a resumed arm adds its own
     spent = json.loads(wall_file.read_text())["wall_s"] if wall_file.is_file() else 0.0
@@ -111,6 +126,46 @@ def judge(actor: str | None, task: Any, seeds: list[int], horizon: int | None) -
     else:
         policy = MLPActor.load(actor)
     return mujoco_returns(policy, task, seeds, horizon)
+
+
+def training_curve(arm: str, out: Path) -> list[dict[str, Any]]:
+    """An arm's MuJoCo checks while it trained (``eval.jsonl`` rows; [] for random), each with
+    ``real_steps``: the MuJoCo steps spent by then."""
+    log = out / ("model_free" if arm == "model_free" else f"{arm}/policy") / "eval.jsonl"
+    if arm == "random" or not log.is_file():
+        return []
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [r | {"real_steps": r["steps"] if arm == "model_free" else r["real_steps"]} for r in rows]
+
+
+def plot_curves(results: dict[str, dict[str, Any]], out: Path, title: str) -> Path:
+    """``out/curves.png``: each arm's MuJoCo return (mean ± std over its check episodes) against
+    the real steps it had spent, random as a line; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arm, r in results.items():
+        if arm == "random":
+            ax.axhline(r["return_mean"], color="grey", ls="--", lw=1, label="random")
+            continue
+        rows = training_curve(arm, out)
+        if not rows:
+            continue
+        x = np.array([row["real_steps"] for row in rows])
+        y, sd = (np.array([row[k] for row in rows]) for k in ("mujoco_return", "mujoco_return_std"))
+        (line,) = ax.plot(x, y, marker="o", ms=3, label=f"{arm} (final {r['return_mean']:.0f})")
+        ax.fill_between(x, y - sd, y + sd, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("real MuJoCo steps spent")
+    ax.set_ylabel("MuJoCo return (checks while training)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=100)
+    plt.close(fig)
+    return out / "curves.png"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -186,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    curves = plot_curves(results, Path(args.out) / task.name, f"{task.gym_id}: {args.real_steps:,} real steps")
+    print(f"training curves: {curves}")
     print(f"\n{task.gym_id}: MuJoCo return over {len(seeds)} seeds (mean ± ~95% interval; gains paired by seed)")
     print(table(list(results.values())))
 

@@ -264,6 +264,7 @@ def test_policy_benchmark_trains_each_arm_and_a_rerun_resumes(tiny_hopper, tmp_p
     assert all(len(a["returns"]) == 3 and math.isfinite(a["return_mean"]) for a in arms.values())
     assert set(arms["dyna"]["gain_vs_model_free"]) == {"mean", "ci95_half_width"}
     assert stdout.strip().splitlines()[-1].startswith("| dyna |")
+    assert iio.imread(tmp_path / "runs" / "quick" / "hopper" / "curves.png").ndim == 3
     # everything is trained: the same command judges the same actors again, training nothing
     logs = [tmp_path / "runs" / "quick" / "hopper" / p / "eval.jsonl" for p in ("model_free", "dyna/policy")]
     before = [log.read_text() for log in logs]
@@ -272,6 +273,24 @@ def test_policy_benchmark_trains_each_arm_and_a_rerun_resumes(tiny_hopper, tmp_p
     assert [log.read_text() for log in logs] == before
     for name in ("model_free", "dyna"):
         assert again[name]["returns"] == arms[name]["returns"] and again[name]["actor"] == arms[name]["actor"]
+
+
+def test_policy_benchmark_reuses_a_model_free_arm_whatever_the_world_model():
+    import importlib.util
+
+    from tests.scripts import ROOT
+
+    spec = importlib.util.spec_from_file_location("policy_bench", ROOT / "benchmarks" / "policy_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    config = {"algo": "sac", "weights": None, "horizon": 15, "real_steps": 100_000, "eval_every": 20_000}
+    key = {"task": "hopper", "seed": 0, "real_steps": 100_000, "imagined_steps": 400_000, "config": config}
+    other_world = key | {"imagined_steps": 200_000, "config": config | {"weights": "w", "horizon": 50}}
+    assert bench.arm_key("model_free", key) == bench.arm_key("model_free", other_world)
+    assert bench.arm_key("dyna", key) != bench.arm_key("dyna", other_world)
+    assert bench.arm_key("model_free", key) != bench.arm_key("model_free", key | {"seed": 1})
+    longer = key | {"config": config | {"real_steps": 200_000}}
+    assert bench.arm_key("model_free", key) != bench.arm_key("model_free", longer)
 
 
 def test_style_robustness_benchmark_judges_both_policies_under_each_look(tmp_path):
