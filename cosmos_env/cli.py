@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from cosmos_env.behaviour import BehaviourConfig
 from cosmos_env.tasks import TaskConfig, UnknownTaskError, known_tasks
@@ -381,10 +382,25 @@ COMMANDS: dict[str, tuple[type, Callable]] = {
 
 def compose(command: str, overrides: list[str]) -> object:
     """The typed config of ``command`` with Hydra ``overrides`` applied."""
+    try:
+        return OmegaConf.to_object(_merged(command, overrides))
+    except (OmegaConfBaseException, ValueError) as e:  # a value of the wrong type, or out of range
+        raise CommandError(str(e).strip()) from None
+
+
+def command_help(command: str, overrides: list[str]) -> str:
+    """``cosmos-env <command> --help``: the settings after ``overrides``, with their docs."""
+    from cosmos_env.cli_help import command_help as help_text
+
+    values = OmegaConf.to_container(_merged(command, overrides), resolve=True, throw_on_missing=False)
+    return help_text(command, COMMANDS[command][0], values, STAGE_CONFIGS)
+
+
+def _merged(command: str, overrides: list[str]) -> DictConfig:
+    """``command``'s YAML with ``overrides`` over its dataclass schema (not yet validated)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.errors import HydraException, MissingConfigException
-    from omegaconf.errors import OmegaConfBaseException
 
     _register_schemas()
     schema, _ = COMMANDS[command]
@@ -402,8 +418,8 @@ def compose(command: str, overrides: list[str]) -> object:
             cause = str(e.__cause__).splitlines()[0] if e.__cause__ else ""
             raise CommandError(f"{str(e).strip()}{': ' + cause if cause else ''}") from None
     try:
-        return OmegaConf.to_object(OmegaConf.merge(_unfrozen(schema), cfg))
-    except (OmegaConfBaseException, ValueError) as e:  # a value of the wrong type, or out of range
+        return OmegaConf.merge(_unfrozen(schema), cfg)
+    except (OmegaConfBaseException, ValueError) as e:  # a value of the wrong type
         raise CommandError(str(e).strip()) from None
 
 
@@ -435,7 +451,7 @@ def _clear_readonly(node: DictConfig) -> None:
 
 
 def usage() -> str:
-    lines = ["usage: cosmos-env <command> [key=value ...] [--traceback]", "", "commands:"]
+    lines = ["usage: cosmos-env <command> [key=value ...] [--traceback] [--help]", "", "commands:"]
     lines += [f"  {name:10s} {schema.__doc__.strip().splitlines()[0]}" for name, (schema, _) in COMMANDS.items()]
     lines += ["", f"tasks: {', '.join(known_tasks())}", "config: cosmos_env/conf/<command>.yaml"]
     return "\n".join(lines)
@@ -452,7 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"cosmos-env: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    asks_help = [a for a in overrides if a in ("-h", "--help")]
+    overrides = [a for a in overrides if a not in asks_help]
     try:
+        if asks_help:
+            print(command_help(command, overrides))
+            return 0
         cfg = compose(command, overrides)
         COMMANDS[command][1](cfg)
     except (ValueError, FileNotFoundError) as e:  # usage errors: ours are ValueErrors naming the fix

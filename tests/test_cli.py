@@ -30,6 +30,24 @@ def test_unknown_command_and_help(capsys):
     assert "collect" in capsys.readouterr().out
 
 
+def test_command_help_lists_settings_with_overrides_and_docs(tmp_path, capsys):
+    assert main(["dreams", "candidates=8", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("cosmos-env dreams: Demos -> fine-tuned Predict")
+    line = next(x for x in out.splitlines() if x.strip().startswith("candidates:"))
+    assert line.split()[1] == "8" and "# Dreams per start; the best by Reason is kept" in line
+    assert "out: runs/hopper/dreams" in out  # interpolations resolved
+    assert not (tmp_path / "runs").exists()  # help runs nothing
+    # a train stage's own fields, documented from its dataclass
+    assert main(["train", "stage=bc", "-h"]) == 0
+    out = capsys.readouterr().out
+    assert "nested settings take dots: stage." in out
+    assert any(x.strip().startswith("obs: state") and "#" in x for x in out.splitlines())
+    assert any(
+        x.strip().startswith("data:") and "# A dataset from ``cosmos-env collect``." in x for x in out.splitlines()
+    )
+
+
 def test_demo_writes_video_png_and_summary(tmp_path, weights):
     # the tiny model never terminates; MuJoCo's hopper falls within 20 random steps or not
     argv = ["demo", f"out={tmp_path}", f"weights={weights}/hopper", "steps=20", "progress=false"]
