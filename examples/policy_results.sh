@@ -12,8 +12,8 @@ arm=${2:?usage: $0 TASK ARM}
 declare -A weights=([hopper]=cosmos_env/weights/hopper-v3 [halfcheetah]=cosmos_env/weights/halfcheetah-v3)
 runs=runs/bench_policies/$task
 mkdir -p "$runs"
-for done in carry/bench_policies/"$task"/*/; do  # finished arms come back, so the table can judge them all
-  [ -d "$done" ] && [ ! -d "$runs/$(basename "$done")" ] && cp -r "$done" "$runs/"
+for finished in carry/bench_policies/"$task"/*/; do  # finished arms come back, so the table can judge them all
+  [ -d "$finished" ] && [ ! -d "$runs/$(basename "$finished")" ] && cp -r "$finished" "$runs/"
 done
 arms=(random)
 for d in "$runs"/*/; do [ -f "$d/result.json" ] && arms+=("$(basename "$d")"); done
