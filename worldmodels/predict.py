@@ -15,7 +15,7 @@ Values inside the network are normalised by the dataset statistics in the model'
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -156,6 +156,11 @@ class ContextCache:
     present: torch.Tensor | None = None
     """(B, F) bool: which frames are there; a row restarted with fewer frames than the
     others is padded in front with absent ones, which attention skips. None: all are."""
+    scratch: tuple[torch.Tensor, torch.Tensor] | None = None
+    """Keys and values (depth, B, F + room, P, heads, head_dim) whose first F frames are
+    :attr:`keys` and :attr:`values` (the same memory): a window of up to ``room`` frames
+    after the cache writes its own there, in place, rather than every block of every pass
+    copying the cache into a new tensor. Inference only; None: no room (see :meth:`then`)."""
 
     @property
     def frames(self) -> int:
@@ -166,15 +171,26 @@ class ContextCache:
             present = None
         return ContextCache(keys, values, last_latent, last_obs, present)
 
-    def then(self, newer: ContextCache, keep: int) -> ContextCache:
-        """This cache followed by ``newer``'s frames, only the last ``keep`` frames kept."""
+    def then(self, newer: ContextCache, keep: int, room: int = 0) -> ContextCache:
+        """This cache followed by ``newer``'s frames, only the last ``keep`` frames kept, with
+        :attr:`scratch` room for a window of ``room`` frames after them (0: none)."""
         drop = max(0, self.frames + newer.frames - keep)  # only frames that stay are moved
-        keys = torch.cat([shift_positions(self.keys[:, :, drop:], newer.frames), newer.keys], 2)
-        values = torch.cat([self.values[:, :, drop:], newer.values], 2)
+        old = self.frames - drop
         present = None
         if self.present is not None or newer.present is not None:
             present = torch.cat([self.presence()[:, drop:], newer.presence()], 1)
-        return self._with(keys, values, newer.last_latent, newer.last_obs, present).last(keep)
+        if room == 0 or newer.frames > keep:
+            keys = torch.cat([shift_positions(self.keys[:, :, drop:], newer.frames), newer.keys], 2)
+            values = torch.cat([self.values[:, :, drop:], newer.values], 2)
+            return self._with(keys, values, newer.last_latent, newer.last_obs, present).last(keep)
+        frames = old + newer.frames
+        shape = (*self.keys.shape[:2], frames + room, *self.keys.shape[3:])
+        keys, values = self.keys.new_empty(shape), self.values.new_empty(shape)
+        keys[:, :, :old] = shift_positions(self.keys[:, :, drop:], newer.frames)
+        keys[:, :, old:frames] = newer.keys
+        values[:, :, :old], values[:, :, old:frames] = self.values[:, :, drop:], newer.values
+        cache = self._with(keys[:, :, :frames], values[:, :, :frames], newer.last_latent, newer.last_obs, present)
+        return replace(cache, scratch=(keys, values))
 
     def presence(self) -> torch.Tensor:
         """(B, F) bool: :attr:`present`, all True where it is None."""
@@ -221,6 +237,12 @@ class ContextCache:
         return self._with(keys, values, last_latent, last_obs, present)
 
 
+LayerPast = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor] | None]
+"""One block's part of a :class:`ContextCache`: rotary-embedded keys and values (B, F, P, n, d)
+of earlier frames, at positions before the window's; which of them are there (B, F) or None;
+and its :attr:`~ContextCache.scratch` (B, F + room, P, n, d) keys and values, or None."""
+
+
 class Block(nn.Module):
     """adaLN-Zero transformer block over each frame's grid and proprio tokens."""
 
@@ -245,12 +267,11 @@ class Block(nn.Module):
         tokens: torch.Tensor,
         cond: torch.Tensor,
         rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
-        past: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None,
+        past: LayerPast | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """tokens (B, T, P, D): each frame's grid tokens (row-major), then its proprio token;
         cond (B, T, D); ``rotary``: cos, sin (T, d/2) of these frames' positions; ``past``:
-        rotary-embedded keys and values (B, F, P, n, d) of earlier frames, at positions
-        before these, and which of them are there (B, F) or None (:class:`ContextCache`).
+        this block's part of a :class:`ContextCache` of earlier frames (:data:`LayerPast`).
         Returns the tokens and this window's keys (rotary-embedded) and values (B, T, P, n, d)."""
         ada = self.ada(cond)[:, :, None]  # (B, T, 1, 6D): one modulation per frame
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = ada.chunk(6, dim=-1)  # (B, T, 1, D) each
@@ -261,9 +282,15 @@ class Block(nn.Module):
             q, k = rotate(q, *rotary), rotate(k, *rotary)
         all_keys, all_values, present = k, v, None
         if past is not None:
-            all_keys, all_values = torch.cat([past[0], k], 1), torch.cat([past[1], v], 1)  # (B, F+T, P, n, d)
-            if past[2] is not None:
-                present = F.pad(past[2], (0, k.shape[1]), value=True)  # (B, F+T)
+            past_keys, past_values, past_present, scratch = past
+            f, t = past_keys.shape[1], k.shape[1]
+            if scratch is not None and scratch[0].shape[1] >= f + t:  # written after the cache, in place
+                all_keys, all_values = scratch[0][:, : f + t], scratch[1][:, : f + t]  # (B, F+T, P, n, d)
+                all_keys[:, f:], all_values[:, f:] = k, v
+            else:
+                all_keys, all_values = torch.cat([past_keys, k], 1), torch.cat([past_values, v], 1)
+            if past_present is not None:
+                present = F.pad(past_present, (0, t), value=True)  # (B, F+T)
         out = space_time_attention(q, all_keys, all_values, self.grid, self.kernel, band=self.band, present=present)
         tokens = tokens + gate_msa * self.proj(out.flatten(-2))  # (B, T, P, D)
         tokens = tokens + gate_mlp * self.mlp(modulate(self.norm2(tokens), shift_mlp, scale_mlp))
@@ -392,7 +419,10 @@ class PredictModel(nn.Module):
         tokens = torch.cat([grid.flatten(2, 3), proprio], 2)  # (B, T, P, D), P = s*s + 1
         keys, values = [], []
         for i, block in enumerate(self.blocks):
-            layer_past = (past.keys[i], past.values[i], past.present) if past is not None else None
+            layer_past = None
+            if past is not None:
+                scratch = None if past.scratch is None else (past.scratch[0][i], past.scratch[1][i])
+                layer_past = (past.keys[i], past.values[i], past.present, scratch)
             tokens, k, v = block(tokens, cond, rotary, layer_past)
             keys.append(k)
             values.append(v)

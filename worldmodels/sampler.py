@@ -218,7 +218,8 @@ def sample_next_cached(
             levels = torch.stack([level_in, torch.full_like(level_in, tau)], 1)  # (B, 2)
             window = torch.cat([z_newest, z], 1), torch.cat([o_newest, o], 1)
             z0, o0, entry = model.forward_cached(*window, actions, levels, cache, task, step_levels, cache_frames=1)
-            extended = entry.last(cfg.band) if cache is None else cache.then(entry, cfg.band)
+            # room for the later passes' one frame and the next step's first pass's two
+            extended = entry.last(cfg.band) if cache is None else cache.then(entry, cfg.band, room=2)
             return z0[:, 1:], o0[:, 1:]
         levels = torch.full((b, 1), tau, device=action.device)
         z0, o0, _ = model.forward_cached(z, o, action[:, None], levels, extended, task, step_levels_next)

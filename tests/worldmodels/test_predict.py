@@ -196,6 +196,28 @@ def test_rolling_cache_equals_the_banded_window():
     assert cache.frames == band
 
 
+def test_scratch_room_computes_what_concatenation_does():
+    # a cache made with room writes each window's keys after its own, in place: the same
+    # outputs as copying the cache, its own frames untouched, and reused by a second window
+    m = v2_model()
+    z, o, a, tau = window(t=6)
+    band = m.config.band
+    _, _, cache = m.forward_cached(z[:, :band], o[:, :band], a[:, : band - 1], tau[:, :band])
+    _, _, entry = m.forward_cached(
+        z[:, band : band + 1], o[:, band : band + 1], a[:, band - 1 : band], tau[:, :1], cache
+    )
+    plain, roomy = cache.then(entry, band), cache.then(entry, band, room=2)
+    assert roomy.scratch is not None and roomy.scratch[0].shape[2] == band + 2 and plain.scratch is None
+    torch.testing.assert_close(roomy.keys, plain.keys)
+    kept = roomy.keys.clone()
+    for t in (1, 2, 1):  # windows of one and two frames, one after the other in the same room
+        args = z[:, 5 - t + 1 : 6], o[:, 5 - t + 1 : 6], a[:, 5 - t : 5], tau[:, 5 - t + 1 : 6]
+        expected, got = m.forward_cached(*args, plain), m.forward_cached(*args, roomy)
+        for x, y in zip(expected[:2], got[:2]):
+            torch.testing.assert_close(x, y)
+    torch.testing.assert_close(roomy.keys, kept)
+
+
 def test_cached_sampling_equals_the_window_sampler():
     # the cache holds the frames before the newest, which the first sampler pass enters
     m = v2_model()
