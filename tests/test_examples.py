@@ -135,3 +135,20 @@ def test_add_transfer_ships_transfer_and_writes_its_card_section(weights, tmp_pa
         add_transfer.install(tmp_path / "tiny" / "predict", tmp_path / "wm")
     assert (tmp_path / "wm" / "transfer" / "model.safetensors").read_bytes() == shipped
     assert not (tmp_path / "wm" / "transfer.tmp").exists()
+
+
+def test_actors_across_worlds_prints_a_row_per_actor(weights, tmp_path):
+    ladder = "cosmos_env/weights/policies/hopper/seed-a"
+    out = tmp_path / "cross.json"
+    stdout = run(
+        "actors_across_worlds.py",
+        "--actor", f"first={ladder}/step-00000000",
+        "--actor", f"last={ladder}/step-00100000",
+        "--world", f"tiny={weights / 'hopper'}",
+        "--seeds", "2", "--steps", "4", "--json", str(out),
+    )  # fmt: skip
+    assert "| actor | MuJoCo | tiny |" in stdout and "| first |" in stdout and "| last |" in stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert set(rows) == {"first", "last"} and len(rows["last"]["tiny"]["per_seed"]) == 2
+    with pytest.raises(AssertionError, match="NAME=PATH"):
+        run("actors_across_worlds.py", "--actor", "nodir", "--world", f"tiny={weights / 'hopper'}")
