@@ -9,6 +9,8 @@ from the same ``--eval-seeds`` reset seeds, full episodes:
 * ``dyna``: the Dyna loop within ``--real-steps`` (:mod:`policies.dyna`): rounds of
   ``--round-steps`` real steps, Predict fine-tuned on all real data, SAC in imagination
   from real starts with ``--horizon``-step branched rollouts, ``--imagined-steps`` in all;
+* ``dyna_real``: ``dyna`` with every real transition in SAC's replay buffer too
+  (``stage.real_transitions``, MBPO's real data);
 * ``one_shot``: the same budget collected at once with random actions, one fine-tune,
   then all the imagined steps (Dyna with one round);
 * ``no_real_starts``: ``one_shot`` with imagined episodes starting from MuJoCo's reset
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-DEFAULT_ARMS = ("random", "model_free", "dyna", "one_shot", "no_real_starts", "horizon_50")
+DEFAULT_ARMS = ("random", "model_free", "dyna", "dyna_real", "one_shot", "no_real_starts", "horizon_50")
 EVAL_SEED = 4_000_000
 """Final MuJoCo judgements start from reset seeds EVAL_SEED + i: no training run evaluates there."""
 
@@ -54,6 +56,8 @@ def arm_config(arm: str, args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
     if arm in ("random", "model_free", "dyna"):
         return base
+    if arm == "dyna_real":
+        return base | {"real_transitions": True}
     if arm == "one_shot":
         return base | {"round_real_steps": args.real_steps, "finetune_steps": args.finetune_steps * args.rounds}
     if arm == "no_real_starts":

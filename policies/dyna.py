@@ -122,5 +122,6 @@ def dyna(
         round_config = dataclasses.replace(config, weights=str(world))
         real_used = EpisodeDataset(real).num_steps
         last = train_in_imagination(round_config, task, real, out / "policy", min(steps, (k + 1) * per_round), seed,
-                                    progress, log_extra={"round": k, "real_steps": real_used})  # fmt: skip
+                                    progress, log_extra={"round": k, "real_steps": real_used},
+                                    real_data=real if config.real_transitions else None)  # fmt: skip
     return last

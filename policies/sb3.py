@@ -141,22 +141,56 @@ def make_imagined_env(config: PolicyStageConfig, task: TaskConfig, data: str | P
     )
 
 
-def save_checkpoint(model: BaseAlgorithm, out: Path, wall_s: float = 0.0) -> None:
+def save_checkpoint(model: BaseAlgorithm, out: Path, wall_s: float = 0.0, extra: dict[str, Any] | None = None) -> None:
     """``out/checkpoint/`` (model.zip, replay.pkl for off-policy algorithms, state.json with
-    the steps and training seconds so far), replaced whole: a kill leaves the previous one
-    (or ``checkpoint.old``) intact."""
+    the steps and training seconds so far, and ``extra``), replaced whole: a kill leaves the
+    previous one (or ``checkpoint.old``) intact."""
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save(tmp / "model.zip")
     if hasattr(model, "replay_buffer"):
         model.save_replay_buffer(tmp / "replay.pkl")
-    atomic_write_json(tmp / "state.json", {"num_timesteps": int(model.num_timesteps), "wall_s": round(wall_s, 1)})
+    state = {"num_timesteps": int(model.num_timesteps), "wall_s": round(wall_s, 1)} | (extra or {})
+    atomic_write_json(tmp / "state.json", state)
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def real_transitions(data: str | Path) -> dict[str, np.ndarray]:
+    """Every transition of an episode dataset, in episode order: ``obs`` and ``next_obs``
+    (N, D), ``action`` (N, A), ``reward`` (N,), ``terminated`` (N,) bool."""
+    from cosmos_env.data import EpisodeDataset
+
+    dataset = EpisodeDataset(data)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "next_obs", "action", "reward", "terminated")}
+    for i in range(len(dataset)):
+        e = dataset.episode(i, ("obs", "action", "reward", "terminated"))
+        parts["obs"].append(e["obs"][:-1])
+        parts["next_obs"].append(e["obs"][1:])
+        for k in ("action", "reward", "terminated"):
+            parts[k].append(e[k][:-1])
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def add_real_transitions(model: BaseAlgorithm, data: str | Path, already: int) -> int:
+    """Append dataset ``data``'s transitions after its first ``already`` (episode order) to
+    ``model``'s replay buffer, in rows of its env count (a remainder waits for the next
+    call); returns how many of ``data``'s transitions the buffer holds now. A real
+    transition that ends in a terminal state is ``done``; one cut by the time limit is not."""
+    n = model.n_envs
+    real = real_transitions(data)
+    count = already + (len(real["reward"]) - already) // n * n
+    for start in range(already, count, n):
+        rows = {k: v[start : start + n] for k, v in real.items()}
+        model.replay_buffer.add(
+            rows["obs"], rows["next_obs"], model.policy.scale_action(rows["action"]), rows["reward"],
+            rows["terminated"], [{"TimeLimit.truncated": False}] * n,
+        )  # fmt: skip
+    return count
 
 
 def _latest_checkpoint(out: Path) -> Path | None:
@@ -182,16 +216,17 @@ def train_in_imagination(
     seed: int = 0,
     progress: bool = True,
     log_extra: dict[str, Any] | None = None,
+    real_data: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``config.algo`` until ``steps`` imagined env steps (resuming ``out`` where a run
     stopped); returns the last evaluation row (with ``log_extra`` in every row), plus where
-    the actor (``actor_dir``) and the log (``log``) are. Raises
+    the actor (``actor_dir``) and the log (``log``) are. ``real_data``: a dataset whose
+    transitions (those not yet there) join the replay buffer first (SAC only). Raises
     FileNotFoundError when real starts lack a dataset, ValueError for unknown ``algo_kwargs``."""
     env = VecMonitor(SB3VecEnv(make_imagined_env(config, task, data)))
     kwargs = {**ALGO_DEFAULTS[config.algo], **dict(config.algo_kwargs)}
-    return _train(
-        config, task, env, kwargs, Path(out), steps, seed, progress, {"trained_in": "imagination"} | (log_extra or {})
-    )
+    extra = {"trained_in": "imagination"} | (log_extra or {})
+    return _train(config, task, env, kwargs, Path(out), steps, seed, progress, extra, real_data)
 
 
 def train_in_mujoco(
@@ -224,18 +259,20 @@ def _train(
     seed: int,
     progress: bool,
     log_extra: dict[str, Any],
+    real_data: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train on ``env`` until ``steps`` env steps, resuming ``out``; see :func:`train_in_imagination`."""
     out.mkdir(parents=True, exist_ok=True)
     env.seed(seed)
     algo = ALGOS[config.algo]
     resume = _latest_checkpoint(out)
-    wall_before = 0.0
+    wall_before, state = 0.0, {}
     if resume is not None:
         model = algo.load(resume / "model.zip", env=env, device="cpu")  # this run's own file
         if (resume / "replay.pkl").is_file():
             model.load_replay_buffer(resume / "replay.pkl")
-        wall_before = float(json.loads((resume / "state.json").read_text()).get("wall_s", 0.0))
+        state = json.loads((resume / "state.json").read_text())
+        wall_before = float(state.get("wall_s", 0.0))
         _trim_log(out / "eval.jsonl", model.num_timesteps)
     else:
         try:
@@ -244,11 +281,14 @@ def _train(
             env.close()
             raise ValueError(f"stage.algo_kwargs: {e}") from None
         _trim_log(out / "eval.jsonl", -1)
+    saved = {k: state[k] for k in ("real_transitions",) if k in state}  # the real transitions the buffer holds
+    if real_data is not None:
+        saved["real_transitions"] = add_real_transitions(model, real_data, saved.get("real_transitions", 0))
     atomic_write_json(out / "config.json", {"stage": _plain(config), "task": task.name, "steps": steps, "seed": seed})
     seeds = [EVAL_SEED + i for i in range(config.eval_episodes)]
     callback = MujocoEvalCallback(
-        task, config.algo, out, config.eval_every, seeds, lambda m, wall: save_checkpoint(m, out, wall), log_extra,
-        config.eval_horizon, wall_before,
+        task, config.algo, out, config.eval_every, seeds, lambda m, wall: save_checkpoint(m, out, wall, saved),
+        log_extra, config.eval_horizon, wall_before,
     )  # fmt: skip
     remaining = steps - model.num_timesteps
     try:

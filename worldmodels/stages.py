@@ -275,6 +275,10 @@ class PolicyStageConfig:
     """Predict training steps per round."""
     collect_noise: float = 0.1
     """Std of the Gaussian noise on the actor's actions while collecting (half-range units)."""
+    real_transitions: bool = False
+    """Dyna with SAC: every real transition collected so far also joins the replay buffer
+    beside the imagined ones (MBPO's real data; here in proportion to their counts), so the
+    critic learns from what really happens as well as from the model."""
     name: str = "policy"
 
     def __post_init__(self) -> None:
@@ -290,6 +294,10 @@ class PolicyStageConfig:
         _check(self.real_steps >= 0, f"real_steps must be >= 0, got {self.real_steps}")
         _check(self.round_real_steps >= 1, f"round_real_steps must be >= 1, got {self.round_real_steps}")
         _check(self.finetune_steps >= 1, f"finetune_steps must be >= 1, got {self.finetune_steps}")
+        _check(
+            not self.real_transitions or (self.algo == "sac" and self.real_steps > 0),
+            "real_transitions needs the Dyna loop (real_steps > 0) and an off-policy algo (sac)",
+        )
 
 
 STAGE_CONFIGS: dict[str, type] = {

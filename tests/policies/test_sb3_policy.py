@@ -98,3 +98,30 @@ def test_dyna_loop_grows_real_data_fine_tunes_predict_and_resumes(weights, tmp_p
     before = (out / "policy" / "eval.jsonl").read_text()
     assert main(args(weights, out, "unused", "stage.eval_every=16", *dyna)) == 0  # done: nothing more runs
     assert (out / "policy" / "eval.jsonl").read_text() == before
+
+
+def test_dyna_real_transitions_join_the_replay_buffer_once(weights, tmp_path):
+    out = tmp_path / "dyna_real"
+    sac = [f"+stage.algo_kwargs.{k}" for k in ("learning_starts=8", "batch_size=8", "buffer_size=400")]
+    dyna = ["stage.real_steps=60", "stage.round_real_steps=30", "stage.finetune_steps=2", "stage.real_transitions=true"]
+    assert main(args(weights, out, "unused", "stage.eval_every=16", "train.steps=32", *dyna, *sac)) == 0
+    from stable_baselines3 import SAC
+
+    from cosmos_env.data import EpisodeDataset
+    from policies.sb3 import real_transitions
+
+    state = json.loads((out / "policy" / "checkpoint" / "state.json").read_text())
+    real = real_transitions(out / "real")
+    assert len(real["reward"]) == EpisodeDataset(out / "real").num_steps
+    held = state["real_transitions"]
+    assert len(real["reward"]) - 4 < held <= len(real["reward"]) and held % 4 == 0  # rows of 4 envs
+    model = SAC.load(out / "policy" / "checkpoint" / "model.zip", device="cpu")  # this test's own file
+    model.load_replay_buffer(out / "policy" / "checkpoint" / "replay.pkl")
+    buffer = model.replay_buffer
+    stored = buffer.observations[: buffer.pos].reshape(-1, real["obs"].shape[1])
+    rows = {tuple(r) for r in stored.astype(np.float32)}
+    assert all(tuple(r) in rows for r in real["obs"][:held])  # each real start is there
+    # and only once, beside the imagined ones (up to 32; SB3 checkpoints in a callback before it
+    # stores that step's transition, so each of the two rounds' resumes misses one row of 4)
+    assert 24 <= buffer.pos * 4 - held <= 32
+    assert main(args(weights, tmp_path / "ppo", "unused", "stage.algo=ppo", *dyna)) == 2  # needs an off-policy algo
