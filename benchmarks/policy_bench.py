@@ -6,6 +6,8 @@ from the same ``--eval-seeds`` reset seeds, full episodes:
 
 * ``random``: uniform random actions (no training);
 * ``model_free``: SB3 SAC on MuJoCo for ``--real-steps`` steps (:func:`policies.sb3.train_in_mujoco`);
+* ``model_free_utd<N>``: the same with N gradient updates per real step (SB3's ``gradient_steps``;
+  ``dyna`` makes ``--imagined-steps / --real-steps`` updates per real step);
 * ``dyna``: the Dyna loop within ``--real-steps`` (:mod:`policies.dyna`): rounds of
   ``--round-steps`` real steps, Predict fine-tuned on all real data, SAC in imagination
   from real starts with ``--horizon``-step branched rollouts, ``--imagined-steps`` in all;
@@ -56,6 +58,8 @@ def arm_config(arm: str, args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
     if arm in ("random", "model_free", "dyna"):
         return base
+    if arm.startswith("model_free_utd") and arm[14:].isdigit():
+        return base | {"algo_kwargs": {**base["algo_kwargs"], "gradient_steps": int(arm[14:])}}
     if arm == "dyna_real":
         return base | {"real_transitions": True}
     if arm == "one_shot":
@@ -64,7 +68,12 @@ def arm_config(arm: str, args: argparse.Namespace) -> dict[str, Any]:
         return arm_config("one_shot", args) | {"real_starts": False}
     if arm.startswith("horizon_") and arm[8:].isdigit():
         return base | {"horizon": int(arm[8:])}
-    raise ValueError(f"unknown arm {arm!r}; known: {', '.join(DEFAULT_ARMS)}, horizon_<H>")
+    raise ValueError(f"unknown arm {arm!r}; known: {', '.join(DEFAULT_ARMS)}, horizon_<H>, model_free_utd<N>")
+
+
+def is_model_free(arm: str) -> bool:
+    """Whether ``arm`` trains on MuJoCo alone (``model_free``, ``model_free_utd<N>``)."""
+    return arm == "model_free" or arm.startswith("model_free_utd")
 
 
 MODEL_FREE_IGNORES = ("weights", "horizon", "num_envs", "round_real_steps", "finetune_steps")
@@ -74,7 +83,7 @@ MODEL_FREE_IGNORES = ("weights", "horizon", "num_envs", "round_real_steps", "fin
 def arm_key(arm: str, key: dict[str, Any]) -> dict[str, Any]:
     """The part of a run's ``key`` (task, seed, budgets, stage fields) that ``arm``'s result
     depends on: a finished model-free arm is reused whatever the world model or imagined budget."""
-    if arm != "model_free":
+    if not is_model_free(arm):
         return key
     config = {k: v for k, v in key["config"].items() if k not in MODEL_FREE_IGNORES}
     return {k: v for k, v in key.items() if k != "imagined_steps"} | {"config": config}
@@ -100,7 +109,7 @@ def train_arm(arm: str, args: argparse.Namespace, task: Any, out: Path) -> dict[
     wall_file = out / "wall.json"  # seconds of finished invocations: a resumed arm adds its own
     spent = json.loads(wall_file.read_text())["wall_s"] if wall_file.is_file() else 0.0
     start = time.perf_counter()
-    if arm == "model_free":
+    if is_model_free(arm):
         last = train_in_mujoco(config, task, out, args.real_steps, args.seed, progress=not args.quiet)
         real, imagined = last["steps"], 0
     else:
@@ -135,11 +144,11 @@ def judge(actor: str | None, task: Any, seeds: list[int], horizon: int | None) -
 def training_curve(arm: str, out: Path) -> list[dict[str, Any]]:
     """An arm's MuJoCo checks while it trained (``eval.jsonl`` rows; [] for random), each with
     ``real_steps``: the MuJoCo steps spent by then."""
-    log = out / ("model_free" if arm == "model_free" else f"{arm}/policy") / "eval.jsonl"
+    log = out / (arm if is_model_free(arm) else f"{arm}/policy") / "eval.jsonl"
     if arm == "random" or not log.is_file():
         return []
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return [r | {"real_steps": r["steps"] if arm == "model_free" else r["real_steps"]} for r in rows]
+    return [r | {"real_steps": r["steps"] if is_model_free(arm) else r["real_steps"]} for r in rows]
 
 
 def plot_curves(results: dict[str, dict[str, Any]], out: Path, title: str) -> Path:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's table of agents trained in imagination (issue 21), one arm at a time:
-#   bash examples/policy_results.sh hopper dyna      # or: halfcheetah model_free, hopper one_shot, ...
+#   bash examples/policy_results.sh hopper dyna      # or: halfcheetah model_free, hopper dyna_real, ...
 # Each arm trains once under runs/bench_policies/<task>/<arm>/ (it resumes after a kill, but a
 # Dyna arm's real data holds frames and stays on its machine), then its result (result.json,
 # wall.json, eval.jsonl and the actor: a few hundred kB) is copied to carry/bench_policies/, from
@@ -25,7 +25,7 @@ cp "$runs/curves.png" "docs/results/policy_bench-$task.png"
 keep=carry/bench_policies/$task/$arm
 rm -rf "$keep" && mkdir -p "$keep"
 cp "$runs/$arm"/{result.json,wall.json} "$keep/"
-if [ "$arm" = model_free ]; then
+if [[ "$arm" == model_free* ]]; then
   cp -r "$runs/$arm"/{actor,eval.jsonl,config.json} "$keep/"
 else
   mkdir -p "$keep/policy" && cp -r "$runs/$arm/policy"/{actor,eval.jsonl,config.json} "$keep/policy/"

@@ -291,6 +291,28 @@ def test_policy_benchmark_reuses_a_model_free_arm_whatever_the_world_model():
     assert bench.arm_key("model_free", key) != bench.arm_key("model_free", key | {"seed": 1})
     longer = key | {"config": config | {"real_steps": 200_000}}
     assert bench.arm_key("model_free", key) != bench.arm_key("model_free", longer)
+    assert bench.arm_key("model_free_utd2", key) == bench.arm_key("model_free_utd2", other_world)
+
+
+def test_policy_benchmark_arms_set_their_fields():
+    import argparse
+    import importlib.util
+
+    from tests.scripts import ROOT
+
+    spec = importlib.util.spec_from_file_location("policy_bench", ROOT / "benchmarks" / "policy_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = argparse.Namespace(
+        weights=None, num_envs=16, horizon=15, eval_every=20_000, train_eval_episodes=3, eval_horizon=None,
+        algo_kwargs={"batch_size": 64}, real_steps=100_000, round_steps=10_000, finetune_steps=500, rounds=10,
+    )  # fmt: skip
+    base = bench.arm_config("dyna", args)
+    assert bench.arm_config("dyna_real", args) == base | {"real_transitions": True}
+    assert bench.arm_config("model_free_utd4", args)["algo_kwargs"] == {"batch_size": 64, "gradient_steps": 4}
+    assert bench.is_model_free("model_free_utd4") and not bench.is_model_free("dyna_real")
+    with pytest.raises(ValueError, match="model_free_utd<N>"):
+        bench.arm_config("model_free_utdx", args)
 
 
 def test_style_robustness_benchmark_judges_both_policies_under_each_look(tmp_path):
