@@ -13,11 +13,11 @@ from the same ``--eval-seeds`` reset seeds, full episodes:
   from real starts with ``--horizon``-step branched rollouts, ``--imagined-steps`` in all;
 * ``dyna_real``: ``dyna`` with every real transition in SAC's replay buffer too
   (``stage.real_transitions``, MBPO's real data);
-* ``one_shot``: the same budget collected at once with random actions, one fine-tune,
-  then all the imagined steps (Dyna with one round);
-* ``no_real_starts``: ``one_shot`` with imagined episodes starting from MuJoCo's reset
-  states rather than real dataset rows;
-* ``horizon_<H>``: ``dyna`` with H-step imagined episodes.
+* the ablations, each ``dyna_real`` (the loop that works on both tasks) with one thing changed:
+  ``one_shot``: the whole budget collected at once with random actions, one fine-tune, then
+  all the imagined steps (one round); ``no_real_starts``: imagined episodes start from
+  MuJoCo's reset states rather than real dataset rows; ``horizon_<H>``: H-step imagined
+  episodes (``--horizon`` is the default's; MBPO's are 1 to 15).
 
 Figures per arm: mean return with a ~95% interval over eval seeds, the paired gain
 (same seeds) over ``random`` and over ``model_free``, real and imagined steps, training
@@ -60,14 +60,15 @@ def arm_config(arm: str, args: argparse.Namespace) -> dict[str, Any]:
         return base
     if arm.startswith("model_free_utd") and arm[14:].isdigit():
         return base | {"algo_kwargs": {**base["algo_kwargs"], "gradient_steps": int(arm[14:])}}
+    recipe = base | {"real_transitions": True}  # dyna_real: what the ablations change one thing of
     if arm == "dyna_real":
-        return base | {"real_transitions": True}
+        return recipe
     if arm == "one_shot":
-        return base | {"round_real_steps": args.real_steps, "finetune_steps": args.finetune_steps * args.rounds}
+        return recipe | {"round_real_steps": args.real_steps, "finetune_steps": args.finetune_steps * args.rounds}
     if arm == "no_real_starts":
-        return arm_config("one_shot", args) | {"real_starts": False}
+        return recipe | {"real_starts": False}
     if arm.startswith("horizon_") and arm[8:].isdigit():
-        return base | {"horizon": int(arm[8:])}
+        return recipe | {"horizon": int(arm[8:])}
     raise ValueError(f"unknown arm {arm!r}; known: {', '.join(DEFAULT_ARMS)}, horizon_<H>, model_free_utd<N>")
 
 
@@ -144,10 +145,11 @@ def judge(actor: str | None, task: Any, seeds: list[int], horizon: int | None) -
 def training_curve(arm: str, out: Path) -> list[dict[str, Any]]:
     """An arm's MuJoCo checks while it trained (``eval.jsonl`` rows; [] for random), each with
     ``real_steps``: the MuJoCo steps spent by then."""
-    log = out / (arm if is_model_free(arm) else f"{arm}/policy") / "eval.jsonl"
-    if arm == "random" or not log.is_file():
+    from policies.sb3 import read_eval_log
+
+    if arm == "random":
         return []
-    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    rows = read_eval_log(out / (arm if is_model_free(arm) else f"{arm}/policy") / "eval.jsonl")
     return [r | {"real_steps": r["steps"] if is_model_free(arm) else r["real_steps"]} for r in rows]
 
 

@@ -200,11 +200,18 @@ def _latest_checkpoint(out: Path) -> Path | None:
     return None
 
 
+def read_eval_log(log: str | Path) -> list[dict[str, Any]]:
+    """The rows of a run's ``eval.jsonl`` (one MuJoCo check each, oldest first); [] when
+    there is no log yet."""
+    log = Path(log)
+    lines = log.read_text().splitlines() if log.is_file() else []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
 def _trim_log(log: Path, step: int) -> None:
     """Drop evaluations made after the checkpoint a resumed run starts from."""
     if log.is_file():
-        rows = [r for r in log.read_text().splitlines() if r and json.loads(r)["steps"] <= step]
-        log.write_text("".join(r + "\n" for r in rows))
+        log.write_text("".join(json.dumps(r) + "\n" for r in read_eval_log(log) if r["steps"] <= step))
 
 
 def train_in_imagination(
@@ -296,7 +303,7 @@ def _train(
             model.learn(
                 remaining, callback=callback, reset_num_timesteps=False, progress_bar=progress, tb_log_name="run"
             )
-        last = _last_row(out / "eval.jsonl")
+        last = (read_eval_log(out / "eval.jsonl") or [None])[-1]
         if last is None or last["steps"] < model.num_timesteps:
             callback.init_callback(model)
             last = callback.evaluate()
@@ -308,11 +315,6 @@ def _train(
     shutil.rmtree(out / "actor", ignore_errors=True)
     tmp.rename(out / "actor")
     return {**last, "actor_dir": str(out / "actor"), "log": str(out / "eval.jsonl")}
-
-
-def _last_row(log: Path) -> dict[str, Any] | None:
-    rows = log.read_text().splitlines() if log.is_file() else []
-    return json.loads(rows[-1]) if rows else None
 
 
 def _plain(config: PolicyStageConfig) -> dict[str, Any]:

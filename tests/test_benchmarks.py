@@ -308,7 +308,12 @@ def test_policy_benchmark_arms_set_their_fields():
         algo_kwargs={"batch_size": 64}, real_steps=100_000, round_steps=10_000, finetune_steps=500, rounds=10,
     )  # fmt: skip
     base = bench.arm_config("dyna", args)
-    assert bench.arm_config("dyna_real", args) == base | {"real_transitions": True}
+    recipe = bench.arm_config("dyna_real", args)
+    assert recipe == base | {"real_transitions": True}
+    # each ablation is the working recipe with one thing changed
+    assert bench.arm_config("horizon_5", args) == recipe | {"horizon": 5}
+    assert bench.arm_config("no_real_starts", args) == recipe | {"real_starts": False}
+    assert bench.arm_config("one_shot", args) == recipe | {"round_real_steps": 100_000, "finetune_steps": 5000}
     assert bench.arm_config("model_free_utd4", args)["algo_kwargs"] == {"batch_size": 64, "gradient_steps": 4}
     assert bench.is_model_free("model_free_utd4") and not bench.is_model_free("dyna_real")
     with pytest.raises(ValueError, match="model_free_utd<N>"):
