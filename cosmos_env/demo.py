@@ -22,6 +22,7 @@ from cosmos_env.report import load_policy, write_video
 from cosmos_env.shipped import shipped_tasks
 from cosmos_env.tasks import TaskConfig
 from cosmos_env.testing import tiny_world_model
+from cosmos_env.vector import resolve_weights
 
 
 def best_ladder_policy(task: str) -> str | None:
@@ -89,9 +90,7 @@ def run_demo(
         "length_imagined": imagined_run["lengths"][0],
         "mujoco_steps_per_second": round(int(paired.mujoco.steps[0]) / seconds["mujoco"], 1),
         "imagined_steps_per_second": round(int(paired.closed_loop.steps[0]) / seconds["closed_loop"], 1),
-        "weights": str(weights)
-        if weights
-        else ("shipped" if "model" not in model_kwargs else "tiny random (none shipped)"),
+        "weights": "tiny random (none shipped)" if "model" in model_kwargs else str(resolve_weights(weights, task)),
         "files": ["demo.mp4", "demo.png"],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -2,6 +2,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from cosmos_env.cli import main
 from cosmos_env.data import EpisodeDataset
@@ -55,6 +56,7 @@ def test_demo_writes_video_png_and_summary(tmp_path, weights):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["length_imagined"] == 20 and summary["judged_by"] == "rules/rules"
     assert summary["imagined_steps_per_second"] > 0 and summary["policy"] == "random"
+    assert Path(summary["weights"]) == Path(weights) / "hopper"  # the world model folder it ran
     assert (tmp_path / "demo.mp4").stat().st_size > 1000
     assert (tmp_path / "demo.png").stat().st_size > 1000
     assert main([*argv, "steps=5"]) == 0  # the best shipped ladder policy
