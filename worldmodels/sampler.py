@@ -3,7 +3,7 @@
 The flow runs from noise (tau = 1) to data (tau = 0); the model returns a clean-frame
 estimate x0, so one step is ``x <- x0 + (tau_next / tau) (x - x0)`` and a single step
 returns x0 itself. The observation and the frame are drawn together, in the same passes.
-A shortcut model (``shortcut_levels`` > 0) is told the step size (:func:`step_level`), so
+A shortcut model (``shortcut_levels`` > 0) is told the step size (:func:`step_schedule`), so
 that its few steps land where its many would. A model that can cache its context
 (:attr:`~worldmodels.predict.PredictConfig.cacheable`) samples from a
 :class:`~worldmodels.predict.ContextCache` (:func:`sample_next_cached`): a step computes
@@ -54,14 +54,46 @@ class SamplingConfig:
 
 
 def step_level(config: PredictConfig, steps: int) -> int | None:
-    """The shortcut level of a ``steps``-step sampler (None for a model without shortcut
-    levels). Raises ValueError unless ``steps`` is a power of two up to 2^levels."""
+    """The shortcut level of a ``steps``-step uniform sampler (None for a model without
+    shortcut levels). Raises ValueError unless ``steps`` is a power of two up to 2^levels."""
     if not config.shortcut_levels:
         return None
     base = 2**config.shortcut_levels
     if steps > base or steps & (steps - 1):
         raise ValueError(f"this shortcut model samples in 1, 2, 4, ... {base} steps, not {steps}")
     return config.shortcut_levels - (steps.bit_length() - 1)
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """The noise levels a sampler visits and the shortcut level of each step."""
+
+    taus: tuple[float, ...]
+    """From 1 (noise) to 0 (data), one more than there are steps."""
+    levels: tuple[int, ...] | None
+    """Per step, the shortcut level of its size (None for a model without shortcut levels)."""
+
+
+def step_schedule(config: PredictConfig, steps: int) -> StepSchedule:
+    """The ``steps``-step schedule of a model of this config. Without shortcut levels:
+    uniform. A shortcut model steps only in the sizes it was trained on (powers of two down
+    to 1 / 2^levels), so a count p <= ``steps`` < 2p (p a power of two) takes p equal steps
+    and halves the last ``steps`` - p of them, those nearest the data: 3 steps are 1/2, 1/4,
+    1/4. Raises ValueError for ``steps`` < 1 or above 2^levels."""
+    if steps < 1:
+        raise ValueError(f"sampler steps must be >= 1, got {steps}")
+    if not config.shortcut_levels:
+        return StepSchedule(tuple(torch.linspace(1, 0, steps + 1).tolist()), None)
+    base = 2**config.shortcut_levels
+    if steps > base:
+        raise ValueError(f"this shortcut model samples in 1 to {base} steps, not {steps}")
+    p = 1 << (steps.bit_length() - 1)  # the largest power of two <= steps
+    halved = steps - p
+    levels = [step_level(config, p)] * (p - halved) + ([step_level(config, 2 * p)] * (2 * halved) if halved else [])
+    taus = [1.0]
+    for level in levels:
+        taus.append(max(taus[-1] - 2.0 ** (level - config.shortcut_levels), 0.0))
+    return StepSchedule(tuple(taus), tuple(levels))
 
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
@@ -82,18 +114,19 @@ def draw_noise(shapes: Sequence[tuple[int, ...]], generator: Generators, device:
     return [part.reshape(shape) for part, shape in zip(rows.split(sizes, 1), shapes)]
 
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, torch.Tensor]]
-"""(noisy latent (B, 1, C, h, w), noisy obs (B, 1, D), tau) -> their clean estimates x0, normalised."""
+Denoiser = Callable[[torch.Tensor, torch.Tensor, float, int | None], tuple[torch.Tensor, torch.Tensor]]
+"""(noisy latent (B, 1, C, h, w), noisy obs (B, 1, D), tau, shortcut level or None) -> their
+clean estimates x0, normalised."""
 
 
 def euler(
-    denoise: Denoiser, z: torch.Tensor, o: torch.Tensor, steps: int, limit: float | None
+    denoise: Denoiser, z: torch.Tensor, o: torch.Tensor, schedule: StepSchedule, limit: float | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``steps`` Euler steps from noise ``z``, ``o`` (tau = 1) to data (tau = 0), each
-    ``x <- x0 + (tau_next / tau) (x - x0)``; the result clamped to ``limit`` (None: not)."""
-    taus = torch.linspace(1, 0, steps + 1).tolist()
-    for tau, tau_next in zip(taus[:-1], taus[1:]):
-        z0, o0 = denoise(z, o, tau)
+    """Euler steps from noise ``z``, ``o`` (tau = 1) to data (tau = 0) along ``schedule``,
+    each ``x <- x0 + (tau_next / tau) (x - x0)``; the result clamped to ``limit`` (None: not)."""
+    levels = schedule.levels or (None,) * (len(schedule.taus) - 1)
+    for tau, tau_next, level in zip(schedule.taus[:-1], schedule.taus[1:], levels):
+        z0, o0 = denoise(z, o, tau, level)
         z, o = z0 + (tau_next / tau) * (z - z0), o0 + (tau_next / tau) * (o - o0)
     if limit is not None:
         z, o = z.clamp(-limit, limit), o.clamp(-limit, limit)
@@ -132,19 +165,17 @@ def sample_next(
         ctx_o = (1 - lo) * ctx_o + lo * context_noise[1]
     z, o = z.to(latents.dtype), o.to(obs.dtype)
     levels = torch.cat([ctx_levels, ctx_levels.amax(1, keepdim=True)], 1)  # (B, K+1)
-    steps = sampling.steps_for(model.config)
-    level = step_level(model.config, steps)
-    step_levels = None
-    if level is not None:
-        step_levels = torch.zeros(b, k + 1, dtype=torch.long, device=latents.device)
-        step_levels[:, -1] = level
+    schedule = step_schedule(model.config, sampling.steps_for(model.config))
+    step_levels = None if schedule.levels is None else torch.zeros(b, k + 1, dtype=torch.long, device=latents.device)
 
-    def denoise(z: torch.Tensor, o: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def denoise(z: torch.Tensor, o: torch.Tensor, tau: float, level: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         levels[:, -1] = tau
+        if step_levels is not None:
+            step_levels[:, -1] = level
         z0, o0 = model(torch.cat([ctx_z, z], 1), torch.cat([ctx_o, o], 1), actions, levels, task, step_levels)
         return z0[:, -1:], o0[:, -1:]  # (B, 1, ...)
 
-    z, o = euler(denoise, z, o, steps, sampling.limit)
+    z, o = euler(denoise, z, o, schedule, sampling.limit)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0])
 
 
@@ -205,15 +236,13 @@ def sample_next_cached(
         lz, lo = level_in[:, None, None, None, None], level_in[:, None, None]
         z_newest = (1 - lz) * z_newest + lz * newest_noise[0]
         o_newest = (1 - lo) * o_newest + lo * newest_noise[1]
-    steps = sampling.steps_for(cfg)
-    level = step_level(cfg, steps)
-    step_levels = None if level is None else torch.tensor([0, level], device=action.device).expand(b, 2)
-    step_levels_next = None if step_levels is None else step_levels[:, 1:]
+    schedule = step_schedule(cfg, sampling.steps_for(cfg))
     actions = action[:, None] if cache is None else torch.stack([newest.action, action], 1)  # into each frame
     extended: ContextCache | None = None
 
-    def denoise(z: torch.Tensor, o: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def denoise(z: torch.Tensor, o: torch.Tensor, tau: float, level: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         nonlocal extended
+        step_levels = None if level is None else torch.tensor([0, level], device=action.device).expand(b, 2)
         if extended is None:  # the first pass: the newest frame and the noisy next one together
             levels = torch.stack([level_in, torch.full_like(level_in, tau)], 1)  # (B, 2)
             window = torch.cat([z_newest, z], 1), torch.cat([o_newest, o], 1)
@@ -222,10 +251,11 @@ def sample_next_cached(
             extended = entry.last(cfg.band) if cache is None else cache.then(entry, cfg.band, room=2)
             return z0[:, 1:], o0[:, 1:]
         levels = torch.full((b, 1), tau, device=action.device)
-        z0, o0, _ = model.forward_cached(z, o, action[:, None], levels, extended, task, step_levels_next)
+        step_levels = None if step_levels is None else step_levels[:, 1:]
+        z0, o0, _ = model.forward_cached(z, o, action[:, None], levels, extended, task, step_levels)
         return z0, o0
 
-    z, o = euler(denoise, z, o, steps, sampling.limit)
+    z, o = euler(denoise, z, o, schedule, sampling.limit)
     return model.denormalize_latents(z[:, 0]), model.denormalize_obs(o[:, 0]), extended
 
 

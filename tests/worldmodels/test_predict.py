@@ -6,10 +6,12 @@ from worldmodels.predict import PREDICT_SIZES, PredictConfig, PredictModel, patc
 from worldmodels.sampler import (
     NewestFrame,
     SamplingConfig,
+    StepSchedule,
     prime_cache,
     sample_next,
     sample_next_cached,
     step_level,
+    step_schedule,
 )
 from worldmodels.stages import PredictStageConfig
 
@@ -225,7 +227,7 @@ def test_cached_sampling_equals_the_window_sampler():
     a = a[:, :2]
     action = torch.randn(3, 2)
     cache = prime_cache(m, z[:, :-1], o[:, :-1], a[:, :-1])
-    for steps in (1, 2, 4):
+    for steps in (1, 2, 3, 4):  # 3: a non-uniform schedule (1/2, 1/4, 1/4)
         window_draw = sample_next(
             m,
             z,
@@ -252,6 +254,19 @@ def test_shortcut_step_levels():
     for bad in (3, 8):
         with pytest.raises(ValueError, match="samples in 1, 2, 4"):
             step_level(config, bad)
+
+
+def test_step_schedules_use_only_trained_step_sizes():
+    config = v2_model().config  # 2 levels: steps of 1/4 (level 0), 1/2 (1) and 1 (2)
+    assert step_schedule(config, 4) == StepSchedule((1.0, 0.75, 0.5, 0.25, 0.0), (0, 0, 0, 0))
+    assert step_schedule(config, 1) == StepSchedule((1.0, 0.0), (2,))
+    # 3 steps: two of 1/2, the last (nearest the data) halved
+    assert step_schedule(config, 3) == StepSchedule((1.0, 0.5, 0.25, 0.0), (1, 0, 0))
+    for bad in (0, 5):
+        with pytest.raises(ValueError, match="steps"):
+            step_schedule(config, bad)
+    plain = step_schedule(model().config, 3)  # no shortcut: uniform, no levels
+    assert plain.levels is None and len(plain.taus) == 4
 
 
 def test_a_cache_needs_a_rotary_banded_model():
