@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,46 @@ def arm_key(arm: str, key: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in key.items() if k != "imagined_steps"} | {"config": config}
 
 
+class WallClock:
+    """Seconds spent training an arm, summed over invocations in a JSON file (``{"wall_s": ...}``)
+    that a daemon thread rewrites every ``every`` seconds while the block runs, so a killed
+    invocation loses at most that much of its time to the resumed one's total."""
+
+    def __init__(self, path: Path, every: float = 60.0) -> None:
+        self.path, self.every = path, every
+        self.before = json.loads(path.read_text())["wall_s"] if path.is_file() else 0.0
+        self._start: float | None = None
+        self._end: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+
+    def total(self) -> float:
+        """Seconds of earlier invocations plus this one's so far."""
+        if self._start is None:
+            return self.before
+        return self.before + ((self._end or time.perf_counter()) - self._start)
+
+    def _save(self) -> None:
+        from worldmodels.io import atomic_write_json
+
+        atomic_write_json(self.path, {"wall_s": round(self.total(), 1)})
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.every):
+            self._save()
+
+    def __enter__(self) -> WallClock:
+        self._start = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._end = time.perf_counter()
+        self._stop.set()
+        self._thread.join()
+        self._save()
+
+
 def train_arm(arm: str, args: argparse.Namespace, task: Any, out: Path) -> dict[str, Any]:
     """Train (or resume) one arm; returns its record: actor directory (None for random),
     real and imagined steps, training seconds."""
@@ -107,17 +148,14 @@ def train_arm(arm: str, args: argparse.Namespace, task: Any, out: Path) -> dict[
     done = out / "result.json"  # a finished arm: its actor is all the table needs (no SB3 checkpoint)
     if done.is_file() and arm_key(arm, (record := json.loads(done.read_text()))["key"]) == arm_key(arm, key):
         return {**record["result"], "actor": str(out / record["result"]["actor"])}
-    wall_file = out / "wall.json"  # seconds of finished invocations: a resumed arm adds its own
-    spent = json.loads(wall_file.read_text())["wall_s"] if wall_file.is_file() else 0.0
-    start = time.perf_counter()
-    if is_model_free(arm):
-        last = train_in_mujoco(config, task, out, args.real_steps, args.seed, progress=not args.quiet)
-        real, imagined = last["steps"], 0
-    else:
-        last = dyna(config, task, out, args.imagined_steps, args.seed, progress=not args.quiet)
-        real, imagined = last["real_steps"], last["steps"]
-    spent += time.perf_counter() - start
-    atomic_write_json(wall_file, {"wall_s": spent})
+    with WallClock(out / "wall.json") as clock:  # a resumed arm adds its own seconds, a killed one kept its own
+        if is_model_free(arm):
+            last = train_in_mujoco(config, task, out, args.real_steps, args.seed, progress=not args.quiet)
+            real, imagined = last["steps"], 0
+        else:
+            last = dyna(config, task, out, args.imagined_steps, args.seed, progress=not args.quiet)
+            real, imagined = last["real_steps"], last["steps"]
+    spent = clock.total()
     actor = str(Path(last["actor_dir"]).relative_to(out))  # relative: a carried arm works anywhere
     result = {"actor": actor, "real_steps": int(real), "imagined_steps": int(imagined), "wall_s": spent}
     atomic_write_json(done, {"key": key, "result": result})

@@ -320,6 +320,28 @@ def test_policy_benchmark_arms_set_their_fields():
         bench.arm_config("model_free_utdx", args)
 
 
+def test_policy_benchmark_wall_clock_survives_a_kill_and_adds_up(tmp_path):
+    import importlib.util
+    import time
+
+    from tests.scripts import ROOT
+
+    spec = importlib.util.spec_from_file_location("policy_bench", ROOT / "benchmarks" / "policy_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    path = tmp_path / "wall.json"
+    with bench.WallClock(path, every=0.02):
+        time.sleep(0.15)
+        saved = json.loads(path.read_text())["wall_s"]  # written while running: what a kill would leave
+        assert 0 < saved <= 0.15
+    first = json.loads(path.read_text())["wall_s"]
+    assert first >= 0.1
+    with bench.WallClock(path, every=10.0) as clock:  # a resumed invocation adds its own seconds
+        time.sleep(0.05)
+    assert clock.total() >= first + 0.05
+    assert json.loads(path.read_text())["wall_s"] == round(clock.total(), 1)
+
+
 def test_style_robustness_benchmark_judges_both_policies_under_each_look(tmp_path):
     stdout = run("style_robustness.py", "--quick", "--out", str(tmp_path / "runs"), "--json", str(tmp_path / "s.json"))
     report = json.loads((tmp_path / "s.json").read_text())
