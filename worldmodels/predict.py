@@ -268,18 +268,24 @@ class Block(nn.Module):
         cond: torch.Tensor,
         rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
         past: LayerPast | None = None,
+        queries_from: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """tokens (B, T, P, D): each frame's grid tokens (row-major), then its proprio token;
         cond (B, T, D); ``rotary``: cos, sin (T, d/2) of these frames' positions; ``past``:
-        this block's part of a :class:`ContextCache` of earlier frames (:data:`LayerPast`).
-        Returns the tokens and this window's keys (rotary-embedded) and values (B, T, P, n, d)."""
+        this block's part of a :class:`ContextCache` of earlier frames (:data:`LayerPast`);
+        ``queries_from``: the frames before it give keys and values only (a last block's
+        cache-only frames). Returns the tokens of frames ``queries_from``.. (B, T', P, D) and
+        this window's keys (rotary-embedded) and values (B, T, P, n, d)."""
         ada = self.ada(cond)[:, :, None]  # (B, T, 1, 6D): one modulation per frame
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = ada.chunk(6, dim=-1)  # (B, T, 1, D) each
         qkv = self.qkv(modulate(self.norm1(tokens), shift_msa, scale_msa))  # (B, T, P, 3D)
         q, k, v = qkv.unflatten(-1, (3, self.heads, -1)).unbind(-3)  # (B, T, P, n, d) each
-        q, k = self.q_norm(q), self.k_norm(k)
+        q, k = self.q_norm(q[:, queries_from:]), self.k_norm(k)  # q: (B, T', P, n, d)
         if rotary is not None:
-            q, k = rotate(q, *rotary), rotate(k, *rotary)
+            q, k = rotate(q, *(r[queries_from:] for r in rotary)), rotate(k, *rotary)
+        tokens, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
+            x[:, queries_from:] for x in (tokens, gate_msa, shift_mlp, scale_mlp, gate_mlp)
+        )  # (B, T', ...)
         all_keys, all_values, present = k, v, None
         if past is not None:
             past_keys, past_values, past_present, scratch = past
@@ -292,7 +298,7 @@ class Block(nn.Module):
             if past_present is not None:
                 present = F.pad(past_present, (0, t), value=True)  # (B, F+T)
         out = space_time_attention(q, all_keys, all_values, self.grid, self.kernel, band=self.band, present=present)
-        tokens = tokens + gate_msa * self.proj(out.flatten(-2))  # (B, T, P, D)
+        tokens = tokens + gate_msa * self.proj(out.flatten(-2))  # (B, T', P, D)
         tokens = tokens + gate_mlp * self.mlp(modulate(self.norm2(tokens), shift_mlp, scale_mlp))
         return tokens, k, v
 
@@ -376,21 +382,26 @@ class PredictModel(nn.Module):
         task: torch.Tensor | None = None,
         step_levels: torch.Tensor | None = None,
         cache_frames: int | None = None,
+        outputs_from: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor, ContextCache]:
         """:meth:`forward` for frames that follow the ``past`` cache's (a rotary model with a
         band only): actions (B, T, A) are the actions into each of the T frames (the first
         from the cache's newest frame); with no ``past``, actions (B, T-1, A) as in
         :meth:`forward`. Also returns the keys and values of this window's first
         ``cache_frames`` frames (None: all T) as a cache to extend ``past`` with
-        (:meth:`ContextCache.then`). Raises ValueError for a model that cannot cache
-        (:attr:`PredictConfig.cacheable`)."""
+        (:meth:`ContextCache.then`). ``outputs_from``: estimates only for frames
+        ``outputs_from``.. (T' of them; the earlier ones are for the cache, and the last block
+        skips their attention output and MLP). Raises ValueError for a model that cannot cache
+        (:attr:`PredictConfig.cacheable`), or unless 0 <= ``outputs_from`` < T."""
         if not self.config.cacheable:
             raise ValueError("a context cache needs time_embedding='rotary' and a band")
         actions_in = F.pad(actions, (0, 0, 1, 0)) if past is None else actions
         n = latents.shape[1] if cache_frames is None else cache_frames
-        return self._run(latents, obs, actions_in, noise_levels, task, step_levels, past, n)
+        if not 0 <= outputs_from < latents.shape[1]:
+            raise ValueError(f"outputs_from must be in [0, {latents.shape[1]}), got {outputs_from}")
+        return self._run(latents, obs, actions_in, noise_levels, task, step_levels, past, n, outputs_from)
 
-    def _run(self, latents, obs, actions_in, noise_levels, task, step_levels, past, cache_frames):
+    def _run(self, latents, obs, actions_in, noise_levels, task, step_levels, past, cache_frames, outputs_from=0):
         b, t = latents.shape[:2]
         cfg, p, s = self.config, self.config.patch, self.config.grid_size
         if cfg.time_embedding == "learned" and t > cfg.max_frames:
@@ -423,13 +434,15 @@ class PredictModel(nn.Module):
             if past is not None:
                 scratch = None if past.scratch is None else (past.scratch[0][i], past.scratch[1][i])
                 layer_past = (past.keys[i], past.values[i], past.present, scratch)
-            tokens, k, v = block(tokens, cond, rotary, layer_past)
+            last = i == len(self.blocks) - 1
+            tokens, k, v = block(tokens, cond, rotary, layer_past, outputs_from if last else 0)
             keys.append(k)
             values.append(v)
-        shift, scale = self.final_ada(cond)[:, :, None].chunk(2, dim=-1)  # (B, T, 1, D) each
-        tokens = modulate(self.final_norm(tokens), shift, scale)
-        latents_out = unpatchify(self.latent_out(tokens[:, :, :-1].unflatten(2, (s, s))), p)  # (B, T, C, h, w)
-        obs_out = self.obs_out(tokens[:, :, -1])  # (B, T, D)
+        m = outputs_from  # the frames with outputs: m.. (T' = T - m)
+        shift, scale = self.final_ada(cond[:, m:])[:, :, None].chunk(2, dim=-1)  # (B, T', 1, D) each
+        tokens = modulate(self.final_norm(tokens), shift, scale)  # (B, T', P, D)
+        latents_out = unpatchify(self.latent_out(tokens[:, :, :-1].unflatten(2, (s, s))), p)  # (B, T', C, h, w)
+        obs_out = self.obs_out(tokens[:, :, -1])  # (B, T', D)
         # the network's output is a change from the previous frame's estimate
         z_in, o_in = c_skip[..., None, None, None] * latents, c_skip[..., None] * obs  # (B, T, ...)
         first_z = past.last_latent if past is not None else torch.zeros_like(latents[:, 0])
@@ -440,6 +453,7 @@ class PredictModel(nn.Module):
         if n:  # the first n frames' keys, moved to their positions before the frame after them
             keys, values = torch.stack(keys)[:, :, :n], torch.stack(values)[:, :, :n]  # (depth, B, n, P, heads, d)
             cache = ContextCache(shift_positions(keys, n), values, z_in[:, n - 1], o_in[:, n - 1])
+        z_in, o_in, z_prev, o_prev, c_out = (x[:, m:] for x in (z_in, o_in, z_prev, o_prev, c_out))  # (B, T', ...)
         return (
             z_in + c_out[..., None, None, None] * (z_prev + latents_out),
             o_in + c_out[..., None] * (o_prev + obs_out),

@@ -246,10 +246,12 @@ def sample_next_cached(
         if extended is None:  # the first pass: the newest frame and the noisy next one together
             levels = torch.stack([level_in, torch.full_like(level_in, tau)], 1)  # (B, 2)
             window = torch.cat([z_newest, z], 1), torch.cat([o_newest, o], 1)
-            z0, o0, entry = model.forward_cached(*window, actions, levels, cache, task, step_levels, cache_frames=1)
+            z0, o0, entry = model.forward_cached(
+                *window, actions, levels, cache, task, step_levels, cache_frames=1, outputs_from=1
+            )  # the newest frame is for the cache only
             # room for the later passes' one frame and the next step's first pass's two
             extended = entry.last(cfg.band) if cache is None else cache.then(entry, cfg.band, room=2)
-            return z0[:, 1:], o0[:, 1:]
+            return z0, o0
         levels = torch.full((b, 1), tau, device=action.device)
         step_levels = None if step_levels is None else step_levels[:, 1:]
         z0, o0, _ = model.forward_cached(z, o, action[:, None], levels, extended, task, step_levels)

@@ -269,6 +269,23 @@ def test_step_schedules_use_only_trained_step_sizes():
     assert plain.levels is None and len(plain.taus) == 4
 
 
+def test_cache_only_frames_skip_their_outputs_and_change_nothing_else():
+    m = v2_model()
+    band = m.config.band
+    z, o, a, tau = window(t=band + 2)
+    _, _, cache = m.forward_cached(z[:, :band], o[:, :band], a[:, : band - 1], tau[:, :band])
+    args = z[:, band:], o[:, band:], a[:, band - 1 :], tau[:, band:], cache  # a window of 2 frames
+    z_all, o_all, entry_all = m.forward_cached(*args, cache_frames=1)
+    z_one, o_one, entry_one = m.forward_cached(*args, cache_frames=1, outputs_from=1)
+    assert z_one.shape[1] == o_one.shape[1] == 1
+    torch.testing.assert_close(z_one, z_all[:, 1:])
+    torch.testing.assert_close(o_one, o_all[:, 1:])
+    torch.testing.assert_close(entry_one.keys, entry_all.keys)
+    torch.testing.assert_close(entry_one.last_latent, entry_all.last_latent)
+    with pytest.raises(ValueError, match="outputs_from must be in"):
+        m.forward_cached(*args, outputs_from=2)
+
+
 def test_a_cache_needs_a_rotary_banded_model():
     z, o, a, tau = window()
     with pytest.raises(ValueError, match="needs time_embedding='rotary' and a band"):
