@@ -223,6 +223,7 @@ def main() -> None:
     parser.add_argument("--policy", help="a ladder policy: also measure on-policy open loop with its actions")
     parser.add_argument("--versus", help="the previous shipped version, measured on the same on-policy rollouts")
     parser.add_argument("--evaluation", help="a `cosmos-env evaluate` output directory of this model: its ranking")
+    parser.add_argument("--transfer", help="a Transfer model directory (stage=transfer), shipped as <out>/transfer")
     for stage in ("tokenizer", "predict", "reason"):
         parser.add_argument(f"--{stage}", help=f"the {stage} model directory (default: <runs>/{stage}/model)")
     args = parser.parse_args()
@@ -237,7 +238,15 @@ def main() -> None:
         "rollout_context_noise": args.rollout_context_noise,
         "rollout_sampler_steps": args.rollout_sampler_steps,
     }
-    export_world_model(paths["tokenizer"], paths["predict"], reason, out, sampling, decoder_age=not args.no_decoder_age)
+    export_world_model(
+        paths["tokenizer"],
+        paths["predict"],
+        reason,
+        out,
+        sampling,
+        decoder_age=not args.no_decoder_age,
+        transfer=args.transfer,
+    )
     if args.probe:
         shutil.copytree(args.probe, out / "probe")
     model = WorldModel.from_pretrained(out)

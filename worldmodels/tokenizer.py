@@ -122,12 +122,16 @@ class CausalTimeMix(nn.Module):
         nn.init.zeros_(self.conv.weight)
         nn.init.zeros_(self.conv.bias)
 
-    def forward(self, x: torch.Tensor, batch: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, batch: int, last: int | None = None) -> torch.Tensor:
+        """(B*T, C, h, w) -> (B*T', C, h, w): all T frames, or only the ``last`` T' of them."""
         bt, c, h, w = x.shape  # (B*T, C, h, w)
-        y = F.silu(self.norm(x)).view(batch, bt // batch, c, h, w).transpose(1, 2)  # (B, C, T, h, w)
+        t = bt // batch
+        kept = t if last is None else min(last, t)
+        y = F.silu(self.norm(x)).view(batch, t, c, h, w).transpose(1, 2)  # (B, C, T, h, w)
         y = F.pad(y, (0, 0, 0, 0, self.time_kernel - 1, 0), mode="replicate")  # past-side pad
-        y = self.conv(y).transpose(1, 2).reshape(bt, c, h, w)  # (B*T, C, h, w)
-        return x + y
+        y = y[:, :, t - kept :]  # (B, C, T'+k-1, h, w): what the kept outputs see
+        y = self.conv(y).transpose(1, 2).reshape(batch * kept, c, h, w)  # (B*T', C, h, w)
+        return x.view(batch, t, c, h, w)[:, t - kept :].reshape(batch * kept, c, h, w) + y
 
 
 class FSQ(nn.Module):
@@ -224,9 +228,8 @@ class Tokenizer(nn.Module):
         (B, T) raises ValueError. ``last``: draw only the last frames (the earlier ones still
         reach them through the causal time mix), T' = last; ``heads``: which outputs to draw."""
         b, t = latents.shape[:2]
-        x = self.decoder_time(self.from_latent(latents.flatten(0, 1)), b)  # (B*T, c, h, w)
         kept = t if last is None else min(last, t)
-        x = channels_last(x.view(b, t, *x.shape[1:])[:, t - kept :].flatten(0, 1))  # (B*T', c, h, w)
+        x = channels_last(self.decoder_time(self.from_latent(latents.flatten(0, 1)), b, last=kept))  # (B*T', c, h, w)
         if self.age_film is None:
             x = self.decoder(x)  # (B*T', c0, H, W)
         else:
