@@ -48,7 +48,9 @@ and ``HalfCheetah-v2`` a narrow decoder (and for HalfCheetah a retrained critic)
 ``Hopper-v3`` Hopper-v2 with a small critic whose imagined clips learned reward and
 termination too (``stage.label_imagined``; faster steps, same default judge);
 ``Hopper-v4`` Hopper-v3's files sampled in 3 shortcut steps (1/2, 1/4, 1/4) instead of 4
-(a pass fewer per step; ``sampler_steps=4`` draws as Hopper-v3 does).
+(a pass fewer per step; ``sampler_steps=4`` draws as Hopper-v3 does); ``Hopper-v5``
+Hopper-v4 with a half-cost decoder (widths [8, 8, 16]) trained against a discriminator
+(sharper pixel frames, same latents and state observations).
 
 ``style`` draws pixel observations and ``render()`` through Transfer (a world model with
 ``transfer/``, :mod:`worldmodels.transfer`) from the decoder's canonical RGB, depth and

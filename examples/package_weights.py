@@ -28,7 +28,9 @@ from pathlib import Path
 
 from cosmos_env.export import export_world_model
 from cosmos_env.shipped import env_id, parse_folder
+from cosmos_env.tasks import load_task
 from worldmodels.checkpoint import read_config
+from worldmodels.io import file_sha256
 from worldmodels.world_model import WorldModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,6 +185,46 @@ def ranking_text(evaluation: Path, out: Path) -> str:
     )
 
 
+def card_with_same_file(out: Path, part: str, section: str) -> Path | None:
+    """The first other shipped folder's MODEL_CARD.md whose ``<part>/model.safetensors`` is byte-identical to
+    ``out``'s and whose card has ``section``; None if there is none."""
+    digest = file_sha256(out / part / "model.safetensors")
+    for folder in sorted((ROOT / "cosmos_env" / "weights").iterdir()):
+        card = folder / "MODEL_CARD.md"
+        if (
+            folder.resolve() != out.resolve()
+            and (folder / part / "model.safetensors").is_file()
+            and card.is_file()
+            and section in card.read_text()
+            and file_sha256(folder / part / "model.safetensors") == digest
+        ):
+            return card
+    return None
+
+
+def transfer_text(out: Path) -> str:
+    """The card's Transfer section: its training record, and the shipped card that measured the same file."""
+    if not (out / "transfer").is_dir():
+        return ""
+    extra = read_config(out / "transfer")["extra"]
+    measured = card_with_same_file(out, "transfer", "## Transfer")
+    where = (
+        f" The same file (sha256 {file_sha256(out / 'transfer' / 'model.safetensors')[:12]}) was measured in "
+        f"[{measured.parent.name}'s card]({os.path.relpath(measured, out)}): adherence to each control map, diversity "
+        "across styles, and what it buys a pixel policy."
+        if measured
+        else " Measure it with `python benchmarks/transfer_bench.py --task <task> --weights <this folder>`."
+    )
+    return f"""
+## Transfer (styled observations)
+`transfer/`: control maps of the decoder's canonical frame (Canny edges, blurred RGB, inverse depth, segmentation)
+-> RGB in an appearance style, trained {extra.get("step", "?")} steps ({extra.get("train_seconds", float("nan")) / 60:.0f} min,
+{extra.get("device", "?")}) on `{extra.get("data", "?")}` (`cosmos-env train stage=transfer`). It changes nothing by
+default; `gym.make(..., obs_mode="pixels", style="dusk" | "random" | ..., control_weights={{"edge": 1.0, ...}})` turns it
+on.{where}
+"""
+
+
 def params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -271,12 +313,28 @@ def main() -> None:
         )
         return json.loads((out / f"{name}.json").read_text())
 
+    data = Path(pred_extra["data"])
+    if not (data / "meta.json").is_file():  # a fresh machine: cite the cards that measured the same files on it
+        data_card = card_with_same_file(out, "predict", "## Data")
+        reason_card = card_with_same_file(out, "reason", "## Reason") if critic is not None else None
+        if data_card is None or (critic is not None and reason_card is None):
+            raise SystemExit(
+                f"{data} (Predict's training data) is not here and no shipped card describes the same Predict and "
+                "critic files: collect it first (the recipe's `cosmos-env collect` command)"
+            )
     fid = fidelity("fidelity")
     moving = fidelity("fidelity_in_motion", "--warmup", str(args.warmup)) if args.warmup else None
     versus = ["--versus", args.versus] if args.versus else []
     on_policy = fidelity("fidelity_on_policy", "--policy", args.policy, *versus) if args.policy else None
     reason_section = "No Reason critic in this folder yet."
-    if critic is not None:
+    if critic is not None and not (data / "meta.json").is_file():
+        reason_section = (
+            f"The critic is the same file (sha256 {file_sha256(out / 'reason' / 'model.safetensors')[:12]}) as "
+            f"{reason_card.parent.name}'s: its reward, termination and plausibility figures are in "
+            f"[{reason_card.parent.name}'s card]({os.path.relpath(reason_card, out)}) (`{data}` was not on the "
+            "machine that packaged this folder)."
+        )
+    elif critic is not None:
         subprocess.run(
             [
                 sys.executable,
@@ -286,7 +344,7 @@ def main() -> None:
                 "--weights",
                 str(out),
                 "--data",
-                pred_extra["data"],
+                str(data),
                 "--json",
                 str(out / "reason.json"),
             ],
@@ -310,11 +368,22 @@ def main() -> None:
                 f"{k} {v['auroc']:.3f} (smoothness {v['auroc_baseline']:.3f})" for k, v in rj["plausibility"].items()
             )
         )
-    meta = json.loads((Path(pred_extra["data"]) / "meta.json").read_text())
     sampler_steps = model.predict.config.rollout_sampler_steps
-    index = json.loads((Path(pred_extra["data"]) / "index.json").read_text())
-    steps = sum(s["steps"] for s in index["shards"])
-    episodes = sum(s["episodes"] for s in index["shards"])
+    task = load_task(args.task)
+    if (data / "meta.json").is_file():
+        meta = json.loads((data / "meta.json").read_text())
+        index = json.loads((data / "index.json").read_text())
+        steps = sum(s["steps"] for s in index["shards"])
+        episodes = sum(s["episodes"] for s in index["shards"])
+        data_section = f"""`cosmos-env collect task={args.task} steps_after_termination={meta.get("steps_after_termination", 0)} ...`
+(the recipe below has the full command): {episodes} episodes, {steps} steps; behaviour {behaviour_text(meta["behaviour"])}; seed {meta["seed"]}.
+The last 5% of episodes were held out for validation.{curation_text(pred_extra)}"""
+    else:
+        data_section = (
+            f"Predict is the same file (sha256 {file_sha256(out / 'predict' / 'model.safetensors')[:12]}) as "
+            f"{data_card.parent.name}'s, trained on `{data}`: [{data_card.parent.name}'s card]"
+            f"({os.path.relpath(data_card, out)}) describes the data."
+        )
     size_mb = sum(f.stat().st_size for f in out.rglob("*.safetensors")) / 2**20
 
     in_motion = ""
@@ -365,19 +434,17 @@ reconstruction of MuJoCo's frames). Diversity: frame RMSE between two noise draw
 ## Ranking policies against MuJoCo
 {ranking_text(Path(args.evaluation), out)}
 """
-    card = f"""# {meta["task"]["gym_id"]} world model (cosmos-env, small)
+    card = f"""# {task.gym_id} world model (cosmos-env, small)
 
-An action-conditioned latent video model of gymnasium's `{meta["task"]["gym_id"]}` at
-{meta["task"]["width"]}x{meta["task"]["height"]} (camera `{meta["task"]["camera"]}`): a causal tokenizer
+An action-conditioned latent video model of gymnasium's `{task.gym_id}` at
+{task.width}x{task.height} (camera `{task.camera}`): a causal tokenizer
 ({params(model.tokenizer) / 1e6:.2f} M parameters, {model.tokenizer.config.latent_channels}x{model.tokenizer.config.latent_resolution}x{model.tokenizer.config.latent_resolution} continuous latents)
 and a Predict diffusion transformer ({params(model.predict) / 1e6:.2f} M parameters, context {model.context} frames,
 proprio token). {size_mb:.1f} MB of safetensors. The env: `gym.make("{env_id(args.task, version)}")`; the model alone:
 `worldmodels.world_model.WorldModel.from_pretrained("{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")`.
 
 ## Data
-`cosmos-env collect task={args.task} steps_after_termination={meta.get("steps_after_termination", 0)} ...`
-(the recipe below has the full command): {episodes} episodes, {steps} steps; behaviour {behaviour_text(meta["behaviour"])}; seed {meta["seed"]}.
-The last 5% of episodes were held out for validation.{curation_text(pred_extra)}
+{data_section}
 
 ## Training
 `bash {args.recipe} {args.task}` (commands inside).
@@ -413,7 +480,7 @@ MuJoCo, 0 = ignores its actions).
 
 `fidelity.png`: steps 1, 8, 16, 32, 64 from one start under two action sequences; rows: MuJoCo A,
 imagined A, MuJoCo B, imagined B (a model that ignores its actions draws rows 2 and 4 alike).
-{in_motion}{on_policy_section}{ranking_section}"""
+{in_motion}{on_policy_section}{ranking_section}{transfer_text(out)}"""
     if args.limits:
         card += "\n## Known limits\n" + Path(args.limits).read_text()
     (out / "MODEL_CARD.md").write_text(card)
