@@ -69,16 +69,17 @@ def decoder_row(run: dict) -> str:
 
 
 def decoder_note(runs: list[dict]) -> str:
-    """What the decoder runs (oldest first) did, for the card."""
+    """What the decoder runs (oldest first) did, for the card, ending on what they left alone."""
     if not runs:
         return ""
+    same = "; the encoder, and so the latents, Predict and Reason, are unchanged."
     if runs[0].get("new_decoder"):
         first, runs = runs[0], runs[1:]
         text = (
             f"\nThe tokenizer's decoder was then replaced by a narrower one (stage widths {first['decoder_channels']}), "
             f"trained from scratch for {first['step']} steps on the frozen encoder's latents of real clips "
             f"(`cosmos-env train stage=decoder stage.predict=null 'stage.decoder_channels=[...]'`), so a pixel step costs "
-            "less to decode; the encoder, and so the latents, Predict and Reason, are unchanged."
+            f"less to decode{'.' if runs else same}"
         )
         return text + (" " + decoder_note(runs)[1:] if runs else "")
     if runs[0].get("decoder_trained_on") == "real latents":
@@ -90,10 +91,7 @@ def decoder_note(runs: list[dict]) -> str:
             if adversarial
             else ""
         )
-        text = (
-            f"\nThe decoder was then continued for {first['step']} steps on real latents{how}; the encoder, and so the "
-            "latents, Predict and Reason, are unchanged."
-        )
+        text = f"\nThe decoder was then continued for {first['step']} steps on real latents{how}{'.' if runs else same}"
         return text + (" " + decoder_note(runs)[1:] if runs else "")
     steps = " then ".join(
         f"{r['step']} steps at horizon {r['horizon']}"

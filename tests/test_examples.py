@@ -100,8 +100,18 @@ def test_package_weights_describes_a_new_decoder_and_the_runs_after_it():
     )
     note = package.decoder_note([new, adversarial])
     assert "narrower one" in note and "continued for 1600 steps on real latents against a patch discriminator" in note
-    assert "imagined latents" not in note
+    assert "imagined latents" not in note and note.count("are unchanged") == 1
     assert package.decoder_note([]) == ""
+
+
+def test_package_weights_finds_the_card_that_measured_the_same_file(tmp_path):
+    package = load_example("package_weights.py")
+    shipped = package.ROOT / "cosmos_env" / "weights"
+    card = package.card_with_same_file(shipped / "hopper-v5", "reason", "## Reason")
+    assert card is not None and card.parent.name == "hopper-v3"  # Hopper-v3's critic, shipped again in v4 and v5
+    (tmp_path / "reason").mkdir()
+    (tmp_path / "reason" / "model.safetensors").write_bytes(b"no shipped folder has these bytes")
+    assert package.card_with_same_file(tmp_path, "reason", "## Reason") is None
 
 
 def test_add_transfer_ships_transfer_and_writes_its_card_section(weights, tmp_path):
