@@ -312,7 +312,8 @@ def main() -> None:
         return json.loads((out / f"{name}.json").read_text())
 
     data = Path(pred_extra["data"])
-    if not (data / "meta.json").is_file():  # a fresh machine: cite the cards that measured the same files on it
+    have_data = (data / "meta.json").is_file()
+    if not have_data:  # a fresh machine: cite the cards that measured the same files on it
         data_card = card_with_same_file(out, "predict", "## Data")
         reason_card = card_with_same_file(out, "reason", "## Reason") if critic is not None else None
         if data_card is None or (critic is not None and reason_card is None):
@@ -325,7 +326,7 @@ def main() -> None:
     versus = ["--versus", args.versus] if args.versus else []
     on_policy = fidelity("fidelity_on_policy", "--policy", args.policy, *versus) if args.policy else None
     reason_section = "No Reason critic in this folder yet."
-    if critic is not None and not (data / "meta.json").is_file():
+    if critic is not None and not have_data:
         reason_section = (
             f"The critic is the same file (sha256 {file_sha256(out / 'reason' / 'model.safetensors')[:12]}) as "
             f"{reason_card.parent.name}'s: its reward, termination and plausibility figures are in "
@@ -368,7 +369,7 @@ def main() -> None:
         )
     sampler_steps = model.predict.config.rollout_sampler_steps
     task = load_task(args.task)
-    if (data / "meta.json").is_file():
+    if have_data:
         meta = json.loads((data / "meta.json").read_text())
         index = json.loads((data / "index.json").read_text())
         steps = sum(s["steps"] for s in index["shards"])
