@@ -19,6 +19,7 @@ and the strip, written after looking at them).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -30,10 +31,11 @@ from cosmos_env.export import export_world_model
 from cosmos_env.shipped import env_id, parse_folder
 from cosmos_env.tasks import load_task
 from worldmodels.checkpoint import read_config
-from worldmodels.io import file_sha256
+from worldmodels.io import file_sha256 as _file_sha256
 from worldmodels.world_model import WorldModel
 
 ROOT = Path(__file__).resolve().parents[1]
+file_sha256 = functools.cache(_file_sha256)  # a file is hashed once however many sections cite it
 
 
 def table(fid: dict) -> str:
