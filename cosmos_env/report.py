@@ -199,7 +199,11 @@ def versus_baseline(report: dict[str, Any], baseline: Path) -> dict[str, Any]:
         raise ValueError(f"baseline {baseline} judged other policies: {sorted(base['policies'])}")
     names = list(report["results"])
     real = np.array([report["results"][n]["mujoco"]["returns"] for n in names])
-    out: dict[str, Any] = {"weights": base["world_model"]["weights"], "gains": {}}
+    out: dict[str, Any] = {
+        "weights": base["world_model"]["weights"],
+        "sha256": base["world_model"].get("sha256"),
+        "gains": {},
+    }
     for variant in report["results"][names[0]]["imagined"]:
         if variant not in base["results"][names[0]]["imagined"] or len(names) < 3:
             continue
@@ -319,6 +323,35 @@ def write_plots(out: Path, summaries: dict[str, dict], ranking: dict, variant: s
     return written
 
 
+def world_model_name(weights: str, sha256: dict[str, str] | None) -> str:
+    """How a report names a world model: its folder, and the env id whose shipped files are the
+    ones judged (:func:`cosmos_env.shipped.shipped_match`), so a report written on a training
+    run's folder names the id it shipped as once re-rendered (:func:`rewrite_markdown`)."""
+    from cosmos_env.shipped import shipped_match
+
+    match = shipped_match(sha256) if sha256 else None
+    if match is None:
+        return weights
+    env_id, differ = match
+    if not differ:
+        return f"`{env_id}` (shipped)" if weights == "shipped" else f"{weights} (the files shipped as `{env_id}`)"
+    return f"{weights} (the weights shipped as `{env_id}`; its {', '.join(differ)} differs)"
+
+
+def rewrite_markdown(out: str | Path) -> Path:
+    """Write ``out/report.md`` again from ``out/report.json`` and the plots and strips present
+    (e.g. once the judged world model ships under an id). Raises FileNotFoundError without a
+    report.json."""
+    out = Path(out)
+    if not (out / "report.json").is_file():
+        raise FileNotFoundError(f"{out}: no report.json (a cosmos-env evaluate output directory)")
+    report = json.loads((out / "report.json").read_text())
+    plots = [p for p in ("scatter.png", "errors.png", "returns.png") if (out / p).is_file()]
+    strips = all((out / "strips" / f"{n}.png").is_file() for n in report["results"])
+    atomic_write_bytes(out / "report.md", markdown(report, plots, strips).encode())
+    return out / "report.md"
+
+
 def _fmt(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
@@ -342,7 +375,8 @@ def markdown(report: dict, plots: list[str], video: bool) -> str:
         f"# Imagination vs MuJoCo: {s['task']}",
         "",
         f"{len(results)} policies, seeds {s['seeds'][0]}..{s['seeds'][-1]} ({len(s['seeds'])}), horizon "
-        f"{s['horizon']}, open loop {s['open_loop_horizon']} steps; world model: {report['world_model']['weights']}.",
+        f"{s['horizon']}, open loop {s['open_loop_horizon']} steps; world model: "
+        f"{world_model_name(report['world_model']['weights'], report['world_model'].get('sha256'))}.",
         "Imagined returns are judged by a reward source / termination source "
         f"(`critic`: Reason, `rules`: the task's functions on the imagined observation); the env's default is "
         f"`{variant}`.",
@@ -369,8 +403,9 @@ def markdown(report: dict, plots: list[str], video: bool) -> str:
     if report.get("versus_baseline", {}).get("gains"):
         versus = report["versus_baseline"]
         lines += [
-            f"## Against the baseline world model ({versus['weights']}): gains, paired over seeds",
+            "## Against the baseline world model: gains, paired over seeds",
             "",
+            f"Baseline: {world_model_name(versus['weights'], versus.get('sha256'))}. "
             "The same policies from the same seeds; each figure is this model's correlation minus the baseline's, "
             "with a 95% interval from resampling the seeds alike in all three worlds (holding 0: a tie).",
             "",
@@ -411,5 +446,5 @@ def markdown(report: dict, plots: list[str], video: bool) -> str:
         lines += ["## Frames of the first seed (top: MuJoCo, bottom: imagined)", ""]
         for n in results:
             lines += [f"{n} ([video](videos/{n}.mp4)):", "", f"![{n}](strips/{n}.png)", ""]
-    lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
+    lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in sorted(report["versions"].items())), ""]
     return "\n".join(lines)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from worldmodels.io import file_sha256
+
 WEIGHTS = Path(__file__).parent / "weights"
 
 PARTS = ("tokenizer", "predict", "reason")
@@ -68,3 +70,24 @@ def weights_dir(task: str, version: int | None = None) -> Path:
             f"(shipped: {shipped}); pass the directory of one you trained"
         )
     return WEIGHTS / folder(task, max(versions) if version is None else version)
+
+
+def shipped_match(sha256: dict[str, str]) -> tuple[str, list[str]] | None:
+    """The env id whose shipped weights are the ones of ``sha256`` (a world model's file digests
+    by relative path, as ``report.json`` records them: ``predict/model.safetensors`` -> hex), and
+    the config files of :data:`PARTS` that differ from the shipped ones (empty: the very files);
+    None when no shipped folder has the same ``model.safetensors`` of every part. Of several
+    matches, the one with the fewest differing configs (then the lowest version) wins."""
+    weights = {f"{part}/model.safetensors" for part in PARTS}
+    if not weights <= set(sha256):
+        return None
+    best = None
+    for name, (task, version) in shipped_models().items():
+        folder_path = WEIGHTS / name
+        if any(file_sha256(folder_path / f) != sha256[f] for f in sorted(weights)):
+            continue
+        configs = [f"{part}/config.json" for part in PARTS]
+        differ = [c for c in configs if c in sha256 and file_sha256(folder_path / c) != sha256[c]]
+        if best is None or len(differ) < len(best[1]):
+            best = (env_id(task, version), differ)
+    return best

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from cosmos_env.export import export_world_model
+from cosmos_env.report import rewrite_markdown
 from cosmos_env.shipped import env_id, parse_folder
 from cosmos_env.tasks import load_task
 from worldmodels.checkpoint import read_config
@@ -486,6 +487,8 @@ imagined A, MuJoCo B, imagined B (a model that ignores its actions draws rows 2 
         card += "\n## Known limits\n" + Path(args.limits).read_text()
     (out / "MODEL_CARD.md").write_text(card)
     print(f"wrote {out}: {size_mb:.1f} MB, MODEL_CARD.md, fidelity*.json, fidelity*.png")
+    if args.evaluation:  # the report was written on a training run's folder: now it can name the shipped id
+        print(f"rewrote {rewrite_markdown(args.evaluation)}")
 
 
 if __name__ == "__main__":

@@ -107,8 +107,32 @@ def test_a_second_world_model_is_compared_to_a_baseline_report(weights, actors, 
         expected = report["ranking"][variant]["spearman"]["value"] - base[variant]["spearman"]["value"]
         assert g["spearman"]["value"] == pytest.approx(expected, nan_ok=True)
     assert "Against the baseline world model" in (tmp_path / "new" / "report.md").read_text()
+    assert (
+        report["versus_baseline"]["sha256"]
+        == json.loads((tmp_path / "base" / "report.json").read_text())["world_model"]["sha256"]
+    )
     with pytest.raises(ValueError, match="seeds"):
         run_evaluation(["random", str(actors)], tmp_path / "x", weights=other, baseline=tmp_path / "base",
                        **{**settings, "seeds": [0, 2]})  # fmt: skip
     with pytest.raises(FileNotFoundError, match="no report.json"):
         run_evaluation(["random"], tmp_path / "y", weights=other, baseline=tmp_path / "nothing", **settings)
+
+
+def test_a_rewritten_report_names_the_id_its_world_model_ships_as(weights, tmp_path, monkeypatch):
+    import shutil
+
+    from cosmos_env import shipped
+
+    settings = dict(seeds=[0], horizon=4, open_loop_horizon=0, frame_stride=4, video=False, progress=False)
+    run_evaluation(["random"], tmp_path / "report", weights=weights / "hopper", **settings)
+    before = (tmp_path / "report" / "report.md").read_text()
+    assert f"world model: {weights / 'hopper'}." in before
+    shipped_root = tmp_path / "shipped"
+    shutil.copytree(weights / "hopper", shipped_root / "hopper-v7")  # the judged folder, packaged as an id
+    monkeypatch.setattr(shipped, "WEIGHTS", shipped_root)
+    assert report_module.rewrite_markdown(tmp_path / "report") == tmp_path / "report" / "report.md"
+    after = (tmp_path / "report" / "report.md").read_text()
+    assert f"world model: {weights / 'hopper'} (the files shipped as `cosmos_env/Hopper-v7`)." in after
+    assert after.replace(" (the files shipped as `cosmos_env/Hopper-v7`)", "") == before
+    with pytest.raises(FileNotFoundError, match="no report.json"):
+        report_module.rewrite_markdown(tmp_path / "nothing")
