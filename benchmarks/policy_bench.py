@@ -52,11 +52,18 @@ EVAL_SEED = 4_000_000
 def arm_config(arm: str, args: argparse.Namespace) -> dict[str, Any]:
     """The :class:`~worldmodels.stages.PolicyStageConfig` fields of ``arm`` (raises ValueError for an unknown arm)."""
     base = {
-        "algo": "sac", "weights": args.weights, "num_envs": args.num_envs, "horizon": args.horizon,
-        "eval_every": args.eval_every, "eval_episodes": args.train_eval_episodes, "eval_horizon": args.eval_horizon,
-        "algo_kwargs": dict(args.algo_kwargs), "real_steps": args.real_steps, "round_real_steps": args.round_steps,
+        "algo": "sac",
+        "weights": args.weights,
+        "num_envs": args.num_envs,
+        "horizon": args.horizon,
+        "eval_every": args.eval_every,
+        "eval_episodes": args.train_eval_episodes,
+        "eval_horizon": args.eval_horizon,
+        "algo_kwargs": dict(args.algo_kwargs),
+        "real_steps": args.real_steps,
+        "round_real_steps": args.round_steps,
         "finetune_steps": args.finetune_steps,
-    }  # fmt: skip
+    }
     if arm in ("random", "model_free", "dyna"):
         return base
     if arm.startswith("model_free_utd") and arm[14:].isdigit():
@@ -143,8 +150,13 @@ def train_arm(arm: str, args: argparse.Namespace, task: Any, out: Path) -> dict[
         return {"actor": None, "real_steps": 0, "imagined_steps": 0, "wall_s": 0.0}
     fields = arm_config(arm, args)
     config = PolicyStageConfig(**fields)
-    key = {"task": task.name, "seed": args.seed, "real_steps": args.real_steps, "imagined_steps": args.imagined_steps,
-           "config": fields}  # fmt: skip
+    key = {
+        "task": task.name,
+        "seed": args.seed,
+        "real_steps": args.real_steps,
+        "imagined_steps": args.imagined_steps,
+        "config": fields,
+    }
     done = out / "result.json"  # a finished arm: its actor is all the table needs (no SB3 checkpoint)
     if done.is_file() and arm_key(arm, (record := json.loads(done.read_text()))["key"]) == arm_key(arm, key):
         return {**record["result"], "actor": str(out / record["result"]["actor"])}

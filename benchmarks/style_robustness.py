@@ -72,9 +72,15 @@ def train_bc(data: Path, out: Path, transfer: Path | None, args: argparse.Namesp
     stage = BCStage(BCStageConfig(obs="pixels", size=args.bc_size, transfer=transfer and str(transfer)), data, out)
     every = max(1, args.bc_steps // 4)
     config = TrainConfig(
-        out=str(out), steps=args.bc_steps, batch_size=args.batch_size, val_every=every, ckpt_every=every, ema=0.99,
-        progress=not args.quiet, seed=args.seed,
-    )  # fmt: skip
+        out=str(out),
+        steps=args.bc_steps,
+        batch_size=args.batch_size,
+        val_every=every,
+        ckpt_every=every,
+        ema=0.99,
+        progress=not args.quiet,
+        seed=args.seed,
+    )
     return train(stage, config)
 
 
@@ -129,8 +135,16 @@ def main(argv: list[str] | None = None) -> None:
         low, high = ref.action_space.low, ref.action_space.high
     demos = out / "demos"
     steps = args.demo_episodes * task.max_episode_steps
-    collect(task, steps, demos, NoisyActorBehaviour(actor, low, high, 0.0), seed=args.seed, shard_steps=steps,
-            workers=1, progress=not args.quiet)  # fmt: skip
+    collect(
+        task,
+        steps,
+        demos,
+        NoisyActorBehaviour(actor, low, high, 0.0),
+        seed=args.seed,
+        shard_steps=steps,
+        workers=1,
+        progress=not args.quiet,
+    )
     policies = {
         "canonical": train_bc(demos, out / "bc_canonical", None, args),
         "transfer": train_bc(demos, out / "bc_transfer", transfer, args),
@@ -157,9 +171,13 @@ def main(argv: list[str] | None = None) -> None:
             row["gain_transfer_vs_canonical"] = dict(zip(("mean", "ci95_half_width"), gain))
         rows.append(row)
     report = {
-        "task": task.gym_id, "demo_actor": actor, "transfer": str(transfer), "eval_seeds": seeds,
-        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "quiet")}, "looks": rows,
-    }  # fmt: skip
+        "task": task.gym_id,
+        "demo_actor": actor,
+        "transfer": str(transfer),
+        "eval_seeds": seeds,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "quiet")},
+        "looks": rows,
+    }
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

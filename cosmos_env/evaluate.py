@@ -118,9 +118,15 @@ def mujoco_episodes(
     finally:
         ref.close()
     return Episodes(
-        obs, actions, {"mujoco": rewards}, {"mujoco": terminated}, steps, frames, frame_stride,
+        obs,
+        actions,
+        {"mujoco": rewards},
+        {"mujoco": terminated},
+        steps,
+        frames,
+        frame_stride,
         np.stack(clip) if video else None,
-    )  # fmt: skip
+    )
 
 
 def mujoco_returns(policy: Any, task: TaskConfig, seeds: Sequence[int], horizon: int | None = None) -> np.ndarray:

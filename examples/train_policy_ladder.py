@@ -101,14 +101,24 @@ def ship(args: argparse.Namespace) -> None:
     stages = []
     for actor_dir in sorted(source.glob("step-*")):
         MLPActor.load(actor_dir).save(target / actor_dir.name)  # with its SHA-256 in actor.json
-        episodes = mujoco_episodes(MLPActor.load(target / actor_dir.name), task, seeds, task.max_episode_steps,
-                                   frame_stride=task.max_episode_steps, video=False)  # fmt: skip
+        episodes = mujoco_episodes(
+            MLPActor.load(target / actor_dir.name),
+            task,
+            seeds,
+            task.max_episode_steps,
+            frame_stride=task.max_episode_steps,
+            video=False,
+        )
         returns, lengths = episodes.returns("mujoco")
-        stages.append({
-            "policy": actor_dir.name, "step": int(actor_dir.name.split("-")[1]),
-            "return_mean": round(float(returns.mean()), 1), "return_std": round(float(returns.std()), 1),
-            "length_mean": round(float(lengths.mean()), 1),
-        })  # fmt: skip
+        stages.append(
+            {
+                "policy": actor_dir.name,
+                "step": int(actor_dir.name.split("-")[1]),
+                "return_mean": round(float(returns.mean()), 1),
+                "return_std": round(float(returns.std()), 1),
+                "length_mean": round(float(lengths.mean()), 1),
+            }
+        )
         print(
             f"{task.name} {args.ship} {actor_dir.name}: return {returns.mean():.1f} ± {returns.std():.1f}", flush=True
         )

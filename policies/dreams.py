@@ -47,9 +47,14 @@ def _train(stage: Any, out: Path, cfg: DreamsCommand, steps: int) -> Path:
 
     every = max(1, steps // 4)
     config = TrainConfig(
-        out=str(out), steps=steps, batch_size=cfg.batch_size, val_every=every, ckpt_every=every, ema=0.99,
+        out=str(out),
+        steps=steps,
+        batch_size=cfg.batch_size,
+        val_every=every,
+        ckpt_every=every,
+        ema=0.99,
         progress=cfg.progress,
-    )  # fmt: skip
+    )
     return train(stage, config)
 
 
@@ -83,14 +88,22 @@ def _demos_and_idm(cfg: DreamsCommand, out: Path) -> tuple[Path, Path]:
         low, high = ref.action_space.low, ref.action_space.high
     demos = out / "demos"
     steps = cfg.demo_episodes * cfg.task.max_episode_steps
-    collect(cfg.task, steps, demos, NoisyActorBehaviour(actor, low, high, 0.0), shard_steps=steps, workers=1,
-            progress=cfg.progress)  # fmt: skip
+    collect(
+        cfg.task,
+        steps,
+        demos,
+        NoisyActorBehaviour(actor, low, high, 0.0),
+        shard_steps=steps,
+        workers=1,
+        progress=cfg.progress,
+    )
     mix = BehaviourConfig(name="mix", ladder=str(ladder_dir(cfg.task.name, "seed-a")))
     collect(cfg.task, cfg.idm_data_steps, out / "idm_data", mix, seed=1, progress=cfg.progress)
     idm = out / "idm" / "model"
     if not (idm / "config.json").is_file():
-        idm = _train(IDMStage(IDMStageConfig(obs=cfg.idm_obs), out / "idm_data", out / "idm"), out / "idm", cfg,
-                     cfg.idm_steps)  # fmt: skip
+        idm = _train(
+            IDMStage(IDMStageConfig(obs=cfg.idm_obs), out / "idm_data", out / "idm"), out / "idm", cfg, cfg.idm_steps
+        )
     return demos, idm
 
 
@@ -111,9 +124,12 @@ def imagine_dreams(cfg: DreamsCommand, world: Path, bc: Path, idm_dir: Path) -> 
     pixels = idm.config.pixels
     k, m, t = cfg.candidates, cfg.starts * cfg.candidates, cfg.dream_steps
     env = WorldModelVectorEnv(
-        num_envs=m, weights=world, obs_mode="dict" if pixels else "state", device=cfg.device,
+        num_envs=m,
+        weights=world,
+        obs_mode="dict" if pixels else "state",
+        device=cfg.device,
         autoreset_mode=AutoresetMode.DISABLED,
-    )  # fmt: skip
+    )
     policy, rng = BCPolicy.load(bc), np.random.default_rng(0)
     low, high = env.single_action_space.low, env.single_action_space.high
     start = np.repeat(np.arange(cfg.starts), k)
@@ -141,9 +157,16 @@ def imagine_dreams(cfg: DreamsCommand, world: Path, bc: Path, idm_dir: Path) -> 
     kept = np.zeros(m, bool)
     kept[np.arange(cfg.starts) * k + score.reshape(-1, k).argmax(1)] = True
     return {
-        "obs": obs_t.numpy(), "actions": actions.astype(np.float32), "rewards": rewards, "steps": steps,
-        "plausibility": mean_plaus, "returns": returns, "start": start, "score": score, "kept": kept,
-    }  # fmt: skip
+        "obs": obs_t.numpy(),
+        "actions": actions.astype(np.float32),
+        "rewards": rewards,
+        "steps": steps,
+        "plausibility": mean_plaus,
+        "returns": returns,
+        "start": start,
+        "score": score,
+        "kept": kept,
+    }
 
 
 def write_bc_dataset(
@@ -161,15 +184,23 @@ def write_bc_dataset(
     episodes = [source.episode(i, fields) for i in range(len(source))]
     for i in np.flatnonzero(chosen):
         n = int(dreams["steps"][i])
-        episodes.append({
-            "obs": dreams["obs"][i, : n + 1],
-            "action": np.concatenate([dreams["actions"][i, :n], np.zeros_like(dreams["actions"][i, :1])]),
-            "reward": np.append(dreams["rewards"][i, :n], 0).astype(np.float32),
-            "terminated": np.zeros(n + 1, bool), "truncated": np.zeros(n + 1, bool),
-        })  # fmt: skip
+        episodes.append(
+            {
+                "obs": dreams["obs"][i, : n + 1],
+                "action": np.concatenate([dreams["actions"][i, :n], np.zeros_like(dreams["actions"][i, :1])]),
+                "reward": np.append(dreams["rewards"][i, :n], 0).astype(np.float32),
+                "terminated": np.zeros(n + 1, bool),
+                "truncated": np.zeros(n + 1, bool),
+            }
+        )
     dataset_id = uuid.uuid4().hex
-    meta = {"format": FORMAT, "version": VERSION, "dataset_id": dataset_id, "task": dataclasses.asdict(task),
-            "behaviour": f"dreams: demos {demos} + {int(chosen.sum())} dreams"}  # fmt: skip
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "dataset_id": dataset_id,
+        "task": dataclasses.asdict(task),
+        "behaviour": f"dreams: demos {demos} + {int(chosen.sum())} dreams",
+    }
     atomic_write_json(out / "meta.json", meta)
     arrays = {f: np.concatenate([e[f] for e in episodes]) for f in fields}
     arrays["episode_offsets"] = np.cumsum([0] + [len(e["obs"]) for e in episodes]).astype(np.int64)
@@ -191,8 +222,9 @@ def run_dreams(cfg: DreamsCommand) -> dict[str, Any]:
 
     out = Path(cfg.out)
     demos, idm = _demos_and_idm(cfg, out)
-    world = finetune_world(resolve_weights(cfg.weights, cfg.task), demos, out / "finetune", cfg.finetune_steps,
-                           cfg.progress)  # fmt: skip
+    world = finetune_world(
+        resolve_weights(cfg.weights, cfg.task), demos, out / "finetune", cfg.finetune_steps, cfg.progress
+    )
     bc_demos = _bc(demos, out / "bc_demos", cfg)
     store = out / "dreams" / "dreams.safetensors"
     if store.is_file():
@@ -220,10 +252,12 @@ def run_dreams(cfg: DreamsCommand) -> dict[str, Any]:
         "mean": {k: float(v.mean()) for k, v in returns.items()},
         "gain_vs_bc_demos": {
             k: dict(zip(("mean", "ci95_half_width"), paired_gain(torch.as_tensor(v), base)))
-            for k, v in returns.items() if k.startswith("bc demos +")
+            for k, v in returns.items()
+            if k.startswith("bc demos +")
         },
         "dreams": {
-            "count": len(dreams["kept"]), "kept": int(dreams["kept"].sum()),
+            "count": len(dreams["kept"]),
+            "kept": int(dreams["kept"].sum()),
             "mean_steps": float(dreams["steps"].mean()),
             "return_kept": float(dreams["returns"][dreams["kept"]].mean()),
             "return_all": float(dreams["returns"].mean()),
@@ -231,6 +265,6 @@ def run_dreams(cfg: DreamsCommand) -> dict[str, Any]:
             "plausibility_all": float(dreams["plausibility"].mean()),
         },
         "settings": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "task"},
-    }  # fmt: skip
+    }
     atomic_write_json(out / "report.json", report)
     return report

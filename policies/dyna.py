@@ -80,9 +80,16 @@ def finetune_world(world: Path, data: Path, out: Path, steps: int, progress: boo
     stage = PredictStage(settings, data, out / "predict", model=trained)
     every = max(1, steps)
     cfg = TrainConfig(
-        out=str(out / "predict"), steps=steps, batch_size=16, lr=1e-4, warmup=0, ema=0.99,
-        val_every=every, ckpt_every=every, progress=progress,
-    )  # fmt: skip
+        out=str(out / "predict"),
+        steps=steps,
+        batch_size=16,
+        lr=1e-4,
+        warmup=0,
+        ema=0.99,
+        val_every=every,
+        ckpt_every=every,
+        progress=progress,
+    )
     model = train(stage, cfg)
     reason = world / "reason" if (world / "reason" / "config.json").is_file() else None
     return export_world_model(world / "tokenizer", model, reason, out / "world")
@@ -116,12 +123,28 @@ def dyna(
         )  # round 0: random actions (MBPO's start); a resumed round k > 0 collects with round k-1's actor
         real = out / "real"
         target = min(config.real_steps, (k + 1) * config.round_real_steps)
-        collect(task, target, real, behaviour=behaviour, seed=seed, shard_steps=config.round_real_steps,
-                workers=1, progress=progress)  # fmt: skip
+        collect(
+            task,
+            target,
+            real,
+            behaviour=behaviour,
+            seed=seed,
+            shard_steps=config.round_real_steps,
+            workers=1,
+            progress=progress,
+        )
         world = finetune_world(world, real, out / f"round-{k:03d}", config.finetune_steps, progress)
         round_config = dataclasses.replace(config, weights=str(world))
         real_used = EpisodeDataset(real).num_steps
-        last = train_in_imagination(round_config, task, real, out / "policy", min(steps, (k + 1) * per_round), seed,
-                                    progress, log_extra={"round": k, "real_steps": real_used},
-                                    real_data=real if config.real_transitions else None)  # fmt: skip
+        last = train_in_imagination(
+            round_config,
+            task,
+            real,
+            out / "policy",
+            min(steps, (k + 1) * per_round),
+            seed,
+            progress,
+            log_extra={"round": k, "real_steps": real_used},
+            real_data=real if config.real_transitions else None,
+        )
     return last

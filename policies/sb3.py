@@ -187,9 +187,13 @@ def add_real_transitions(model: BaseAlgorithm, data: str | Path, already: int) -
     for start in range(already, count, n):
         rows = {k: v[start : start + n] for k, v in real.items()}
         model.replay_buffer.add(
-            rows["obs"], rows["next_obs"], model.policy.scale_action(rows["action"]), rows["reward"],
-            rows["terminated"], [{"TimeLimit.truncated": False}] * n,
-        )  # fmt: skip
+            rows["obs"],
+            rows["next_obs"],
+            model.policy.scale_action(rows["action"]),
+            rows["reward"],
+            rows["terminated"],
+            [{"TimeLimit.truncated": False}] * n,
+        )
     return count
 
 
@@ -294,9 +298,16 @@ def _train(
     atomic_write_json(out / "config.json", {"stage": _plain(config), "task": task.name, "steps": steps, "seed": seed})
     seeds = [EVAL_SEED + i for i in range(config.eval_episodes)]
     callback = MujocoEvalCallback(
-        task, config.algo, out, config.eval_every, seeds, lambda m, wall: save_checkpoint(m, out, wall, saved),
-        log_extra, config.eval_horizon, wall_before,
-    )  # fmt: skip
+        task,
+        config.algo,
+        out,
+        config.eval_every,
+        seeds,
+        lambda m, wall: save_checkpoint(m, out, wall, saved),
+        log_extra,
+        config.eval_horizon,
+        wall_before,
+    )
     remaining = steps - model.num_timesteps
     try:
         if remaining > 0:

@@ -112,8 +112,13 @@ def test_a_second_world_model_is_compared_to_a_baseline_report(weights, actors, 
         == json.loads((tmp_path / "base" / "report.json").read_text())["world_model"]["sha256"]
     )
     with pytest.raises(ValueError, match="seeds"):
-        run_evaluation(["random", str(actors)], tmp_path / "x", weights=other, baseline=tmp_path / "base",
-                       **{**settings, "seeds": [0, 2]})  # fmt: skip
+        run_evaluation(
+            ["random", str(actors)],
+            tmp_path / "x",
+            weights=other,
+            baseline=tmp_path / "base",
+            **{**settings, "seeds": [0, 2]},
+        )
     with pytest.raises(FileNotFoundError, match="no report.json"):
         run_evaluation(["random"], tmp_path / "y", weights=other, baseline=tmp_path / "nothing", **settings)
 
