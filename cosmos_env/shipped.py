@@ -82,7 +82,7 @@ def shipped_match(sha256: dict[str, str]) -> tuple[str, list[str]] | None:
     if not weights <= set(sha256):
         return None
     best = None
-    for name, (task, version) in shipped_models().items():
+    for name, (task, version) in sorted(shipped_models().items(), key=lambda item: item[1]):
         folder_path = WEIGHTS / name
         if any(file_sha256(folder_path / f) != sha256[f] for f in sorted(weights)):
             continue
