@@ -12,9 +12,14 @@ if ! ldconfig -p 2>/dev/null | grep -qE 'libEGL\.so|libOSMesa\.so'; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libegl1 libgl1 libosmesa6 >/dev/null
 fi
 
-# torch first, pinned: our CPU machines serve this version from a local wheel, and a
-# plain `torch` requirement resolved later would pull a multi-GB CUDA build instead.
-$PY -m pip install -q "torch==2.13.0"
+# torch first, pinned to its CPU build: a plain `torch` requirement resolved later would pull
+# PyPI's multi-GB CUDA build instead. Our CPU machines serve 2.13.0+cpu from a local wheel;
+# elsewhere it comes from PyTorch's CPU index. A torch 2.13.0 already installed (a CUDA
+# machine's own build) is kept.
+if ! $PY -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
+  $PY -m pip install -q "torch==2.13.0+cpu" 2>/dev/null \
+    || $PY -m pip install -q "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+fi
 $PY -m pip install -q -e ".[dev]"
 # natten is optional (the neighborhood-attention kernels on CUDA); it builds from source
 # against the installed torch, hence --no-build-isolation. Everything works without it.
