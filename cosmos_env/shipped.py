@@ -6,6 +6,7 @@ Behaviour never changes under an id: a new model is a new version."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -72,6 +73,12 @@ def weights_dir(task: str, version: int | None = None) -> Path:
     return WEIGHTS / folder(task, max(versions) if version is None else version)
 
 
+@functools.cache
+def _shipped_sha256(path: Path) -> str:
+    """A shipped file's SHA-256, hashed once per process (shipped files never change under an id)."""
+    return file_sha256(path)
+
+
 def shipped_match(sha256: dict[str, str]) -> tuple[str, list[str]] | None:
     """The env id whose shipped weights are the ones of ``sha256`` (a world model's file digests
     by relative path, as ``report.json`` records them: ``predict/model.safetensors`` -> hex), and
@@ -84,10 +91,10 @@ def shipped_match(sha256: dict[str, str]) -> tuple[str, list[str]] | None:
     best = None
     for name, (task, version) in sorted(shipped_models().items(), key=lambda item: item[1]):
         folder_path = WEIGHTS / name
-        if any(file_sha256(folder_path / f) != sha256[f] for f in sorted(weights)):
+        if any(_shipped_sha256(folder_path / f) != sha256[f] for f in sorted(weights)):
             continue
         configs = [f"{part}/config.json" for part in PARTS]
-        differ = [c for c in configs if c in sha256 and file_sha256(folder_path / c) != sha256[c]]
+        differ = [c for c in configs if c in sha256 and _shipped_sha256(folder_path / c) != sha256[c]]
         if best is None or len(differ) < len(best[1]):
             best = (env_id(task, version), differ)
     return best
