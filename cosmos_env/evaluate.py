@@ -23,6 +23,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 from tqdm.auto import tqdm
 
+from cosmos_env.proprio_rules import ProprioRules
 from cosmos_env.ranking import rank_agreement
 from cosmos_env.reference import MujocoReference
 from cosmos_env.tasks import TaskConfig
@@ -234,6 +235,16 @@ def imagined_episodes(
     past = np.arange(horizon + 1)[None] > run[:, None]
     obs[past] = np.nan
     return Episodes(obs, taken, rewards, terminated, run, frames, frame_stride, np.stack(clip) if video else None)
+
+
+def why_ended(obs: np.ndarray, length: int, horizon: int, rules: ProprioRules | None) -> str:
+    """Why an episode of ``length`` steps ended, from its observations ``obs`` (T + 1, D): the
+    healthy ranges its last one left (:meth:`ProprioRules.why_terminated`), that the critic
+    ended it (no range left, or no ``rules``), or that it ran all ``horizon`` steps."""
+    if length >= horizon:
+        return f"ran all {horizon} steps"
+    reason = rules.why_terminated(obs[length]) if rules is not None else ""
+    return reason or "the critic judged it terminated"
 
 
 def step_errors(real: Episodes, imagined: Episodes, obs_std: np.ndarray) -> dict[str, Any]:

@@ -54,16 +54,36 @@ class ProprioRules:
         finally:
             env.close()
 
+    def _healthy_ranges(self) -> list[tuple[str, slice, tuple[float, float]]]:
+        """(name, which entries of the observation, bounds) of each healthy-range check; none
+        for a task that never terminates (no z range)."""
+        if self.z_range is None:
+            return []
+        checks = [("z", slice(0, 1), self.z_range)]
+        if self.angle_range is not None:
+            checks.append(("angle", slice(1, 2), self.angle_range))
+        if self.state_range is not None:
+            checks.append(("state", slice(1, None), self.state_range))
+        return checks
+
     def terminated(self, next_obs: np.ndarray) -> np.ndarray:
         """next_obs (..., D) -> (...) bool: the state is outside the healthy range."""
-        healthy = np.ones(next_obs.shape[:-1], dtype=bool)
-        for index, bounds in ((0, self.z_range), (1, self.angle_range)):
-            if bounds is not None:
-                healthy &= (next_obs[..., index] > bounds[0]) & (next_obs[..., index] < bounds[1])
-        if self.state_range is not None:
-            rest = next_obs[..., 1:]
-            healthy &= ((rest > self.state_range[0]) & (rest < self.state_range[1])).all(-1)
-        return ~healthy if self.z_range is not None else np.zeros_like(healthy)
+        outside = np.zeros(next_obs.shape[:-1], dtype=bool)
+        for _, entries, (low, high) in self._healthy_ranges():
+            values = next_obs[..., entries]
+            outside |= ~((values > low) & (values < high)).all(-1)  # NaN is outside
+        return outside
+
+    def why_terminated(self, next_obs: np.ndarray) -> str:
+        """One observation (D,) -> the healthy ranges it left, e.g. ``"z 0.664 not in (0.7,
+        inf)"`` (``obs[i]`` for the state check), joined by "; "; "" when it is healthy."""
+        reasons = []
+        for name, entries, (low, high) in self._healthy_ranges():
+            for offset, value in enumerate(np.asarray(next_obs)[entries]):
+                if not low < value < high:
+                    label = name if name != "state" else f"obs[{entries.start + offset}]"
+                    reasons.append(f"{label} {value:.3g} not in ({low:g}, {high:g})")
+        return "; ".join(reasons)
 
     def reward(self, obs: np.ndarray, next_obs: np.ndarray, action: np.ndarray) -> np.ndarray:
         """obs, next_obs (..., D), action (..., A) -> (...) reward."""

@@ -36,7 +36,9 @@ the rules where the task has them, else the critic: on the shipped models the ru
 SAC policies as MuJoCo does far better (``docs/evaluation/``). Where the rules exist,
 ``info`` carries both (``critic_reward``, ``rules_reward``, ``critic_terminated``,
 ``rules_terminated``), so one rollout can be judged both ways. A task whose MuJoCo
-reference cannot terminate never terminates here.
+reference cannot terminate never terminates here. ``info["termination_reason"]`` says why
+each terminated env ended (``"rules: z 0.664 not in (0.7, inf)"``, ``"critic: P(terminated)
+0.83 > 0.5"``; "" for the others).
 
 Version history (``cosmos_env/Hopper-v0``, ``cosmos_env/HalfCheetah-v0``): 0.1.0 rewards
 and terminations from Reason; since 0.2.0 from the rules by default (``reward_fn`` /
@@ -432,6 +434,9 @@ class WorldModelVectorEnv(VectorEnv):
             terminated |= broken
             info["error"] = np.where(broken, "non-finite imagined frame, observation or reward", "")
             info["_error"] = broken
+        if terminated.any():
+            info["termination_reason"] = self._termination_reasons(terminated, broken, info)
+            info["_termination_reason"] = terminated.copy()
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
             truncated = (self._steps >= self.max_episode_steps) & ~terminated
@@ -455,6 +460,18 @@ class WorldModelVectorEnv(VectorEnv):
         if self.style is not None:
             info["style"] = self._styles.copy()
         return obs, reward, terminated, truncated, info
+
+    def _termination_reasons(self, terminated: np.ndarray, broken: np.ndarray, info: dict) -> np.ndarray:
+        """(N,) str: why each terminated env ended ("" for the others)."""
+        reasons = np.full(self.num_envs, "", dtype=object)
+        for i in np.flatnonzero(terminated):
+            if broken[i]:
+                reasons[i] = "non-finite imagined value"
+            elif self.termination_fn == "rules":
+                reasons[i] = f"rules: {self.rules.why_terminated(self._state[i])}"
+            else:
+                reasons[i] = f"critic: P(terminated) {info['terminated_probability'][i]:.2f} > 0.5"
+        return reasons
 
     def _check_actions(self, actions: Any) -> torch.Tensor:
         expected = (self.num_envs, *self.single_action_space.shape)

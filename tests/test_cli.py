@@ -56,6 +56,8 @@ def test_demo_writes_video_png_and_summary(tmp_path, weights):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["length_imagined"] == 20 and summary["judged_by"] == "rules/rules"
     assert summary["imagined_steps_per_second"] > 0 and summary["policy"] == "random"
+    assert summary["ended_imagined"] == "ran all 20 steps"
+    assert summary["ended_mujoco"] == "ran all 20 steps" or " not in (" in summary["ended_mujoco"]
     assert Path(summary["weights"]) == Path(weights) / "hopper"  # the world model folder it ran
     assert (tmp_path / "demo.mp4").stat().st_size > 1000
     assert (tmp_path / "demo.png").stat().st_size > 1000

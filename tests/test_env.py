@@ -1,3 +1,5 @@
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -201,6 +203,8 @@ def test_only_tasks_that_can_terminate_terminate_in_imagination(task, ends, tmp_
     _, _, terminated, _, info = env.step(np.zeros((2, *env.single_action_space.shape)))
     assert terminated.tolist() == [ends, ends]
     assert (info["terminated_probability"] > 0.99).all()  # the critic's call is still reported
+    reasons = info["termination_reason"].tolist() if "termination_reason" in info else None
+    assert reasons == (["critic: P(terminated) 1.00 > 0.5"] * 2 if ends else None)
 
 
 def test_rewards_and_terminations_from_critic_or_rules(weights):
@@ -218,6 +222,10 @@ def test_rewards_and_terminations_from_critic_or_rules(weights):
     for key in ("critic_reward", "rules_reward", "critic_terminated", "rules_terminated"):
         assert info[key].shape == (2,)
     np.testing.assert_array_equal(info["rules_reward"], reward)
+    env.rules = dataclasses.replace(rules, z_range=(10.0, np.inf))  # no hopper stands 10 m tall
+    nxt, _, terminated, _, info = env.step(action)
+    assert terminated.all() and info["_termination_reason"].all()
+    assert info["termination_reason"].tolist() == [f"rules: z {z:.3g} not in (10, inf)" for z in nxt[:, 0]]
     with pytest.raises(ValueError, match="unknown reward_fn 'learned'; known: critic, rules"):
         WorldModelVectorEnv(weights=weights / "hopper", reward_fn="learned")
     with pytest.raises(ValueError, match="no proprio rules for task 'reacher'"):

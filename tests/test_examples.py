@@ -162,3 +162,26 @@ def test_actors_across_worlds_prints_a_row_per_actor(weights, tmp_path):
     assert set(rows) == {"first", "last"} and len(rows["last"]["tiny"]["per_seed"]) == 2
     with pytest.raises(AssertionError, match="NAME=PATH"):
         run("actors_across_worlds.py", "--actor", "nodir", "--world", f"tiny={weights / 'hopper'}")
+
+
+def test_why_episodes_end(weights, tmp_path):
+    stdout = run(
+        "why_episodes_end.py",
+        "--weights",
+        str(weights / "hopper"),
+        "--policy",
+        "random",
+        "--seeds",
+        "2",
+        "--steps",
+        "15",
+        "--out",
+        str(tmp_path),
+    )
+    assert "seed 1: MuJoCo" in stdout and "imagined ended first on" in stdout
+    record = json.loads((tmp_path / "ended.json").read_text())
+    assert [row["seed"] for row in record["seeds"]] == [0, 1] and record["judged_by"] == "rules/rules"
+    for row in record["seeds"]:  # the tiny model never falls; MuJoCo's hopper may within 15 random steps
+        assert row["ended_imagined"] == "ran all 15 steps"
+        assert row["ended_mujoco"] == "ran all 15 steps" or " not in (" in row["ended_mujoco"]
+    assert (tmp_path / "ended.png").stat().st_size > 1000
