@@ -73,6 +73,12 @@ def weights_dir(task: str, version: int | None = None) -> Path:
     return WEIGHTS / folder(task, max(versions) if version is None else version)
 
 
+def newest_env_id(task: str) -> str:
+    """The env id of ``task``'s newest shipped world model, the one to use (e.g.
+    ``cosmos_env/Hopper-v5``). Raises FileNotFoundError when none is shipped."""
+    return env_id(*parse_folder(weights_dir(task).name))
+
+
 @functools.cache
 def _shipped_sha256(path: Path) -> str:
     """A shipped file's SHA-256, hashed once per process (shipped files never change under an id)."""

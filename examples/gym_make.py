@@ -3,9 +3,10 @@
     python examples/gym_make.py                          # the shipped Hopper world model
     python examples/gym_make.py --weights DIR --steps 10 # any world model directory
 
-1. ``gym.make("cosmos_env/Hopper-v0")`` and MuJoCo's ``Hopper-v5`` reset with the same seed
-   (the imagined env starts exactly where MuJoCo does) and take the same actions: per-step
-   reward in each, Reason's plausibility, the proprio gap, and the return in each.
+1. ``gym.make`` of the newest shipped Hopper (``cosmos_env/Hopper-v5``) and MuJoCo's
+   ``Hopper-v5`` reset with the same seed (the imagined env starts exactly where MuJoCo does)
+   and take the same actions: per-step reward in each, Reason's plausibility, the proprio
+   gap, and the return in each.
 2. ``gym.make_vec(..., vectorization_mode="vector_entry_point")``: N imagined envs stepped
    by one batched call of the world model, with same-step autoreset.
 """
@@ -19,11 +20,12 @@ import gymnasium as gym
 import numpy as np
 
 import cosmos_env  # noqa: F401  (registers the cosmos_env/* ids)
+from cosmos_env.shipped import newest_env_id
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env-id", default="cosmos_env/Hopper-v0")
+    parser.add_argument("--env-id", default=newest_env_id("hopper"), help="default: the newest shipped Hopper")
     parser.add_argument("--weights", help="a world model directory (default: the shipped model of the env id)")
     parser.add_argument("--steps", type=int, default=50, help="steps of the paired episode")
     parser.add_argument("--num-envs", type=int, default=16, help="envs of the vector env")

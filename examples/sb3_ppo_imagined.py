@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 
 import cosmos_env  # noqa: F401  (registers the cosmos_env/* ids)
 from cosmos_env.adapters.sb3 import SB3VecEnv
+from cosmos_env.shipped import newest_env_id
 
 
 def evaluate(policy: PPO, env: gym.Env, seeds: list[int]) -> list[float]:
@@ -40,7 +41,7 @@ def evaluate(policy: PPO, env: gym.Env, seeds: list[int]) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env-id", default="cosmos_env/Hopper-v0")
+    parser.add_argument("--env-id", default=newest_env_id("hopper"), help="default: the newest shipped Hopper")
     parser.add_argument("--weights", help="a world model directory (default: the shipped model of the env id)")
     parser.add_argument("--num-envs", type=int, default=64, help="imagined envs stepped in one batch")
     parser.add_argument("--timesteps", type=int, default=50_000, help="PPO environment steps (in imagination)")

@@ -20,6 +20,7 @@ def test_versions_are_folders_and_the_newest_is_the_default(tmp_path, monkeypatc
     assert shipped.weights_dir("hopper") == tmp_path / "hopper-v1"
     assert shipped.weights_dir("hopper", 0) == tmp_path / "hopper"
     assert shipped.env_id("hopper", 1) == "cosmos_env/Hopper-v1"
+    assert shipped.newest_env_id("hopper") == "cosmos_env/Hopper-v1"
     with pytest.raises(FileNotFoundError, match="no shipped world model for task 'walker2d' v1"):
         shipped.weights_dir("walker2d", 1)
 
