@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cosmos_env import viz
-from cosmos_env.evaluate import make_paired_env, paired_rollout, variant_name, why_ended
+from cosmos_env.evaluate import make_paired_env, paired_rollout, variant_name
 from cosmos_env.report import load_policy, write_video
 from cosmos_env.shipped import shipped_tasks
 from cosmos_env.tasks import TaskConfig
@@ -69,7 +69,6 @@ def run_demo(
     paired = paired_rollout(
         load_policy(where, env.single_action_space), env, [seed], steps, 0, steps, video=True, progress=progress
     )
-    rules = env.rules
     env.close()
 
     name = Path(where).name
@@ -89,8 +88,8 @@ def run_demo(
         "return_imagined": round(imagined_run["returns"][0], 2),
         "length_mujoco": summary["mujoco"]["lengths"][0],
         "length_imagined": imagined_run["lengths"][0],
-        "ended_mujoco": why_ended(paired.mujoco.obs[0], summary["mujoco"]["lengths"][0], steps, rules),
-        "ended_imagined": why_ended(paired.closed_loop.obs[0], imagined_run["lengths"][0], steps, rules),
+        "ended_mujoco": summary["mujoco"]["ended"][0],
+        "ended_imagined": imagined_run["ended"][0],
         "mujoco_steps_per_second": round(int(paired.mujoco.steps[0]) / seconds["mujoco"], 1),
         "imagined_steps_per_second": round(int(paired.closed_loop.steps[0]) / seconds["closed_loop"], 1),
         "weights": "tiny random (none shipped)" if "model" in model_kwargs else str(resolve_weights(weights, task)),

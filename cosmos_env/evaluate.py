@@ -237,14 +237,16 @@ def imagined_episodes(
     return Episodes(obs, taken, rewards, terminated, run, frames, frame_stride, np.stack(clip) if video else None)
 
 
-def why_ended(obs: np.ndarray, length: int, horizon: int, rules: ProprioRules | None) -> str:
-    """Why an episode of ``length`` steps ended, from its observations ``obs`` (T + 1, D): the
-    healthy ranges its last one left (:meth:`ProprioRules.why_terminated`), that the critic
-    ended it (no range left, or no ``rules``), or that it ran all ``horizon`` steps."""
+def why_ended(
+    obs: np.ndarray, length: int, horizon: int, rules: ProprioRules | None, otherwise: str = "terminated"
+) -> str:
+    """Why an episode of ``length`` steps ended, from its observations ``obs`` (T + 1, D): it
+    ran all ``horizon`` steps, or the healthy ranges its last one left
+    (:meth:`ProprioRules.why_terminated`), or ``otherwise`` where ``rules`` (None: not
+    asked) names none, e.g. "critic" for an episode the critic ended."""
     if length >= horizon:
         return f"ran all {horizon} steps"
-    reason = rules.why_terminated(obs[length]) if rules is not None else ""
-    return reason or "the critic judged it terminated"
+    return (rules.why_terminated(obs[length]) if rules is not None else "") or otherwise
 
 
 def step_errors(real: Episodes, imagined: Episodes, obs_std: np.ndarray) -> dict[str, Any]:
@@ -291,6 +293,8 @@ class PairedRollout:
     obs_std: np.ndarray
     seconds: dict[str, float]
     """Wall-clock of each rollout: ``mujoco``, ``closed_loop``, ``open_loop``."""
+    rules: ProprioRules | None = None
+    """The task's rules: they name the healthy range whose leaving ended an episode."""
 
     def summary(self) -> dict[str, Any]:
         """Everything measured, as plain JSON-able values (NaN as None)."""
@@ -298,10 +302,16 @@ class PairedRollout:
         imagined = {}
         for reward, termination in self.variants:
             returns, lengths = self.closed_loop.returns(reward, termination)
-            imagined[variant_name(reward, termination)] = {"returns": returns, "lengths": lengths}
+            rules, otherwise = (self.rules, "terminated") if termination == "rules" else (None, "critic")
+            ended = _ended(self.closed_loop, lengths, rules, otherwise)
+            imagined[variant_name(reward, termination)] = {"returns": returns, "lengths": lengths, "ended": ended}
         out = {
             "seeds": self.seeds,
-            "mujoco": {"returns": mujoco_return, "lengths": mujoco_length},
+            "mujoco": {
+                "returns": mujoco_return,
+                "lengths": mujoco_length,
+                "ended": _ended(self.mujoco, mujoco_length, self.rules, "terminated"),
+            },
             "imagined": imagined,
             "return_curves": {"mujoco": _return_curve(self.mujoco, "mujoco", None)}
             | {name: _return_curve(self.closed_loop, *v) for name, v in zip(imagined, self.variants)},
@@ -311,6 +321,12 @@ class PairedRollout:
         if self.open_loop is not None:
             out["open_loop"] = step_errors(self.mujoco, self.open_loop, self.obs_std)
         return jsonable(out)
+
+
+def _ended(episodes: Episodes, lengths: np.ndarray, rules: ProprioRules | None, otherwise: str) -> list[str]:
+    """Per seed, :func:`why_ended` of its episode of ``lengths[i]`` steps."""
+    horizon = episodes.actions.shape[1]
+    return [why_ended(episodes.obs[i], int(n), horizon, rules, otherwise) for i, n in enumerate(lengths)]
 
 
 def _return_curve(episodes: Episodes, reward: str, termination: str | None) -> np.ndarray:
@@ -373,7 +389,7 @@ def paired_rollout(
         opened = imagined_episodes(env, seeds, h, None, mujoco.actions, mujoco.steps, frame_stride, False, progress)
         seconds["open_loop"] = time.perf_counter() - clock
     obs_std = env.model.predict.obs_std.double().cpu().numpy()
-    return PairedRollout(seeds, mujoco, closed, opened, judge_variants(env), obs_std, seconds)
+    return PairedRollout(seeds, mujoco, closed, opened, judge_variants(env), obs_std, seconds, env.rules)
 
 
 def rank_policies(summaries: dict[str, dict], bootstrap: int = 2000, seed: int = 0) -> dict[str, dict]:

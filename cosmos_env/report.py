@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -362,6 +363,13 @@ def _at_step(curve: list, steps: Sequence[int], step: int, digits: int = 2) -> s
     return _fmt(curve[steps.index(step)] if step in steps else None, digits)
 
 
+def _endings(reasons: list[str]) -> str:
+    """Per-seed :func:`~cosmos_env.evaluate.why_ended` reasons -> counts by what ended them,
+    e.g. "z 6, ran all 1000 steps 4" ("z+angle" where both ranges were left)."""
+    labels = [r if r.startswith("ran all") else "+".join(part.split(" ")[0] for part in r.split("; ")) for r in reasons]
+    return ", ".join(f"{label} {count}" for label, count in Counter(labels).most_common())
+
+
 def _mean_std(values: list) -> str:
     v = np.array([np.nan if x is None else x for x in values], dtype=float)
     return f"{np.nanmean(v):.1f} ± {np.nanstd(v):.1f}"
@@ -440,6 +448,18 @@ def markdown(report: dict, plots: list[str], video: bool) -> str:
             f"{_at_step(err, steps_of(err), 16)} / {_at_step(err, steps_of(err), 64)} | {psnr_cells} |"
         )
     lines.append("")
+    ended = {name: r for name, r in results.items() if "ended" in r["mujoco"]}  # reports before it lack them
+    if ended:
+        lines += [
+            "## What ended the episodes (seeds each way ended: the healthy range left, or all steps run)",
+            "",
+            f"| policy | MuJoCo | imagined ({variant}) |",
+            "|---|---|---|",
+        ]
+        for name, r in ended.items():
+            mujoco, imagined = _endings(r["mujoco"]["ended"]), _endings(r["imagined"][variant]["ended"])
+            lines.append(f"| {name} | {mujoco} | {imagined} |")
+        lines.append("")
     for plot in plots:
         lines += [f"![{plot}]({plot})", ""]
     if video:

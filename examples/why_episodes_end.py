@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cosmos_env.demo import best_ladder_policy
-from cosmos_env.evaluate import make_paired_env, paired_rollout, variant_name, why_ended
+from cosmos_env.evaluate import make_paired_env, paired_rollout, variant_name
 from cosmos_env.report import load_policy
 from cosmos_env.vector import resolve_weights
 
@@ -85,8 +85,8 @@ def main() -> None:
                 "seed": seed,
                 "length_mujoco": length_mujoco,
                 "length_imagined": length_imagined,
-                "ended_mujoco": why_ended(paired.mujoco.obs[i], length_mujoco, args.steps, rules),
-                "ended_imagined": why_ended(paired.closed_loop.obs[i], length_imagined, args.steps, rules),
+                "ended_mujoco": summary["mujoco"]["ended"][i],
+                "ended_imagined": summary["imagined"][variant]["ended"][i],
             }
         )
         print(

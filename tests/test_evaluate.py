@@ -37,6 +37,12 @@ def test_paired_rollout_is_deterministic_and_paired(env):
     assert set(summary["imagined"]) == {"critic/critic", "critic/rules", "rules/critic", "rules/rules"}
     assert summary["closed_loop"]["frame_steps"] == [4, 8, 12]
     assert len(summary["open_loop"]["obs_error"]) == 6
+    for length, ended in zip(summary["mujoco"]["lengths"], summary["mujoco"]["ended"]):  # random actions may fell it
+        assert (ended == "ran all 12 steps") if length == 12 else (" not in (" in ended)
+    for length, ended in zip(
+        summary["imagined"]["rules/critic"]["lengths"], summary["imagined"]["rules/critic"]["ended"]
+    ):
+        assert ended == ("ran all 12 steps" if length == 12 else "critic")  # the critic's call, not the rules'
 
 
 def test_episode_returns_end_at_each_sources_termination():

@@ -34,6 +34,7 @@ def test_report_round_trip_and_resume(weights, actors, tmp_path, monkeypatch):
     assert report["versions"]["torch"] == torch.__version__
     text = (tmp_path / "report.md").read_text()
     assert "| rules/rules (default) |" in text and "![scatter.png](scatter.png)" in text
+    assert "## What ended the episodes" in text and len(report["results"]["random"]["mujoco"]["ended"]) == 2
     for name in ("scatter.png", "errors.png", "returns.png", "videos/step-0.mp4"):
         assert (tmp_path / name).stat().st_size > 1000, name
 
