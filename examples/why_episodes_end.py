@@ -69,7 +69,8 @@ def main() -> None:
 
     where = best_ladder_policy(args.task) if args.policy == "best" else args.policy
     env = make_paired_env(args.weights, args.task, num_envs=args.seeds)
-    variant = variant_name(env.reward_fn, env.termination_fn if env.task.terminates else "never")
+    termination = env.termination_fn if env.task.terminates else "never"
+    variant = variant_name(env.reward_fn, termination)
     policy = load_policy(where or "random", env.single_action_space)
     paired = paired_rollout(policy, env, range(args.seeds), args.steps, 0, args.steps, progress=True)
     rules = env.rules
@@ -96,9 +97,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     title = f"{env.task.gym_id}, {Path(where).name if where else 'random'}, judged {variant}"
-    imagined = paired.closed_loop.obs.copy()  # it may run on for the other judge: cut at this judge's end
-    for i, row in enumerate(rows):
-        imagined[i, row["length_imagined"] + 1 :] = np.nan
+    # the imagined rollout may run on for the other judge: cut it at this judge's end
+    alive = paired.closed_loop.alive(termination)  # (S, T): obs[t + 1] came from a live step t
+    shown_obs = np.concatenate([np.ones_like(alive[:, :1]), alive], 1)[..., None]
+    imagined = np.where(shown_obs, paired.closed_loop.obs, np.nan)
     plot(out / "ended.png", paired.mujoco.obs, imagined, rules, title)
     record = {
         "task": args.task,
