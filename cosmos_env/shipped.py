@@ -16,6 +16,10 @@ WEIGHTS = Path(__file__).parent / "weights"
 
 PARTS = ("tokenizer", "predict", "reason")
 
+TRANSFER_HEADING = "## Transfer (styled observations)"
+"""The model card section on a folder's ``transfer/`` (written by ``examples/package_weights.py``,
+replaced by ``examples/add_transfer.py`` once measured)."""
+
 ENV_NAMES = {"hopper": "Hopper", "halfcheetah": "HalfCheetah", "walker2d": "Walker2d"}
 """Task -> the name in its env ids (``cosmos_env/<Name>-v<N>``)."""
 

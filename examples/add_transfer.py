@@ -52,7 +52,7 @@ def install(transfer: Path, weights: Path) -> None:
 
 def section(weights: Path, bench: dict, command: str, notes: str) -> str:
     """The card's Markdown ``## Transfer`` section from the benchmark's figures and the run's record."""
-    from cosmos_env.shipped import env_id, parse_folder
+    from cosmos_env.shipped import TRANSFER_HEADING, env_id, parse_folder
     from cosmos_env.styles import PRESETS
     from worldmodels.checkpoint import from_pretrained, read_config
     from worldmodels.transfer import TRANSFER_SIZES
@@ -80,7 +80,7 @@ def section(weights: Path, bench: dict, command: str, notes: str) -> str:
     presets = ", ".join(name for name in PRESETS if name != "canonical")  # transfer_bench's styles, in order
     parsed = parse_folder(weights.name)
     env = env_id(*parsed) if parsed else "cosmos_env/WorldModel-v0"
-    return f"""## Transfer (styled observations)
+    return f"""{TRANSFER_HEADING}
 `transfer/`: control maps of the decoder's canonical frame (Canny edges, blurred RGB, inverse depth,
 segmentation) -> RGB in an appearance style, one light branch per modality mixed by per-modality
 weights, one pass a frame ({size}, {params:.2f} M parameters). Trained {extra.get("step", "?")} steps
@@ -121,8 +121,10 @@ table's order: {presets}, then the random ones).
 
 def write_section(card: Path, text: str) -> None:
     """Put ``text`` (a ``## Transfer`` section) at the end of ``card``, replacing an older one."""
+    from cosmos_env.shipped import TRANSFER_HEADING
+
     old = card.read_text() if card.is_file() else ""
-    start = old.find("\n## Transfer (styled observations)")
+    start = old.find("\n" + TRANSFER_HEADING)
     if start >= 0:  # the old section goes, up to the next top-level section or the end
         end = old.find("\n## ", start + 1)
         old = old[:start] + (old[end:] if end >= 0 else "\n")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from cosmos_env.export import export_world_model
 from cosmos_env.report import rewrite_markdown
-from cosmos_env.shipped import env_id, parse_folder
+from cosmos_env.shipped import TRANSFER_HEADING, env_id, parse_folder
 from cosmos_env.tasks import load_task
 from worldmodels.checkpoint import read_config
 from worldmodels.io import file_sha256 as _file_sha256
@@ -208,7 +208,7 @@ def transfer_text(out: Path) -> str:
     if not (out / "transfer").is_dir():
         return ""
     extra = read_config(out / "transfer")["extra"]
-    measured = card_with_same_file(out, "transfer", "## Transfer")
+    measured = card_with_same_file(out, "transfer", TRANSFER_HEADING)
     where = (
         f" The same file (sha256 {file_sha256(out / 'transfer' / 'model.safetensors')[:12]}) was measured in "
         f"[{measured.parent.name}'s card]({os.path.relpath(measured, out)}): adherence to each control map, diversity "
@@ -217,7 +217,7 @@ def transfer_text(out: Path) -> str:
         else " Measure it with `python benchmarks/transfer_bench.py --task <task> --weights <this folder>`."
     )
     return f"""
-## Transfer (styled observations)
+{TRANSFER_HEADING}
 `transfer/`: control maps of the decoder's canonical frame (Canny edges, blurred RGB, inverse depth, segmentation)
 -> RGB in an appearance style, trained {extra.get("step", "?")} steps ({extra.get("train_seconds", float("nan")) / 60:.0f} min,
 {extra.get("device", "?")}) on `{extra.get("data", "?")}` (`cosmos-env train stage=transfer`). It changes nothing by

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from cosmos_env.shipped import TRANSFER_HEADING
 from tests.scripts import run_script
 from worldmodels.checkpoint import CheckpointError
 
@@ -127,13 +128,20 @@ def test_add_transfer_ships_transfer_and_writes_its_card_section(weights, tmp_pa
     notes.write_text("- Looked at the strip: random weights draw noise.\n")
     run("add_transfer.py", *args, "--notes", str(notes))
     card = (tmp_path / "wm" / "MODEL_CARD.md").read_text()
-    assert card.index("## Known limits") < card.index("## Transfer (styled observations)")
+    assert card.index("## Known limits") < card.index(TRANSFER_HEADING)
     assert "| transfer |" in card and "random weights draw noise" in card
     add_transfer = load_example("add_transfer.py")
-    add_transfer.write_section(tmp_path / "wm" / "MODEL_CARD.md", "## Transfer (styled observations)\nagain\n")
+    add_transfer.write_section(tmp_path / "wm" / "MODEL_CARD.md", f"{TRANSFER_HEADING}\nagain\n")
     card = (tmp_path / "wm" / "MODEL_CARD.md").read_text()  # a second section replaces the first
-    assert card.count("## Transfer (styled observations)") == 1 and card.endswith("again\n")
+    assert card.count(TRANSFER_HEADING) == 1 and card.endswith("again\n")
     assert "## Known limits\n- none measured" in card
+    # package_weights' unmeasured section is the one add_transfer replaces once measured
+    unmeasured = load_example("package_weights.py").transfer_text(tmp_path / "wm")
+    assert "transfer_bench.py" in unmeasured
+    (tmp_path / "wm" / "MODEL_CARD.md").write_text("# card\n" + unmeasured + "\n## Known limits\n- none\n")
+    add_transfer.write_section(tmp_path / "wm" / "MODEL_CARD.md", f"{TRANSFER_HEADING}\nmeasured\n")
+    card = (tmp_path / "wm" / "MODEL_CARD.md").read_text()
+    assert card.count(TRANSFER_HEADING) == 1 and "transfer_bench.py" not in card and card.endswith("measured\n")
     for name in ("transfer.json", "transfer_grid.png", "transfer_strip.png", "transfer/model.safetensors"):
         assert (tmp_path / "wm" / name).is_file()
     with pytest.raises(AssertionError, match="no trained Transfer model"):
