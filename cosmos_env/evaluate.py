@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from cosmos_env.proprio_rules import ProprioRules
 from cosmos_env.ranking import rank_agreement
-from cosmos_env.reference import MujocoReference
+from cosmos_env.reference import MujocoReference, mujoco_warnings_once
 from cosmos_env.tasks import TaskConfig
 from cosmos_env.vector import JUDGES, WorldModelVectorEnv
 from worldmodels.metrics import psnr, ssim
@@ -136,7 +136,8 @@ def mujoco_returns(policy: Any, task: TaskConfig, seeds: Sequence[int], horizon:
     (None: the task's time limit)."""
     import gymnasium as gym
 
-    envs = gym.make_vec(task.gym_id, num_envs=len(seeds), vectorization_mode="sync")
+    with mujoco_warnings_once():
+        envs = gym.make_vec(task.gym_id, num_envs=len(seeds), vectorization_mode="sync")
     try:
         obs, _ = envs.reset(seed=[int(s) for s in seeds])
         _reset_policy(policy, seeds)

@@ -34,12 +34,12 @@ class ProprioRules:
     @classmethod
     def for_task(cls, task: str | TaskConfig) -> ProprioRules:
         """The rules of a task in :data:`SUPPORTED`; raises ValueError for any other."""
-        import gymnasium as gym
+        from cosmos_env.reference import make_mujoco
 
         task = load_task(task) if isinstance(task, str) else task
         if task.name not in SUPPORTED:
             raise ValueError(f"no proprio rules for task {task.name!r}; written for {', '.join(SUPPORTED)}")
-        env = gym.make(task.gym_id).unwrapped
+        env = make_mujoco(task.gym_id).unwrapped
         try:
             get = lambda name: getattr(env, name, None)  # noqa: E731
             return cls(

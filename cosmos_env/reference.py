@@ -14,8 +14,11 @@ reflections or multisampling.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -28,6 +31,30 @@ from cosmos_env.tasks import TaskConfig, load_task
 # everything the next step depends on (see docs/design-notes.md)
 _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 _GEOM = int(mujoco.mjtObj.mjOBJ_GEOM)
+
+
+class MujocoWarning(UserWarning):
+    """A warning MuJoCo's C library raised (e.g. a deprecated attribute in gymnasium's XML)."""
+
+
+@contextlib.contextmanager
+def mujoco_warnings_once() -> Iterator[None]:
+    """Within: MuJoCo's warnings become Python :class:`MujocoWarning`\\ s, which the default
+    filter shows once per process (MuJoCo prints each at every model load otherwise); a
+    handler the caller set is kept and restored after."""
+    previous = mujoco.get_mju_user_warning()
+    if previous is None:
+        mujoco.set_mju_user_warning(lambda message: warnings.warn(message, MujocoWarning, stacklevel=1))
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
+def make_mujoco(gym_id: str, **kwargs) -> gym.Env:
+    """``gym.make(gym_id, **kwargs)`` with :func:`mujoco_warnings_once`."""
+    with mujoco_warnings_once():
+        return gym.make(gym_id, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -53,7 +80,7 @@ class MujocoReference:
 
     def __init__(self, task: TaskConfig | str) -> None:
         self.task = load_task(task) if isinstance(task, str) else task
-        self.env = gym.make(
+        self.env = make_mujoco(
             self.task.gym_id,
             frame_skip=self.task.frame_skip,
             max_episode_steps=self.task.max_episode_steps,

@@ -23,9 +23,9 @@ from worldmodels.world_model import WorldModel
 
 def task_dims(task: TaskConfig) -> tuple[int, int]:
     """(obs_dim, action_dim) of a task's MuJoCo env."""
-    import gymnasium as gym
+    from cosmos_env.reference import make_mujoco
 
-    env = gym.make(task.gym_id)
+    env = make_mujoco(task.gym_id)
     try:
         return int(env.observation_space.shape[0]), int(env.action_space.shape[0])
     finally:
@@ -35,9 +35,9 @@ def task_dims(task: TaskConfig) -> tuple[int, int]:
 def observation_statistics(task: TaskConfig, steps: int = 300) -> tuple[torch.Tensor, torch.Tensor]:
     """The start observation (``reset(seed=0)``) and the per-dimension std over ``steps`` of
     uniform random actions (at least 0.01), each (D,) float32: stand-in data statistics."""
-    import gymnasium as gym
+    from cosmos_env.reference import make_mujoco
 
-    env = gym.make(task.gym_id)
+    env = make_mujoco(task.gym_id)
     try:
         start, _ = env.reset(seed=0)
         env.action_space.seed(0)

@@ -252,10 +252,11 @@ def train_in_mujoco(
     defaults with :data:`MUJOCO_DEFAULTS` and ``config.algo_kwargs``) for ``steps`` real
     steps, logged, evaluated and checkpointed as :func:`train_in_imagination` does (the
     world-model fields of ``config`` go unused); returns the last evaluation row."""
-    import gymnasium as gym
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    env = VecMonitor(DummyVecEnv([lambda: gym.make(task.gym_id)]))
+    from cosmos_env.reference import make_mujoco
+
+    env = VecMonitor(DummyVecEnv([lambda: make_mujoco(task.gym_id)]))
     kwargs = {**MUJOCO_DEFAULTS[config.algo], **dict(config.algo_kwargs)}
     return _train(config, task, env, kwargs, Path(out), steps, seed, progress, {"trained_in": "mujoco"})
 

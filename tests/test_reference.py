@@ -93,3 +93,15 @@ def test_resolution_and_unknown_camera():
         assert ref.render().rgb.shape == (48, 32, 3)
     with pytest.raises(ValueError, match="no camera named 'side'"):
         MujocoReference(load_task("hopper", camera="side"))
+
+
+def test_mujoco_warnings_reach_python_warnings_not_stderr(capfd):
+    import mujoco
+
+    from cosmos_env.reference import MujocoWarning, make_mujoco
+
+    with pytest.warns(MujocoWarning, match="settotalmass"):  # gymnasium's half_cheetah.xml under MuJoCo 4
+        make_mujoco("HalfCheetah-v5").close()
+    printed = capfd.readouterr()
+    assert "settotalmass" not in printed.out + printed.err  # MuJoCo prints it to stderr otherwise
+    assert mujoco.get_mju_user_warning() is None  # MuJoCo's own handler is back
