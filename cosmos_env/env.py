@@ -35,7 +35,7 @@ class WorldModelEnv(gym.Env):
             seed = int(seed)
         super().reset(seed=seed)
         options = dict(options or {})
-        for key in ("rgb", "obs"):  # a single frame / observation, batched for the core
+        for key in ("rgb", "obs", "actions"):  # one frame / observation or one clip, batched for the core
             if key in options:
                 options[key] = np.asarray(options[key])[None]
         if seed is None:

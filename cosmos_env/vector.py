@@ -9,8 +9,10 @@ of this class with N = 1.
 Starts come from the MuJoCo reference: after ``reset(seed=s)`` env i stands exactly where
 the MuJoCo task does after ``reset(seed=s + i)`` (its frame and observation), so the same
 actions can be replayed in both. ``options`` may instead start from a dataset episode
-(``{"dataset": path, "episode": i, "row": t}``) or from given frames
-(``{"rgb": (N, H, W, 3) uint8, "obs": (N, D)}``); ``{"reset_mask": (N,) bool}`` resets
+(``{"dataset": path, "episode": i, "row": t}``), from given frames (``{"rgb": (N, H, W, 3)
+uint8, "obs": (N, D)}``) or from given clips, to start in motion (``{"rgb": (N, T, H, W, 3),
+"obs": (N, T, D), "actions": (N, T-1, A)}``, e.g. MuJoCo's last steps: the env stands at
+the last row, the earlier ones its context); ``{"reset_mask": (N,) bool}`` resets
 only some envs. Finished envs reset in the same step (``autoreset_mode`` SAME_STEP, as
 gymnasium's SyncVectorEnv does it): the observation returned is the new episode's first,
 and ``info["final_obs"]`` / ``info["final_info"]`` hold the true last ones; the other
@@ -281,28 +283,17 @@ class WorldModelVectorEnv(VectorEnv):
 
     def _starts(self, envs: np.ndarray, seeds: np.ndarray, options: dict) -> tuple[torch.Tensor, np.ndarray, str]:
         """First frames (n, H, W, 3) uint8 and observations (n, D) float64 for the envs to reset."""
-        groups = {"frames": {"rgb", "obs"}, "dataset": {"dataset", "episode", "row"}}
+        groups = {"frames": {"rgb", "obs", "actions"}, "dataset": {"dataset", "episode", "row"}}
         used = [name for name, keys in groups.items() if keys & set(options)]
         unknown = set(options) - set().union(*groups.values())
         if unknown or len(used) > 1:
             raise ValueError(
                 f"reset options {sorted(options)}: "
                 + (f"unknown {sorted(unknown)}" if unknown else "give frames (rgb + obs) or a dataset, not both")
-                + "; known: reset_mask, dataset (+ episode, row), rgb + obs"
+                + "; known: reset_mask, dataset (+ episode, row), rgb + obs (+ actions)"
             )
         if used == ["frames"]:
-            if set(options) != {"rgb", "obs"}:
-                raise ValueError(f"a start from frames needs both options 'rgb' and 'obs', got {sorted(options)}")
-            rgb, obs = np.asarray(options["rgb"]), np.asarray(options["obs"], dtype=np.float64)
-            if rgb.shape != (self.num_envs, self.task.height, self.task.width, 3) or rgb.dtype != np.uint8:
-                raise ValueError(
-                    f"options['rgb'] must be ({self.num_envs}, {self.task.height}, {self.task.width}, 3) "
-                    f"uint8, got {rgb.shape} {rgb.dtype}"
-                )
-            if obs.shape != (self.num_envs, self._state.shape[1]):
-                raise ValueError(f"options['obs'] must be ({self.num_envs}, {self._state.shape[1]}), got {obs.shape}")
-            self._check_start_obs(obs, envs)
-            return torch.from_numpy(rgb[envs]), obs[envs], "frames"
+            return (*self._frame_starts(envs, options), "frames")
         if used == ["dataset"]:
             return (*self._dataset_starts(envs, options), "dataset")
         if self.start_pool is not None:
@@ -313,6 +304,36 @@ class WorldModelVectorEnv(VectorEnv):
             frames.append(self.reference.render().rgb)
             observations.append(o)
         return torch.from_numpy(np.stack(frames)), np.stack(observations).astype(np.float64), "mujoco"
+
+    def _frame_starts(self, envs: np.ndarray, options: dict) -> tuple:
+        """Frames (n, H, W, 3) and observations (n, D) given in ``options``, or clips
+        (n, T, H, W, 3), (n, T, D) and the actions between them (n, T-1, A)."""
+        if not {"rgb", "obs"} <= set(options):
+            raise ValueError(f"a start from frames needs both options 'rgb' and 'obs', got {sorted(options)}")
+        rgb, obs = np.asarray(options["rgb"]), np.asarray(options["obs"], dtype=np.float64)
+        clip = rgb.ndim == 5
+        n, (h, w), d = self.num_envs, (self.task.height, self.task.width), self._state.shape[1]
+        t = rgb.shape[1] if clip else None
+        if rgb.shape != ((n, t, h, w, 3) if clip else (n, h, w, 3)) or rgb.dtype != np.uint8:
+            raise ValueError(
+                f"options['rgb'] must be ({n}, {h}, {w}, 3) uint8 frames or ({n}, T, {h}, {w}, 3) clips, "
+                f"got {rgb.shape} {rgb.dtype}"
+            )
+        if obs.shape != ((n, t, d) if clip else (n, d)):
+            raise ValueError(f"options['obs'] must be ({n}, {'T, ' if clip else ''}{d}), got {obs.shape}")
+        if clip and not np.isfinite(obs).all():
+            i, row, dim = (int(x) for x in np.argwhere(~np.isfinite(obs))[0])
+            raise ValueError(f"options['obs'][{i}, {row}, {dim}] = {obs[i, row, dim]} is not finite")
+        self._check_start_obs(obs[:, -1] if clip else obs, envs)
+        if not clip:
+            if "actions" in options:
+                raise ValueError("options['actions'] goes with clips: rgb (N, T, H, W, 3), obs (N, T, D)")
+            return torch.from_numpy(rgb[envs]), obs[envs]
+        a = self.single_action_space.shape[0]
+        actions = np.asarray(options.get("actions", np.zeros((n, 0, a))), dtype=np.float32)
+        if actions.shape != (n, t - 1, a) or not np.isfinite(actions).all():
+            raise ValueError(f"options['actions'] must be ({n}, {t - 1}, {a}) finite, got {actions.shape}")
+        return torch.from_numpy(rgb[envs]), obs[envs], torch.from_numpy(actions[envs])
 
     def _pool_starts(self, envs: np.ndarray, seeds: np.ndarray) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
         """Real clips of the start pool: frames (n, K, H, W, 3), observations (n, K, D) and the

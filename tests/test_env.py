@@ -148,6 +148,42 @@ def test_reset_from_a_dataset_episode_and_from_frames(weights, tmp_path):
             env.reset(options=options)
 
 
+def test_reset_from_real_clips_starts_in_motion(weights_v2):
+    def clip(seed: int, steps: int = 6):  # MuJoCo's frames, observations and actions under a fixed action
+        with MujocoReference("hopper") as ref:
+            obs = [ref.reset(seed=seed)[0]]
+            rgb, actions = [ref.render().rgb], []
+            for _ in range(steps):
+                actions.append(np.array([0.5, -0.5, 0.5], np.float32))
+                obs.append(ref.step(actions[-1])[0])
+                rgb.append(ref.render().rgb)
+        return np.stack(rgb), np.stack(obs), np.stack(actions)
+
+    rgb, obs, actions = (np.stack(parts) for parts in zip(clip(0), clip(1)))  # (2, 7, ...), (2, 6, 3)
+    envs = WorldModelVectorEnv(num_envs=2, weights=weights_v2 / "hopper", obs_mode="dict")
+    first, info = envs.reset(seed=0, options={"rgb": rgb, "obs": obs, "actions": actions})
+    assert (info["start"] == "frames").all()
+    np.testing.assert_array_equal(first["state"], obs[:, -1])  # it stands at the clip's last row
+    np.testing.assert_array_equal(first["pixels"], rgb[:, -1])
+    moving = envs.step(actions[:, -1])[0]["state"]
+    envs.reset(seed=0, options={"rgb": rgb[:, -1], "obs": obs[:, -1]})  # the same last frame, no past
+    still = envs.step(actions[:, -1])[0]["state"]
+    assert not np.allclose(moving, still)  # the clip's earlier rows are the model's context
+    single = make("cosmos_env/Hopper-v0", weights_v2, obs_mode="dict")
+    single.reset(seed=0, options={"rgb": rgb[0], "obs": obs[0], "actions": actions[0]})
+    np.testing.assert_allclose(single.step(actions[0, -1])[0]["state"], moving[0], atol=1e-5)
+    bad = [
+        ({"rgb": rgb, "obs": obs, "actions": actions[:, 1:]}, r"options\['actions'\] must be \(2, 6, 3\)"),
+        ({"rgb": rgb, "obs": obs[:, 1:], "actions": actions}, r"options\['obs'\] must be \(2, T, 11\)"),
+        ({"rgb": rgb[:, -1], "obs": obs[:, -1], "actions": actions}, "goes with clips"),
+        ({"rgb": rgb, "obs": obs, "actions": np.full_like(actions, np.nan)}, "finite"),
+        ({"rgb": rgb, "obs": np.where(np.arange(7)[:, None] == 2, np.nan, obs)}, r"\['obs'\]\[0, 2, 0\] = nan"),
+    ]
+    for options, message in bad:
+        with pytest.raises(ValueError, match=message):
+            envs.reset(seed=0, options=options)
+
+
 def test_seeds_masks_and_actions_are_checked(weights):
     envs = WorldModelVectorEnv(num_envs=4, weights=weights / "hopper")
     first, _ = envs.reset(seed=np.int64(3))  # any integer type
