@@ -193,3 +193,9 @@ def test_why_episodes_end(weights, tmp_path):
         assert row["ended_imagined"] == "ran all 15 steps"
         assert row["ended_mujoco"] == "ran all 15 steps" or " not in (" in row["ended_mujoco"]
     assert (tmp_path / "ended.png").stat().st_size > 1000
+    common = ["--weights", str(weights / "hopper"), "--policy", "random", "--seeds", "2", "--out", str(tmp_path)]
+    stdout = run("why_episodes_end.py", *common, "--after", "5", "--steps", "10")  # from MuJoCo's step 5, in motion
+    assert "median length, from MuJoCo's step 5" in stdout
+    assert json.loads((tmp_path / "ended.json").read_text())["after"] == 5
+    with pytest.raises(AssertionError, match="must add up to at most the time limit, 1000"):
+        run("why_episodes_end.py", *common, "--after", "990", "--steps", "20")
