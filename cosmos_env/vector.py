@@ -324,7 +324,7 @@ class WorldModelVectorEnv(VectorEnv):
         if clip and not np.isfinite(obs).all():
             i, row, dim = (int(x) for x in np.argwhere(~np.isfinite(obs))[0])
             raise ValueError(f"options['obs'][{i}, {row}, {dim}] = {obs[i, row, dim]} is not finite")
-        self._check_start_obs(obs[:, -1] if clip else obs, envs)
+        self._check_start_obs(obs[:, -1] if clip else obs, envs, "-1, " if clip else "")
         if not clip:
             if "actions" in options:
                 raise ValueError("options['actions'] goes with clips: rgb (N, T, H, W, 3), obs (N, T, D)")
@@ -354,9 +354,10 @@ class WorldModelVectorEnv(VectorEnv):
         rgb, obs, actions = (np.stack(parts) for parts in zip(*clips))
         return torch.from_numpy(rgb), obs.astype(np.float64), torch.from_numpy(actions)
 
-    def _check_start_obs(self, obs: np.ndarray, envs: np.ndarray) -> None:
-        """Raise ValueError naming the env and dimension of a start observation that is not
-        finite or lies over :data:`START_MARGIN` dataset stds from the training data's mean."""
+    def _check_start_obs(self, obs: np.ndarray, envs: np.ndarray, row: str = "") -> None:
+        """Raise ValueError naming the env and dimension (after ``row``, a clip's ``"-1, "``) of
+        a start observation that is not finite or lies over :data:`START_MARGIN` dataset stds
+        from the training data's mean."""
         mean = self.model.predict.obs_mean.double().cpu().numpy()
         std = self.model.predict.obs_std.double().cpu().numpy()
         for i in envs:
@@ -365,7 +366,7 @@ class WorldModelVectorEnv(VectorEnv):
             if far.any():
                 d = int(np.flatnonzero(far)[0])
                 raise ValueError(
-                    f"env {i}: options['obs'][{i}, {d}] = {obs[i, d]} is not finite or over {START_MARGIN:g} "
+                    f"env {i}: options['obs'][{i}, {row}{d}] = {obs[i, d]} is not finite or over {START_MARGIN:g} "
                     f"stds from the model's training data (mean {mean[d]:.3g}, std {std[d]:.3g})"
                 )
 
