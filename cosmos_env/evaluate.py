@@ -80,7 +80,8 @@ def variant_name(reward: str, termination: str) -> str:
     return f"{reward}/{termination}"
 
 
-def _reset_policy(policy: Any, seeds: Sequence[int]) -> None:
+def reset_policy(policy: Any, seeds: Sequence[int]) -> None:
+    """Give a policy that draws per-env randomness (``RandomPolicy``) one stream per seed; others pass."""
     if hasattr(policy, "reset"):
         policy.reset(list(seeds))
 
@@ -99,7 +100,7 @@ def mujoco_episodes(
     clip = []
     try:
         for i, seed in enumerate(seeds):
-            _reset_policy(policy, [seed])  # seed i's stream, as row i of a batch reset with all seeds
+            reset_policy(policy, [seed])  # seed i's stream, as row i of a batch reset with all seeds
             obs[i, 0] = ref.reset(seed=int(seed))[0]
             frames[i, 0] = ref.render().rgb
             if video and i == 0:
@@ -140,7 +141,7 @@ def mujoco_returns(policy: Any, task: TaskConfig, seeds: Sequence[int], horizon:
         envs = gym.make_vec(task.gym_id, num_envs=len(seeds), vectorization_mode="sync")
     try:
         obs, _ = envs.reset(seed=[int(s) for s in seeds])
-        _reset_policy(policy, seeds)
+        reset_policy(policy, seeds)
         limit = horizon or task.max_episode_steps
         returns, running = np.zeros(len(seeds)), np.ones(len(seeds), bool)
         for _ in range(limit):
@@ -172,7 +173,7 @@ def mujoco_pixel_returns(
     with MujocoReference(task) as ref:
         for i, (seed, style) in enumerate(zip(seeds, styles)):
             ref.set_style("canonical" if style is None else style)
-            _reset_policy(policy, [seed])
+            reset_policy(policy, [seed])
             ref.reset(seed=int(seed))
             for _ in range(limit):
                 _, reward, terminated, truncated, _ = ref.step(policy.act(ref.render().rgb[None])[0])
@@ -219,7 +220,7 @@ def imagined_episodes(
     frames[:, 0] = env.frames()
     clip = [frames[0, 0]] if video else []
     if policy is not None:
-        _reset_policy(policy, seeds)
+        reset_policy(policy, seeds)
     for t in tqdm(range(int(run.max())), desc="imagining", unit="step", leave=False, disable=not progress):
         taken[:, t] = policy.act(obs_t) if policy is not None else actions[:, t]
         obs_t, _, _, _, info = env.step(taken[:, t])

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cosmos_env.demo import best_ladder_policy
-from cosmos_env.evaluate import make_paired_env, variant_name, why_ended
+from cosmos_env.evaluate import make_paired_env, reset_policy, variant_name, why_ended
 from cosmos_env.reference import MujocoReference
 from cosmos_env.report import load_policy
 from cosmos_env.vector import WorldModelVectorEnv, resolve_weights
@@ -59,11 +59,6 @@ def plot(path: Path, mujoco: np.ndarray, imagined: np.ndarray, rules, title: str
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
-
-
-def reset_policy(policy, seeds: list[int]) -> None:
-    if hasattr(policy, "reset"):  # a random policy draws each env's actions from its seed
-        policy.reset(seeds)
 
 
 def in_mujoco(policy, task, seeds: list[int], after: int, steps: int, context: int) -> tuple[dict, np.ndarray, list]:
